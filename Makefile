@@ -1,0 +1,35 @@
+# kafka-to-fhir: every command a user or CI runs. Settings (ports, versions, paths) live in dev/env.sh.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help up down status demo test unit lint bench lock
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+up: ## start the local stack (installs what is missing; harmless when already up)
+	@bash dev/stack.sh up
+
+down: ## stop the local stack (state stays in .stack/)
+	@bash dev/stack.sh down
+
+status: ## health and memory of each local service
+	@bash dev/stack.sh status
+
+demo: ## run the main job on the local stack and show what happened
+	@bash dev/demo.sh
+
+test: ## everything CI runs: lint, unit and integration tests on the local stack
+	@bash dev/test.sh
+
+unit: ## unit tests only, no services
+	@source dev/lib.sh && py="$$(k2f_python)" && "$$py" -m pytest -m unit -q
+
+lint: ## ruff
+	@source dev/lib.sh && "$$(dirname "$$(k2f_python)")/ruff" check .
+
+bench: ## the benchmarks whose figures are in README.md
+	@bash dev/bench.sh
+
+lock: ## re-pin requirements.lock from the requirement files
+	@bash dev/lock.sh

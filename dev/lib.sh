@@ -1,0 +1,109 @@
+# shellcheck shell=bash
+# Shared helpers for the service scripts in dev/services/. Each service script sources this file and
+# implements: install (idempotent, cached under $K2F_CACHE_DIR), start (idempotent, returns only when the
+# service is healthy), stop, health (exit 0 when healthy).
+set -euo pipefail
+# shellcheck source=dev/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+K2F_RUN_DIR="$K2F_STATE_DIR/run"
+K2F_LOG_DIR="$K2F_STATE_DIR/logs"
+K2F_DATA_DIR="$K2F_STATE_DIR/data"
+mkdir -p "$K2F_RUN_DIR" "$K2F_LOG_DIR" "$K2F_DATA_DIR" "$K2F_CACHE_DIR"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# pid_alive NAME: the service's recorded process is running.
+pid_alive() {
+  local f="$K2F_RUN_DIR/$1.pid"
+  [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# start_bg NAME CMD...: start CMD detached in its own process group, log to $K2F_LOG_DIR/NAME.log.
+start_bg() {
+  local name="$1"; shift
+  if pid_alive "$name"; then return 0; fi
+  log "starting $name (log: $K2F_LOG_DIR/$name.log)"
+  setsid "$@" >>"$K2F_LOG_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$K2F_RUN_DIR/$name.pid"
+}
+
+# stop_bg NAME [GRACE_SECONDS]: TERM the process group, then KILL after the grace period.
+stop_bg() {
+  local name="$1" grace="${2:-20}" f="$K2F_RUN_DIR/$1.pid" pid
+  [[ -f "$f" ]] || return 0
+  pid="$(cat "$f")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq $((grace * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# wait_until SECONDS NAME CMD...: poll CMD until it succeeds; fail naming the log if it never does.
+wait_until() {
+  local timeout="$1" name="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$K2F_LOG_DIR/$name.log" >&2 2>/dev/null || true
+      die "$name was not healthy after ${timeout}s; see $K2F_LOG_DIR/$name.log"
+    fi
+    if [[ -f "$K2F_RUN_DIR/$name.pid" ]] && ! pid_alive "$name"; then
+      tail -n 30 "$K2F_LOG_DIR/$name.log" >&2 2>/dev/null || true
+      die "$name exited during start; see $K2F_LOG_DIR/$name.log"
+    fi
+    sleep 1
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+http_ok() { curl -fsS -o /dev/null --max-time 5 "$1"; }
+
+# port_free_or_die PORT NAME: a clear message when something else holds our port.
+port_free_or_die() {
+  if port_open "$1"; then
+    die "port $1 for $2 is taken by another process; stop it or set the port variable (see dev/env.sh)"
+  fi
+}
+
+# maven_fetch OUT_DIR POM: copy a pom's runtime dependencies into OUT_DIR once (cached).
+maven_fetch() {
+  local out="$1" pom="$2"
+  if [[ -f "$out/.complete" ]]; then return 0; fi
+  log "fetching jars for $(basename "$out") from Maven Central (first run only)"
+  mkdir -p "$out"
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out" >&2
+  touch "$out/.complete"
+}
+
+service_main() {
+  local cmd="${1:-}"
+  case "$cmd" in
+    install|start|stop|health) "$cmd" ;;
+    *) die "usage: $0 install|start|stop|health" ;;
+  esac
+}
+
+# k2f_python: print the python of the project's virtual environment, creating it on first use.
+# One environment serves Airflow, the pipeline launcher, the Python SDK worker pool and the tests (pip
+# resolves them together; see README). It is keyed by the hash of the requirement and lock files, so a
+# changed pin builds a new one while an unchanged one is reused by every checkout on the machine.
+k2f_python() {
+  local files=(requirements.txt requirements-dev.txt requirements-airflow.txt requirements.lock)
+  local hash venv
+  hash="$(cd "$K2F_ROOT" && cat "${files[@]}" | sha256sum | cut -c1-12)"
+  venv="$K2F_CACHE_DIR/venvs/k2f-$hash"
+  if [[ ! -f "$venv/.complete" ]]; then
+    log "creating the Python environment in $venv (first run only, several minutes)"
+    rm -rf "$venv"
+    "${K2F_PYTHON:-python3.11}" -m venv "$venv" >&2
+    (cd "$K2F_ROOT" && "$venv/bin/pip" install -q --disable-pip-version-check \
+      -r requirements-dev.txt -r requirements-airflow.txt -c requirements.lock) >&2
+    touch "$venv/.complete"
+  fi
+  echo "$venv/bin/python"
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The local stack: `dev/stack.sh up|down|status [service ...]`.
+# up installs what is missing (cached), starts every service in parallel and returns only when each is
+# healthy; running it again leaves healthy services alone. down stops them; state stays in .stack/.
+source "$(dirname "$0")/lib.sh"
+
+ALL=(kafka secret_manager gcs hapi expansion_service java_worker_pool python_worker_pool prism airflow)
+# The DAG-free services the tests need; Airflow only for its own tests and the demo.
+svc_script() { echo "$K2F_ROOT/dev/services/$1.sh"; }
+
+up() {
+  local services=("$@") t0=$SECONDS
+  # Installs run one at a time: they share the Maven and pip caches and the machine's two cores.
+  for s in "${services[@]}"; do bash "$(svc_script "$s")" install; done
+  local pids=() failed=()
+  for s in "${services[@]}"; do
+    bash "$(svc_script "$s")" start & pids+=($!)
+  done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${services[$i]}"); done
+  if ((${#failed[@]})); then die "not healthy: ${failed[*]} (logs in $K2F_LOG_DIR)"; fi
+  log "stack up in $((SECONDS - t0))s: ${services[*]}"
+}
+
+down() {
+  local services=("$@") i
+  for ((i = ${#services[@]} - 1; i >= 0; i--)); do bash "$(svc_script "${services[$i]}")" stop; done
+}
+
+status() {
+  printf '%-20s %-8s %-10s\n' SERVICE HEALTHY RSS_MB
+  for s in "$@"; do
+    local ok=no rss=-
+    bash "$(svc_script "$s")" health >/dev/null 2>&1 && ok=yes
+    if [[ -f "$K2F_RUN_DIR/$s.pid" ]]; then
+      # The whole process group: Airflow and the worker pools fork children.
+      rss=$(ps -o rss= --ppid "$(cat "$K2F_RUN_DIR/$s.pid")" -p "$(cat "$K2F_RUN_DIR/$s.pid")" \
+            -g "$(cat "$K2F_RUN_DIR/$s.pid")" 2>/dev/null | awk '{s+=$1} END {printf "%d", s/1024}')
+    fi
+    printf '%-20s %-8s %-10s\n' "$s" "$ok" "$rss"
+  done
+}
+
+cmd="${1:-}"; shift || true
+services=("$@"); ((${#services[@]})) || services=("${ALL[@]}")
+case "$cmd" in
+  up|down|status) "$cmd" "${services[@]}" ;;
+  *) die "usage: dev/stack.sh up|down|status [service ...]  (services: ${ALL[*]})" ;;
+esac
