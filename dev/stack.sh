@@ -27,14 +27,16 @@ down() {
 }
 
 status() {
-  printf '%-20s %-8s %-10s\n' SERVICE HEALTHY RSS_MB
+  printf '%-20s %-8s %-10s\n' SERVICE HEALTHY PSS_MB
   for s in "$@"; do
     local ok=no rss=-
     bash "$(svc_script "$s")" health >/dev/null 2>&1 && ok=yes
     if [[ -f "$K2F_RUN_DIR/$s.pid" ]]; then
-      # The whole process group: Airflow and the worker pools fork children.
-      rss=$(ps -o rss= --ppid "$(cat "$K2F_RUN_DIR/$s.pid")" -p "$(cat "$K2F_RUN_DIR/$s.pid")" \
-            -g "$(cat "$K2F_RUN_DIR/$s.pid")" 2>/dev/null | awk '{s+=$1} END {printf "%d", s/1024}')
+      # The whole process group (setsid in start_bg), as PSS so pages that forked workers share are
+      # counted once: Airflow and the worker pools fork children.
+      rss=$(for p in $(ps -e -o pid=,pgid= | awk -v g="$(cat "$K2F_RUN_DIR/$s.pid")" '$2 == g {print $1}'); do
+              awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null
+            done | awk '{s += $1} END {printf "%d", s / 1024}')
     fi
     printf '%-20s %-8s %-10s\n' "$s" "$ok" "$rss"
   done

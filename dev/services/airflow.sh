@@ -16,6 +16,9 @@ export AIRFLOW__API__BASE_URL="http://127.0.0.1:$AIRFLOW_PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_PORT/execution/"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+# Sized for a 2-core machine: the defaults fork 32 LocalExecutor workers and several API workers.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW_PARALLELISM:-4}"
+export AIRFLOW__API__WORKERS=1
 
 install() { k2f_python >/dev/null; }
 
