@@ -1,0 +1,129 @@
+"""The error record: one JSON object per line in the error bucket.
+
+This module is the one definition of the contract (DESIGN.md, contract 4). The pipeline's DeadLetter step
+writes these records and the Airflow replay DAG reads them, so a change here is a schema change: bump
+SCHEMA_VERSION and keep `from_json` reading every older version.
+
+Patient data may appear only in `payload`/`payload_base64`. `detail` names fields, never their values.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class KafkaCoordinates:
+    """Where the raw message came from; (topic, partition, offset) identifies it for good."""
+
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+    timestamp_ms: int | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    stage: str
+    code: str
+    retryable: bool
+    detail: str
+    source: KafkaCoordinates
+    payload: str | None = None
+    payload_base64: str | None = None
+    http_status: int | None = None
+    operation_outcome: dict[str, Any] | None = None
+    attempt: int = 1
+    first_failure_time: str = ""
+    last_failure_time: str = ""
+    job_name: str = ""
+    schema_version: int = SCHEMA_VERSION
+    record_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.record_id:
+            object.__setattr__(self, "record_id", _record_id(self.source, self.stage, self.attempt))
+
+    def to_json(self) -> str:
+        """One NDJSON line, keys sorted so equal records are equal bytes."""
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        data["source"] = {k: v for k, v in data["source"].items() if v is not None}
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    def raw_payload(self) -> bytes:
+        """The original message bytes, exactly as consumed."""
+        if self.payload_base64 is not None:
+            return base64.b64decode(self.payload_base64)
+        return (self.payload or "").encode("utf-8")
+
+    def next_attempt(self, now: datetime | None = None) -> ErrorRecord:
+        """The record as it stands after one more failed attempt (replay increments it)."""
+        return replace(self, attempt=self.attempt + 1, last_failure_time=_iso(now), record_id="")
+
+
+def _iso(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _record_id(source: KafkaCoordinates, stage: str, attempt: int) -> str:
+    # Deterministic, so a record written twice (a retried bundle) is recognisably the same record.
+    ident = f"{source.topic}|{source.partition}|{source.offset}|{stage}|{attempt}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:24]
+
+
+def payload_fields(raw: bytes) -> dict[str, str]:
+    """`payload` when the bytes are UTF-8 text, `payload_base64` otherwise, so nothing is lost."""
+    try:
+        return {"payload": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"payload_base64": base64.b64encode(raw).decode("ascii")}
+
+
+def make_error_record(
+    *,
+    stage: str,
+    code: str,
+    retryable: bool,
+    detail: str,
+    raw: bytes,
+    source: KafkaCoordinates,
+    job_name: str = "",
+    http_status: int | None = None,
+    operation_outcome: dict[str, Any] | None = None,
+    attempt: int = 1,
+    now: datetime | None = None,
+) -> ErrorRecord:
+    at = _iso(now)
+    return ErrorRecord(
+        stage=stage,
+        code=code,
+        retryable=retryable,
+        detail=detail,
+        source=source,
+        http_status=http_status,
+        operation_outcome=operation_outcome,
+        attempt=attempt,
+        first_failure_time=at,
+        last_failure_time=at,
+        job_name=job_name,
+        **payload_fields(raw),
+    )
+
+
+def from_json(line: str | bytes) -> ErrorRecord:
+    """Parse one NDJSON line written by any schema version up to SCHEMA_VERSION."""
+    data = json.loads(line)
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(f"unsupported error record schema_version {version!r}")
+    known = set(ErrorRecord.__dataclass_fields__)
+    source = KafkaCoordinates(**data.pop("source"))
+    return ErrorRecord(source=source, **{k: v for k, v in data.items() if k in known})
