@@ -61,7 +61,8 @@ def consumer_config(
         config["sasl.mechanism"] = "PLAIN"
         user, password = _jaas_escape(connection.api_key), _jaas_escape(connection.api_secret or "")
         config["sasl.jaas.config"] = (
-            f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{user}" password="{password}";'
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{password}";'
         )
     config.update(extra or {})
     return config
