@@ -1,0 +1,142 @@
+"""The pipeline's command-line flags: the one definition of contract 1 in DESIGN.md.
+
+Every flag of the original sample works unchanged; new flags extend, never rename. Beam's own flags
+(--runner, --project, --region, --temp_location, --streaming, --max_num_workers, --save_main_session,
+--requirements_file, --no_use_public_ips, ...) come from Beam's option classes; `--subnet`, which the
+original command passes, is kept here as an alias of Beam's --subnetwork.
+"""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+WRITE_MODES = ("upsert", "conditional_create", "create")
+FHIR_AUTH = ("none", "google", "bearer", "basic", "oauth2")
+
+
+class KafkaToFhirOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:  # noqa: ANN001  (Beam's own parser type)
+        kafka = parser.add_argument_group("Kafka source")
+        kafka.add_argument(
+            "--topics",
+            required=True,
+            help="Comma-separated Kafka topics to read, e.g. patients,patients-b.",
+        )
+        kafka.add_argument(
+            "--kafka_secret_resource_name",
+            required=True,
+            help="Secret Manager version holding the Kafka connection JSON "
+            '{"bootstrap_servers": ..., "apiKey": ..., "apiSecret": ...}, as '
+            "projects/P/secrets/S/versions/V. apiKey/apiSecret mean SASL_SSL with PLAIN (Confluent Cloud).",
+        )
+        kafka.add_argument(
+            "--kafka_consumer_group",
+            default="kafka-to-fhir",
+            help="Kafka consumer group; offsets are committed to it as Beam finalizes (default kafka-to-fhir). "
+            "Never run two streaming jobs on one group.",
+        )
+        kafka.add_argument(
+            "--kafka_consumer_property",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
+        )
+
+        hcapi = parser.add_argument_group(
+            "FHIR store: Google Cloud Healthcare API (the original sample's flags)"
+        )
+        hcapi.add_argument("--hcapi_project_id", help="Project of the Healthcare API dataset.")
+        hcapi.add_argument("--hcapi_location", help="Location (region) of the dataset, e.g. us-central1.")
+        hcapi.add_argument("--hcapi_dataset", help="Healthcare API dataset name.")
+        hcapi.add_argument("--hcapi_version", default="v1", help="Healthcare API version (default v1).")
+        hcapi.add_argument(
+            "--hcapi_get_fhir_store", help="FHIR store read for searches (reference resolution, checks)."
+        )
+        hcapi.add_argument("--hcapi_post_fhir_store", help="FHIR store the resources are written to.")
+
+        fhir = parser.add_argument_group("FHIR store: any FHIR R4 server (instead of the Healthcare API)")
+        fhir.add_argument(
+            "--fhir_base_url",
+            help="Base URL of a FHIR R4 server, e.g. http://127.0.0.1:8080/fhir. Overrides the --hcapi_* store.",
+        )
+        fhir.add_argument(
+            "--fhir_auth",
+            choices=FHIR_AUTH,
+            default=None,
+            help="Authentication to the FHIR server: google (Application Default Credentials; the default for "
+            "the Healthcare API), none (the default for --fhir_base_url), bearer, basic or oauth2 (client "
+            "credentials).",
+        )
+        fhir.add_argument(
+            "--fhir_auth_secret_resource_name",
+            help="Secret Manager version with the credentials for bearer/basic/oauth2 as JSON: "
+            '{"token"} or {"username", "password"} or {"token_url", "client_id", "client_secret", "scope"}.',
+        )
+
+        write = parser.add_argument_group("Writing")
+        write.add_argument(
+            "--write_mode",
+            choices=WRITE_MODES,
+            default="upsert",
+            help="upsert: conditional update on the business identifier, so a redelivered or replayed message "
+            "updates the same resource (default); conditional_create: If-None-Exist, never overwrites; "
+            "create: plain POST, one new resource per message (the original sample's behaviour).",
+        )
+        write.add_argument(
+            "--bundle_size", type=int, default=200, help="Resources per FHIR batch bundle (default 200)."
+        )
+        write.add_argument(
+            "--max_bundles_in_flight",
+            type=int,
+            default=4,
+            help="Batch bundles sent concurrently by one worker thread's client (default 4).",
+        )
+        write.add_argument(
+            "--source_id_system",
+            default="urn:kafka-to-fhir:source-id",
+            help="Identifier system of the source record Id: the business identifier that makes writes "
+            "idempotent (default urn:kafka-to-fhir:source-id).",
+        )
+
+        storage = parser.add_argument_group("Archive and errors")
+        storage.add_argument(
+            "--gcs_archive_bucket",
+            required=True,
+            help="Bucket (name or gs://name) that receives every consumed raw message as windowed NDJSON.",
+        )
+        storage.add_argument(
+            "--gcs_error_bucket",
+            required=True,
+            help="Bucket (name or gs://name) that receives an error record for every failed message.",
+        )
+        storage.add_argument(
+            "--archive_window_seconds",
+            type=int,
+            default=60,
+            help="Length of the fixed windows that group archive and error files (default 60).",
+        )
+
+        filters = parser.add_argument_group("Business filters (filtered messages are counted, not errors)")
+        filters.add_argument(
+            "--filter_country",
+            help="Keep only messages whose COUNTRY equals this, e.g. US (default: keep all).",
+        )
+        filters.add_argument(
+            "--filter_program_names",
+            help="Comma-separated PROGRAM_NAME allow-list (default: keep all).",
+        )
+
+
+# Flags of the original sample that Beam spells differently.
+_ALIASES = {"--subnet": "--subnetwork"}
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """The command line with the original sample's aliases rewritten to Beam's own flag names."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        out.append(_ALIASES.get(name, name) + eq + value if name in _ALIASES else arg)
+    return out
