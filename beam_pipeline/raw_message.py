@@ -1,0 +1,59 @@
+"""One consumed Kafka message, as the pipeline carries it from ReadFromKafka to the archive and errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from beam_pipeline.error_record import KafkaCoordinates, payload_fields
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+
+    @classmethod
+    def from_kafka(cls, record: Any) -> RawMessage:
+        """From ReadFromKafka(with_metadata=True)'s row (key, value, topic, partition, offset, timestamp...)."""
+        return cls(
+            topic=record.topic,
+            partition=int(record.partition),
+            offset=int(record.offset),
+            timestamp_ms=int(record.timestamp),
+            key=bytes(record.key) if record.key is not None else None,
+            value=bytes(record.value) if record.value is not None else b"",
+        )
+
+    @property
+    def key_text(self) -> str | None:
+        return self.key.decode("utf-8", "replace") if self.key is not None else None
+
+    @property
+    def coordinates(self) -> KafkaCoordinates:
+        return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms, self.key_text)
+
+    @property
+    def date(self) -> str:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+    def archive_line(self) -> str:
+        """The archive's NDJSON line: coordinates plus the exact payload (base64 when not UTF-8)."""
+        data = {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms,
+            **({"key": self.key_text} if self.key is not None else {}),
+            **payload_fields(self.value),
+        }
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    def archive_partition(self) -> str:
+        return f"topic={self.topic}/date={self.date}"
