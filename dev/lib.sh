@@ -76,7 +76,8 @@ maven_fetch() {
   if [[ -f "$out/.complete" ]]; then return 0; fi
   log "fetching jars for $(basename "$out") from Maven Central (first run only)"
   mkdir -p "$out"
-  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out" >&2
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$out" > "$out.log" 2>&1 || { cat "$out.log" >&2; die "Maven could not fetch $pom"; }
   touch "$out/.complete"
 }
 
