@@ -1,0 +1,68 @@
+"""A client for a portable Beam job service (Prism locally): list, watch and cancel jobs.
+
+Dataflow jobs are managed through Dataflow's own API (Airflow's Dataflow hook); this is the local
+runner's equivalent, used by the launcher, the Airflow health and drain tasks, and the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import grpc
+from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+
+TERMINAL = {"DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED"}
+RUNNING = {"RUNNING"}
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    job_name: str
+    state: str
+
+
+class JobServiceClient:
+    def __init__(self, endpoint: str, timeout: float = 10.0) -> None:
+        self._channel = grpc.insecure_channel(endpoint)
+        self._stub = beam_job_api_pb2_grpc.JobServiceStub(self._channel)
+        self._timeout = timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> JobServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def jobs(self) -> list[JobInfo]:
+        response = self._stub.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=self._timeout)
+        return [
+            JobInfo(j.job_id, j.job_name, beam_job_api_pb2.JobState.Enum.Name(j.state)) for j in response.job_info
+        ]
+
+    def state(self, job_id: str) -> str:
+        response = self._stub.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=job_id), timeout=self._timeout)
+        return beam_job_api_pb2.JobState.Enum.Name(response.state)
+
+    def active_jobs(self, job_name: str | None = None) -> list[JobInfo]:
+        """Jobs not yet in a terminal state, optionally only those of one name (never two on one group)."""
+        return [
+            j for j in self.jobs() if j.state not in TERMINAL and (job_name is None or j.job_name == job_name)
+        ]
+
+    def cancel(self, job_id: str) -> str:
+        response = self._stub.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id), timeout=self._timeout)
+        return beam_job_api_pb2.JobState.Enum.Name(response.state)
+
+    def wait_for(self, job_id: str, states: set[str], timeout: float, poll: float = 1.0) -> str:
+        """Poll until the job reaches one of `states` (or a terminal state); the last state seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(job_id)
+            if state in states or state in TERMINAL or time.monotonic() >= deadline:
+                return state
+            time.sleep(poll)

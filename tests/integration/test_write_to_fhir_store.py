@@ -1,0 +1,61 @@
+"""WriteToFhirStore in a Beam pipeline against the local HAPI: each message its own outcome, idempotent."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import apache_beam as beam
+import httpx
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_pipeline.fhir_store import FhirStoreConfig
+from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms.write import FAILED, MappedMessage, WriteToFhirStore
+from tests.integration.test_stack_hapi import us_core_patient, validation_on
+
+pytestmark = pytest.mark.integration
+
+
+def _messages(system: str, n: int, invalid: set[int]) -> list[MappedMessage]:
+    out = []
+    for i in range(n):
+        patient = us_core_patient(system, f"w{i}")
+        if i in invalid:
+            patient.pop("name")  # US Core requires a name: HAPI rejects it with validation on
+        raw = RawMessage("patients", 0, i, 1_795_000_000_000, None, json.dumps({"Id": f"w{i}"}).encode())
+        out.append(MappedMessage(raw, ((patient, (system, f"w{i}")),)))
+    return out
+
+
+
+
+def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(env):
+    with httpx.Client(base_url=env["FHIR_BASE_URL"], timeout=60) as fhir:
+        if not validation_on(fhir):
+            pytest.skip("needs HAPI with HAPI_VALIDATE_US_CORE=true")
+    system = f"urn:k2f-test:{uuid.uuid4().hex}"
+    invalid = {3, 17}
+    messages = _messages(system, 40, invalid)
+    config = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=16)
+
+    for _ in range(2):  # the second run is a redelivery of the same 40 messages
+        with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+            results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=3)
+            assert_that(
+                results.written | beam.Map(lambda m: m.offset),
+                equal_to([i for i in range(40) if i not in invalid]),
+                label="written",
+            )
+            assert_that(
+                results[FAILED] | beam.Map(lambda r: (r.source.offset, r.stage, r.code, r.http_status in (412, 422))),
+                equal_to([(i, "write", "http_error", True) for i in sorted(invalid)]),
+                label="failed",
+            )
+
+    total = httpx.get(
+        f"{env['FHIR_BASE_URL']}/Patient", params={"identifier": f"{system}|", "_summary": "count"}, timeout=60
+    ).json()["total"]
+    assert total == 38
