@@ -100,6 +100,14 @@ class KafkaToFhirOptions(PipelineOptions):
             "idempotent (default urn:kafka-to-fhir:source-id).",
         )
 
+        mapping = parser.add_argument_group("Mapping")
+        mapping.add_argument(
+            "--no_structural_validation",
+            action="store_true",
+            help="Skip the fhir.resources structural check of each mapped resource (the US Core rule check "
+            "always runs; the FHIR store validates again when configured to).",
+        )
+
         storage = parser.add_argument_group("Archive and errors")
         storage.add_argument(
             "--gcs_archive_bucket",

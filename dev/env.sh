@@ -12,6 +12,9 @@ export K2F_CACHE_DIR="${K2F_CACHE_DIR:-$HOME/.cache/kafka-to-fhir}"
 # Versions (pinned; Prism must match apache-beam in requirements.txt).
 export BEAM_VERSION="${BEAM_VERSION:-2.77.0}"
 export KAFKA_VERSION="${KAFKA_VERSION:-3.9.1}"
+# Maven Central has no Java artifacts for BEAM_VERSION yet: the local KafkaIO expansion service and Java
+# worker pool run the newest Beam Java release published there (docs/local-runner.md).
+export BEAM_JAVA_VERSION="${BEAM_JAVA_VERSION:-2.73.0}"
 export KAFKA_SCALA_VERSION="${KAFKA_SCALA_VERSION:-2.13}"
 
 # Ports on 127.0.0.1.

@@ -1,0 +1,117 @@
+"""ParseAndValidate and MapToFhir: the US Core transformation core (beam_pipeline.us_core) as two steps.
+
+ParseAndValidate splits consumed messages into valid, filtered (counted, not errors) and invalid (error
+records); MapToFhir turns valid ones into US Core resources with their business identifiers, or error
+records when the mapping or the US Core rule check fails. Neither logs message content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from beam_pipeline.error_record import ErrorRecord, make_error_record
+from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms.write import MappedMessage
+from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
+
+VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    config: TransformConfig
+
+    @classmethod
+    def from_options(cls, opts: Any) -> MappingSettings:  # noqa: ANN401  (a KafkaToFhirOptions view)
+        programs = opts.filter_program_names
+        return cls(
+            TransformConfig(
+                source_id_system=opts.source_id_system,
+                filter_country=opts.filter_country,
+                filter_program_names=frozenset(p.strip() for p in programs.split(",")) if programs else None,
+                structural_validation=not opts.no_structural_validation,
+            )
+        )
+
+
+def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:
+    # Parse, validation and mapping errors are properties of the message: replaying it cannot help.
+    return make_error_record(
+        stage=error.stage,
+        code=error.code,
+        retryable=False,
+        detail=error.detail,
+        raw=message.value,
+        source=message.coordinates,
+        job_name=job_name,
+    )
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    message: RawMessage
+    parsed: Parsed
+
+
+class _ParseFn(beam.DoFn):
+    def __init__(self, settings: MappingSettings, job_name: str) -> None:
+        self._settings = settings
+        self._job_name = job_name
+
+    def process(self, message: RawMessage) -> Iterable[Any]:
+        result = parse_and_validate(message.value, message.topic, self._settings.config)
+        if isinstance(result, Parsed):
+            beam.metrics.Metrics.counter("parse_and_validate", "valid").inc()
+            yield ParsedMessage(message, result)
+        elif isinstance(result, Filtered):
+            beam.metrics.Metrics.counter("parse_and_validate", "filtered").inc()
+            yield pvalue.TaggedOutput(FILTERED, message)
+        else:
+            beam.metrics.Metrics.counter("parse_and_validate", f"invalid.{result.code}").inc()
+            yield pvalue.TaggedOutput(INVALID, _error_record(message, result, self._job_name))
+
+
+class ParseAndValidate(beam.PTransform):
+    """RawMessage -> `valid` ParsedMessage, `filtered` RawMessage, `invalid` ErrorRecord."""
+
+    def __init__(self, settings: MappingSettings, job_name: str) -> None:
+        super().__init__()
+        self._settings = settings
+        self._job_name = job_name
+
+    def expand(self, messages: beam.PCollection[RawMessage]) -> pvalue.DoOutputsTuple:
+        return messages | "Parse" >> beam.ParDo(_ParseFn(self._settings, self._job_name)).with_outputs(
+            FILTERED, INVALID, main=VALID
+        )
+
+
+class _MapFn(beam.DoFn):
+    def __init__(self, settings: MappingSettings, job_name: str) -> None:
+        self._settings = settings
+        self._job_name = job_name
+
+    def process(self, item: ParsedMessage) -> Iterable[Any]:
+        result = map_parsed(item.parsed, self._settings.config)
+        if isinstance(result, Ok):
+            beam.metrics.Metrics.counter("map_to_fhir", f"mapped.{item.parsed.message_type}").inc()
+            yield MappedMessage(item.message, tuple((r.resource, r.identifier) for r in result.resources))
+        else:
+            beam.metrics.Metrics.counter("map_to_fhir", f"failed.{result.code}").inc()
+            yield pvalue.TaggedOutput(FAILED, _error_record(item.message, result, self._job_name))
+
+
+class MapToFhir(beam.PTransform):
+    """ParsedMessage -> `mapped` MappedMessage (resources + business identifiers), `failed` ErrorRecord."""
+
+    def __init__(self, settings: MappingSettings, job_name: str) -> None:
+        super().__init__()
+        self._settings = settings
+        self._job_name = job_name
+
+    def expand(self, parsed: beam.PCollection[ParsedMessage]) -> pvalue.DoOutputsTuple:
+        return parsed | "Map" >> beam.ParDo(_MapFn(self._settings, self._job_name)).with_outputs(FAILED, main=MAPPED)

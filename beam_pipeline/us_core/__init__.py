@@ -1,0 +1,26 @@
+"""Raw healthcare JSON -> US Core 6.1.0 resources: pure Python, no Beam, no network.
+
+from beam_pipeline.us_core import TransformConfig, transform
+outcome = transform(raw_bytes, topic="patients", config=TransformConfig())
+# Ok(resources=(MappedResource(resource, identifier),)) | Filtered(reason) | Error(stage, code, detail)
+"""
+
+from beam_pipeline.us_core.config import TransformConfig
+from beam_pipeline.us_core.outcome import Error, Filtered, MappedResource, Ok, Outcome, Parsed
+from beam_pipeline.us_core.registry import REGISTRY, Mapper
+from beam_pipeline.us_core.transform import map_parsed, parse_and_validate, transform
+
+__all__ = [
+    "REGISTRY",
+    "Error",
+    "Filtered",
+    "MappedResource",
+    "Mapper",
+    "Ok",
+    "Outcome",
+    "Parsed",
+    "TransformConfig",
+    "map_parsed",
+    "parse_and_validate",
+    "transform",
+]

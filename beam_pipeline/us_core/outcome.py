@@ -1,0 +1,75 @@
+"""What transforming one raw message gives: ok (resources), filtered (a reason), or error (stage, code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Stages, in the order a message passes them. They name error records' `stage` too.
+PARSE = "parse"
+VALIDATE = "validate"
+MAP = "map"
+
+# Error codes (machine-readable; `detail` names fields, never values).
+INVALID_UTF8 = "invalid_utf8"
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+TOO_LARGE = "too_large"
+MISSING_SOURCE_ID = "missing_source_id"
+NO_USABLE_NAME = "no_usable_name"
+INVALID_DATE = "invalid_date"
+INVALID_FIELD_TYPE = "invalid_field_type"
+UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+US_CORE_RULES = "us_core_rules"
+STRUCTURE_INVALID = "structure_invalid"
+MAPPING_FAILED = "mapping_failed"
+
+ERROR_CODES = {
+    PARSE: (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, TOO_LARGE),
+    VALIDATE: (MISSING_SOURCE_ID, NO_USABLE_NAME, INVALID_DATE, INVALID_FIELD_TYPE, UNKNOWN_MESSAGE_TYPE),
+    MAP: (US_CORE_RULES, STRUCTURE_INVALID, MAPPING_FAILED),
+}
+
+
+@dataclass(frozen=True)
+class MappedResource:
+    resource: dict[str, Any]
+    # The business identifier (system, value) that makes the write idempotent (conditional update).
+    identifier: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class Ok:
+    resources: tuple[MappedResource, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": "ok", "resources": [r.resource for r in self.resources]}
+
+
+@dataclass(frozen=True)
+class Filtered:
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": "filtered", "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Error:
+    stage: str
+    code: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": "error", "stage": self.stage, "code": self.code, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A message that passed parsing, validation and filters, with the mapper chosen for it."""
+
+    record: dict[str, Any] = field(repr=False)
+    message_type: str
+
+
+Outcome = Ok | Filtered | Error

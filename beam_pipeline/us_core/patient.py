@@ -1,0 +1,238 @@
+"""Raw patient record (the original sample's payload or a Synthea patients.csv row as JSON) -> US Core
+6.1.0 Patient. Pure functions: no I/O, no clock, same input same output. Absent input stays absent."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from beam_pipeline.us_core import outcome as o
+from beam_pipeline.us_core import terminology as t
+from beam_pipeline.us_core.config import TransformConfig
+from beam_pipeline.us_core.parse import text, wrong_type
+
+TEXT_FIELDS = (
+    "Id", "BIRTHDATE", "DEATHDATE", "SSN", "DRIVERS", "PASSPORT", "PREFIX", "FIRST", "MIDDLE", "LAST",
+    "SUFFIX", "MAIDEN", "MARITAL", "RACE", "ETHNICITY", "GENDER", "BIRTHPLACE", "ADDRESS", "CITY", "STATE",
+    "COUNTY", "ZIP", "LAT", "LON", "EMAIL", "COUNTRY",
+)  # fmt: skip
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
+_BIRTHPLACE_PARTS = re.compile(r"\s{2,}|,\s*")
+
+
+def parse_date(value: str) -> date | None:
+    """YYYY-MM-DD, or the date of an ISO date-time; None when it is not a real date."""
+    head = value[:10]
+    if not _DATE.match(head) or (len(value) > 10 and not _DATETIME.match(value)):
+        return None
+    try:
+        return date.fromisoformat(head)
+    except ValueError:
+        return None
+
+
+def validate_patient(record: dict[str, Any], today: date | None = None) -> o.Error | None:
+    """The checks that make a record unmappable; each error names the field, never its value."""
+    bad = wrong_type(record, TEXT_FIELDS)
+    if bad:
+        return o.Error(o.VALIDATE, o.INVALID_FIELD_TYPE, f"not text or a number: {', '.join(bad)}")
+    if text(record, "Id") is None:
+        return o.Error(o.VALIDATE, o.MISSING_SOURCE_ID, "Id is missing or empty")
+    if text(record, "FIRST") is None and text(record, "LAST") is None:
+        return o.Error(o.VALIDATE, o.NO_USABLE_NAME, "neither FIRST nor LAST has a value")
+    today = today or datetime.now(UTC).date()
+    dates = {}
+    for name in ("BIRTHDATE", "DEATHDATE"):
+        value = text(record, name)
+        if value is None:
+            continue
+        parsed = parse_date(value)
+        if parsed is None:
+            return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is not a valid YYYY-MM-DD date")
+        if parsed > today:
+            return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is in the future")
+        dates[name] = parsed
+    if "BIRTHDATE" in dates and "DEATHDATE" in dates and dates["DEATHDATE"] < dates["BIRTHDATE"]:
+        return o.Error(o.VALIDATE, o.INVALID_DATE, "DEATHDATE is before BIRTHDATE")
+    for name, limit in (("LAT", 90.0), ("LON", 180.0)):
+        value = text(record, name)
+        if value is not None and _coordinate(value, limit) is None:
+            return o.Error(o.VALIDATE, o.INVALID_FIELD_TYPE, f"{name} is not a coordinate within ±{limit:g}")
+    return None
+
+
+def _coordinate(value: str, limit: float) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if -limit <= number <= limit else None
+
+
+def _coding(system: str, code: str, display: str) -> dict[str, str]:
+    return {"system": system, "code": code, "display": display}
+
+
+def _identifier(kind: str, system: str, value: str, use: str | None = None) -> dict[str, Any]:
+    code, display = t.IDENTIFIER_TYPES[kind]
+    ident: dict[str, Any] = {}
+    if use:
+        ident["use"] = use
+    ident["type"] = {"coding": [_coding(t.IDENTIFIER_TYPE, code, display)], "text": display}
+    ident["system"] = system
+    ident["value"] = value
+    return ident
+
+
+def _state_code(value: str | None) -> str | None:
+    return t.STATE_LOOKUP.get(value.lower()) if value else None
+
+
+def identifiers(record: dict[str, Any], config: TransformConfig) -> list[dict[str, Any]]:
+    out = [_identifier("source", config.source_id_system, text(record, "Id") or "", use="usual")]
+    if ssn := text(record, "SSN"):
+        out.append(_identifier("ssn", t.SSN_SYSTEM, ssn, use="official"))
+    if drivers := text(record, "DRIVERS"):
+        state = _state_code(text(record, "STATE"))
+        system = t.DRIVERS_LICENSE_ROOT + t.STATES[state][1] if state else t.DEFAULT_DRIVERS_LICENSE_SYSTEM
+        out.append(_identifier("drivers", system, drivers))
+    if passport := text(record, "PASSPORT"):
+        out.append(_identifier("passport", t.PASSPORT_SYSTEM, passport))
+    return out
+
+
+def names(record: dict[str, Any]) -> list[dict[str, Any]]:
+    given = [g for g in (text(record, "FIRST"), text(record, "MIDDLE")) if g]
+    official: dict[str, Any] = {"use": "official"}
+    if family := text(record, "LAST"):
+        official["family"] = family
+    if given:
+        official["given"] = given
+    if prefix := text(record, "PREFIX"):
+        official["prefix"] = [prefix]
+    if suffix := text(record, "SUFFIX"):
+        official["suffix"] = [suffix]
+    out = [official]
+    if maiden := text(record, "MAIDEN"):
+        out.append({"use": "maiden", "family": maiden, **({"given": given} if given else {})})
+    return out
+
+
+def _postal_code(value: str | None) -> str | None:
+    # JSON producers that treat ZIP as a number drop New England's leading zero.
+    if value and value.isdigit() and len(value) == 4:
+        return "0" + value
+    return value
+
+
+def _country(value: str | None) -> str | None:
+    return t.COUNTRY_LOOKUP.get(value.lower(), value) if value else None
+
+
+def address(record: dict[str, Any]) -> dict[str, Any] | None:
+    state_text = text(record, "STATE")
+    parts: dict[str, Any] = {}
+    if line := text(record, "ADDRESS"):
+        parts["line"] = [line]
+    if city := text(record, "CITY"):
+        parts["city"] = city
+    if county := text(record, "COUNTY"):
+        parts["district"] = county
+    if state_text:
+        parts["state"] = _state_code(state_text) or state_text
+    if postal := _postal_code(text(record, "ZIP")):
+        parts["postalCode"] = postal
+    if country := _country(text(record, "COUNTRY")):
+        parts["country"] = country
+    lat, lon = text(record, "LAT"), text(record, "LON")
+    if lat is not None and lon is not None:
+        parts["extension"] = [
+            {
+                "url": t.GEOLOCATION,
+                "extension": [
+                    {"url": "latitude", "valueDecimal": float(lat)},
+                    {"url": "longitude", "valueDecimal": float(lon)},
+                ],
+            }
+        ]
+    if not parts:
+        return None
+    # FHIR orders extension first in JSON by convention; keep the output stable and readable.
+    ext = parts.pop("extension", None)
+    return ({"extension": ext} if ext else {}) | parts
+
+
+def birth_place(value: str) -> dict[str, Any]:
+    """Synthea's "City  State  Country" (or "City, State, Country") -> Address; otherwise its text."""
+    pieces = [p for p in _BIRTHPLACE_PARTS.split(value) if p]
+    if len(pieces) == 3:
+        city, state, country = pieces
+        return {"city": city, "state": _state_code(state) or state, "country": _country(country)}
+    return {"text": value}
+
+
+def race_extension(value: str) -> dict[str, Any]:
+    key = value.lower()
+    inner: list[dict[str, Any]] = []
+    if omb := t.RACE.get(key):
+        inner.append({"url": "ombCategory", "valueCoding": _coding(t.CDC_RACE_ETHNICITY, *omb)})
+    if detailed := t.RACE_DETAILED.get(key):
+        inner.append({"url": "detailed", "valueCoding": _coding(t.CDC_RACE_ETHNICITY, *detailed)})
+    inner.append({"url": "text", "valueString": t.RACE_TEXT.get(key, value)})
+    return {"url": t.US_CORE_RACE, "extension": inner}
+
+
+def ethnicity_extension(value: str) -> dict[str, Any]:
+    key = value.lower()
+    inner: list[dict[str, Any]] = []
+    if omb := t.ETHNICITY.get(key):
+        inner.append({"url": "ombCategory", "valueCoding": _coding(t.CDC_RACE_ETHNICITY, *omb)})
+        inner.append({"url": "text", "valueString": omb[1]})
+    else:
+        inner.append({"url": "text", "valueString": value})
+    return {"url": t.US_CORE_ETHNICITY, "extension": inner}
+
+
+def _deceased(value: str) -> str:
+    # dateTime needs a zone once it has a time; without one only the date is certain.
+    if len(value) > 10 and not re.search(r"(Z|[+-]\d{2}:\d{2})$", value):
+        return value[:10]
+    return value
+
+
+def map_patient(record: dict[str, Any], config: TransformConfig) -> dict[str, Any]:
+    """A validated record (validate_patient returned None) -> US Core Patient JSON."""
+    patient: dict[str, Any] = {"resourceType": "Patient", "meta": {"profile": [t.US_CORE_PATIENT]}}
+    extensions = []
+    if race := text(record, "RACE"):
+        extensions.append(race_extension(race))
+    if ethnicity := text(record, "ETHNICITY"):
+        extensions.append(ethnicity_extension(ethnicity))
+    if place := text(record, "BIRTHPLACE"):
+        extensions.append({"url": t.BIRTH_PLACE, "valueAddress": birth_place(place)})
+    if extensions:
+        patient["extension"] = extensions
+    patient["identifier"] = identifiers(record, config)
+    patient["name"] = names(record)
+    if email := text(record, "EMAIL"):
+        patient["telecom"] = [{"system": "email", "value": email}]
+    gender = text(record, "GENDER")
+    patient["gender"] = t.GENDER.get(gender.lower(), "unknown") if gender else "unknown"
+    if birth := text(record, "BIRTHDATE"):
+        patient["birthDate"] = birth[:10]
+    if death := text(record, "DEATHDATE"):
+        patient["deceasedDateTime"] = _deceased(death)
+    if addr := address(record):
+        patient["address"] = [addr]
+    if marital := text(record, "MARITAL"):
+        coded = t.MARITAL.get(marital.lower())
+        patient["maritalStatus"] = (
+            {"coding": [_coding(t.MARITAL_STATUS, *coded)], "text": coded[1]} if coded else {"text": marital}
+        )
+    return patient
+
+
+def business_identifier(record: dict[str, Any], config: TransformConfig) -> tuple[str, str]:
+    return config.source_id_system, text(record, "Id") or ""
