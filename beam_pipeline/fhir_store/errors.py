@@ -1,0 +1,140 @@
+"""The one error type of the FHIR store client.
+
+Every failure, whether a whole request or one entry of a batch bundle, becomes a `FhirStoreError`. It is
+returned inside a `WriteOutcome` for writes and raised for reads. Its fields carry what the dead-letter
+record needs (DESIGN.md, contract 4): a machine-readable code, the retryable flag, the HTTP status, the
+server's OperationOutcome and the attempt count.
+
+What never goes in: the access token or any secret, and patient data. `detail` is composed by this
+package from fixed phrases, status codes and OperationOutcome issue *codes*; the server's diagnostics
+text (which may quote submitted values) stays inside `operation_outcome`, which the error record stores
+next to the original payload anyway. `endpoint` is the URL the request went to without its query string,
+because a conditional URL carries the business identifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+# Machine-readable codes (`FhirStoreError.code`).
+HTTP_ERROR = "http_error"  # the server answered with a failure status (whole request or one entry)
+TIMEOUT = "timeout"  # connect, read, write or pool timeout
+CONNECTION_ERROR = "connection_error"  # refused, reset, DNS, TLS: no usable answer
+INVALID_RESPONSE = "invalid_response"  # a success status with a body that is not the expected FHIR JSON
+INVALID_ITEM = "invalid_item"  # the item cannot be turned into a request; nothing was sent
+AUTH_ERROR = "auth_error"  # no credentials could be obtained (token endpoint, ADC refresh)
+
+CODES = (HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, INVALID_RESPONSE, INVALID_ITEM, AUTH_ERROR)
+
+
+class FhirStoreError(Exception):
+    """A structured failure; `str()` of it is safe to log (no token, no patient data)."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        retryable: bool,
+        detail: str,
+        http_status: int | None = None,
+        operation_outcome: Mapping[str, Any] | None = None,
+        attempts: int = 1,
+        endpoint: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.retryable = retryable
+        self.detail = detail
+        self.http_status = http_status
+        self.operation_outcome = dict(operation_outcome) if operation_outcome is not None else None
+        self.attempts = attempts
+        self.endpoint = endpoint
+        # Seconds the server asked us to wait (Retry-After); used by the retry loop, not part of the record.
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        status = f" HTTP {self.http_status}" if self.http_status is not None else ""
+        kind = "retryable" if self.retryable else "permanent"
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        return f"{self.code}{status} ({kind}, {self.attempts} attempt(s)){where}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"FhirStoreError({self})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only __init__: rebuild from the fields, so outcomes survive pickling between Beam stages.
+        return (_rebuild, (self.to_dict() | {"retry_after": self.retry_after},))
+
+    def with_attempts(self, attempts: int) -> FhirStoreError:
+        return FhirStoreError(**(self.to_dict() | {"attempts": attempts, "retry_after": self.retry_after}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields an error record carries, JSON-ready."""
+        return {
+            "code": self.code,
+            "retryable": self.retryable,
+            "detail": self.detail,
+            "http_status": self.http_status,
+            "operation_outcome": self.operation_outcome,
+            "attempts": self.attempts,
+            "endpoint": self.endpoint,
+        }
+
+
+def _rebuild(fields: dict[str, Any]) -> FhirStoreError:
+    return FhirStoreError(**fields)
+
+
+def outcome_issue_codes(outcome: Mapping[str, Any] | None) -> list[str]:
+    """`severity/code` of each OperationOutcome issue: value sets, so safe to put in `detail`."""
+    if not isinstance(outcome, Mapping) or outcome.get("resourceType") != "OperationOutcome":
+        return []
+    codes = []
+    for issue in outcome.get("issue") or []:
+        if isinstance(issue, Mapping):
+            codes.append(f"{issue.get('severity', '?')}/{issue.get('code', '?')}")
+    return codes
+
+
+def as_operation_outcome(body: Any) -> dict[str, Any] | None:  # noqa: ANN401  (any parsed JSON)
+    """The body when it is an OperationOutcome, else None (HTML error pages, Google API error JSON...)."""
+    if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome":
+        return dict(body)
+    return None
+
+
+def redact_url(url: str) -> str:
+    """The URL without query, fragment or user info: conditional URLs carry identifiers."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def http_error(
+    status: int,
+    *,
+    retryable: bool,
+    what: str,
+    outcome: Mapping[str, Any] | None = None,
+    endpoint: str = "",
+    attempts: int = 1,
+    retry_after: float | None = None,
+) -> FhirStoreError:
+    """An error for a failure status; `what` names the request ("batch bundle of 200 entries")."""
+    issues = outcome_issue_codes(outcome)
+    suffix = f"; issues: {', '.join(issues[:10])}" if issues else ""
+    return FhirStoreError(
+        code=HTTP_ERROR,
+        retryable=retryable,
+        detail=f"{what} failed with HTTP {status}{suffix}",
+        http_status=status,
+        operation_outcome=outcome,
+        attempts=attempts,
+        endpoint=endpoint,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,112 @@
+"""Benchmark: Patients per second on one core, map only / map + US Core rule check / + fhir.resources.
+
+    python bench/bench_mapping.py [--rows 100000]
+
+Generates Synthea-like rows (deterministic, synthetic), pins itself to one CPU, and times each stage over
+the same rows. Figures go in README.md and docs/mapping.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from beam_pipeline.us_core import TransformConfig  # noqa: E402
+from beam_pipeline.us_core import terminology as t  # noqa: E402
+from beam_pipeline.us_core.parse import parse_json_object  # noqa: E402
+from beam_pipeline.us_core.patient import map_patient, validate_patient  # noqa: E402
+from beam_pipeline.us_core.rules import check_patient  # noqa: E402
+from beam_pipeline.us_core.structural import structural_problems  # noqa: E402
+
+
+def synthetic_rows(n: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    states = [name for name, _ in t.STATES.values()]
+    rows = []
+    for i in range(n):
+        state = rng.choice(states)
+        row = {
+            "Id": f"00000000-0000-4000-8000-{i:012d}",
+            "BIRTHDATE": f"{rng.randint(1920, 2020)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "DEATHDATE": "" if rng.random() > 0.1 else "2021-01-01",
+            "SSN": f"999-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
+            "DRIVERS": f"S999{rng.randint(10000, 99999)}",
+            "PASSPORT": f"X{rng.randint(10000000, 99999999)}X" if rng.random() > 0.5 else "",
+            "PREFIX": rng.choice(["Mr.", "Mrs.", "Ms.", ""]),
+            "FIRST": f"Given{i % 977}",
+            "MIDDLE": rng.choice(["", "Lee", "Ann"]),
+            "LAST": f"Family{i % 991}",
+            "SUFFIX": rng.choice(["", "", "Jr."]),
+            "MAIDEN": rng.choice(["", f"Maiden{i % 97}"]),
+            "MARITAL": rng.choice(["M", "S", "D", "W", ""]),
+            "RACE": rng.choice(list(t.RACE)),
+            "ETHNICITY": rng.choice(list(t.ETHNICITY)),
+            "GENDER": rng.choice(["F", "M"]),
+            "BIRTHPLACE": f"Town{i % 50}  {state}  US",
+            "ADDRESS": f"{rng.randint(1, 9999)} Synthetic St",
+            "CITY": f"City{i % 300}",
+            "STATE": state,
+            "COUNTY": f"County{i % 40}",
+            "FIPS": "25017",
+            "ZIP": f"{rng.randint(1000, 99999):05d}",
+            "LAT": round(rng.uniform(25, 48), 6),
+            "LON": round(rng.uniform(-124, -67), 6),
+            "HEALTHCARE_EXPENSES": 1000.5,
+            "HEALTHCARE_COVERAGE": 200.25,
+            "INCOME": 50000,
+        }
+        rows.append(json.dumps(row).encode())
+    return rows
+
+
+def timed(label: str, rows: list[bytes], fn) -> tuple[str, float]:
+    start = time.perf_counter()
+    for raw in rows:
+        fn(raw)
+    seconds = time.perf_counter() - start
+    return label, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--structural-rows", type=int, default=20_000, help="rows for the slow fhir.resources pass")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    config = TransformConfig(structural_validation=False)
+    rows = synthetic_rows(args.rows)
+
+    def parse_map(raw: bytes) -> dict:
+        record = parse_json_object(raw, config.max_message_bytes)
+        assert validate_patient(record, None) is None
+        return map_patient(record, config)
+
+    def parse_map_check(raw: bytes) -> None:
+        assert check_patient(parse_map(raw)) == []
+
+    def full(raw: bytes) -> None:
+        resource = parse_map(raw)
+        assert check_patient(resource) == [] and structural_problems(resource) == []
+
+    results = [
+        timed("parse + validate + map", rows, parse_map),
+        timed("+ US Core rule check", rows, parse_map_check),
+        timed("+ fhir.resources structural validation", rows[: args.structural_rows], full),
+    ]
+    counts = [args.rows, args.rows, min(args.rows, args.structural_rows)]
+    print(f"mapping benchmark, one core, Python {sys.version.split()[0]}")
+    print(f"{'stage':42} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'us/row':>8}")
+    for (label, seconds), n in zip(results, counts, strict=True):
+        print(f"{label:42} {n:>8} {seconds:>8.2f} {n / seconds:>9.0f} {seconds / n * 1e6:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The FHIR store client against the real local HAPI FHIR JPA server (dev/services/hapi.sh).
+
+Every test writes under its own identifier system (a UUID in it), so reruns never see earlier data, and
+counts with `Patient?identifier=<system>|&_summary=count`. Faults come from tests/support/fault_proxy.py
+in front of HAPI, and from stopping HAPI itself (which the test always starts again, validation on).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem, errors
+from tests.support import identifier_of, unique_system, us_core_patient
+from tests.support.fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _items(system: str, n: int, start: int = 0, family: str | None = None) -> list[WriteItem]:
+    out = []
+    for i in range(start, start + n):
+        resource = us_core_patient(system, i, family=family)
+        out.append(WriteItem(resource, identifier_of(resource), key=("test-topic", 0, i)))
+    return out
+
+
+def _count(client: FhirStoreClient, system: str) -> int:
+    return client.count("Patient", {"identifier": f"{system}|"})
+
+
+@pytest.fixture(scope="module")
+def hapi(env) -> str:
+    base = env["FHIR_BASE_URL"]
+    with FhirStoreClient(FhirStoreConfig(base_url=base)) as client:
+        report = client.check(retry=RetryPolicy(max_attempts=3, total_timeout=20))
+    if not report.reachable:
+        pytest.fail(f"HAPI is not reachable at {base}: run `make up` (problems: {report.problems})")
+    return base
+
+
+@pytest.fixture
+def client(hapi):
+    with FhirStoreClient(FhirStoreConfig(base_url=hapi, bundle_size=100, max_bundles_in_flight=4)) as c:
+        yield c
+
+
+def _validation_on(client: FhirStoreClient) -> bool:
+    """Does HAPI enforce US Core? A Patient without gender claims the profile but breaks it."""
+    system = unique_system("probe")
+    probe = us_core_patient(system, 0)
+    del probe["gender"]
+    return not client.write([WriteItem(probe, identifier_of(probe))])[0].ok
+
+
+def test_capability_check_sees_an_r4_hapi(client):
+    report = client.check()
+    assert report.ok, report.problems
+    assert report.fhir_version.startswith("4.0") and "HAPI" in (report.software or "")
+
+
+def test_500_patients_land_and_sending_them_again_leaves_500(client):
+    system = unique_system("it-500")
+    items = _items(system, 500)
+    first = client.write(items)
+    assert all(o.ok for o in first), [str(o.error) for o in first if not o.ok][:3]
+    assert {o.status for o in first} == {201}
+    assert [o.key for o in first] == [i.key for i in items]
+    assert _count(client, system) == 500
+
+    again = client.write(_items(system, 500))  # a redelivery of every message
+    assert all(o.ok for o in again)
+    assert {o.status for o in again} == {200}
+    assert [o.resource_id for o in again] == [o.resource_id for o in first]
+    assert _count(client, system) == 500
+
+    changed = client.write(_items(system, 5, family="Renamed"))  # a replay with newer data updates in place
+    assert [o.version_id for o in changed] == ["2"] * 5
+    found = client.search_by_identifier("Patient", system, "P000003")
+    assert [r["name"][0]["family"] for r in found] == ["Renamed"]
+    assert _count(client, system) == 500
+
+
+def test_repeated_identity_in_one_call_keeps_message_order(client):
+    system = unique_system("it-order")
+    first, second = us_core_patient(system, 1, family="Older"), us_core_patient(system, 1, family="Newer")
+    outcomes = client.write([WriteItem(first, identifier_of(first)), WriteItem(second, identifier_of(second))])
+    assert [o.status for o in outcomes] == [201, 200]
+    assert client.search_by_identifier("Patient", system, "P000001")[0]["name"][0]["family"] == "Newer"
+    assert _count(client, system) == 1
+
+
+def test_conditional_create_and_create_modes(hapi):
+    system = unique_system("it-modes")
+    with FhirStoreClient(FhirStoreConfig(base_url=hapi, write_mode="conditional_create")) as c:
+        assert [o.status for o in c.write(_items(system, 3))] == [201] * 3
+        assert [o.status for o in c.write(_items(system, 3, family="Ignored"))] == [200] * 3
+        assert _count(c, system) == 3
+    with FhirStoreClient(FhirStoreConfig(base_url=hapi, write_mode="create")) as c:
+        c.write(_items(system, 3))  # the original sample's behaviour: duplicates
+        assert _count(c, system) == 6
+
+
+def test_one_invalid_entry_fails_alone_with_its_operation_outcome(client):
+    if not _validation_on(client):
+        pytest.skip("HAPI runs without US Core validation; start it with HAPI_VALIDATE_US_CORE=true")
+    system = unique_system("it-invalid")
+    items = _items(system, 10)
+    del items[4].resource["gender"]  # US Core requires it
+    outcomes = client.write(items)
+    assert [o.ok for o in outcomes] == [True] * 4 + [False] + [True] * 5
+    err = outcomes[4].error
+    assert not err.retryable and err.code == errors.HTTP_ERROR
+    assert 400 <= err.http_status < 500
+    assert err.operation_outcome["resourceType"] == "OperationOutcome"
+    assert any("gender" in issue.get("diagnostics", "") for issue in err.operation_outcome["issue"])
+    # The server's diagnostics stay inside operation_outcome, out of the error's text.
+    assert not any(issue.get("diagnostics", "") in str(err) for issue in err.operation_outcome["issue"])
+    assert outcomes[4].key == ("test-topic", 0, 4)
+    assert _count(client, system) == 9
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, "2"), (503, "2")])
+def test_retry_after_from_the_proxy_is_honoured(hapi, status, retry_after):
+    system = unique_system(f"it-{status}")
+    with FaultProxy(hapi.rsplit("/fhir", 1)[0]) as proxy:
+        config = FhirStoreConfig(base_url=proxy.url + "/fhir", bundle_size=25, max_bundles_in_flight=1)
+        with FhirStoreClient(config) as c:
+            proxy.inject(status, count=2, retry_after=retry_after)
+            started = time.monotonic()
+            outcomes = c.write(_items(system, 50))
+            elapsed = time.monotonic() - started
+            assert all(o.ok for o in outcomes)
+            assert [o.attempts for o in outcomes] == [3] * 25 + [1] * 25
+            assert elapsed >= 4.0  # two waits of the server's 2 s, not the client's sub-second backoff
+            statuses = [s.status for s in proxy.seen if s.method == "POST"]
+            assert statuses == [status, status, 200, 200]
+            assert _count(c, system) == 50
+
+
+def test_retry_budget_spent_behind_the_proxy_is_a_retryable_error(hapi):
+    system = unique_system("it-budget")
+    with FaultProxy(hapi.rsplit("/fhir", 1)[0]) as proxy:
+        proxy.inject(503, count=10, retry_after="1")
+        config = FhirStoreConfig(base_url=proxy.url + "/fhir", retry=RetryPolicy(max_attempts=3, total_timeout=30))
+        with FhirStoreClient(config) as c:
+            outcome = c.write(_items(system, 1))[0]
+        assert not outcome.ok and outcome.attempts == 3
+        err = outcome.error
+        assert (err.code, err.http_status, err.retryable, err.attempts) == (errors.HTTP_ERROR, 503, True, 3)
+        assert err.operation_outcome["issue"][0]["code"] == "transient"
+        assert err.endpoint == f"POST {proxy.url}/fhir"
+
+
+def _hapi(command: str) -> None:
+    env = {**os.environ, "HAPI_VALIDATE_US_CORE": "true"}
+    subprocess.run(["bash", str(ROOT / "dev/services/hapi.sh"), command], check=True, env=env, timeout=600, cwd=ROOT)
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_hapi_stopped_mid_run_gives_retries_then_success_or_a_retryable_error(hapi):
+    system = unique_system("it-outage")
+    patient_count = 1500
+    patient_retry = RetryPolicy(max_attempts=500, total_timeout=900, initial_backoff=0.5, max_backoff=5)
+    config = FhirStoreConfig(base_url=hapi, bundle_size=50, max_bundles_in_flight=2, retry=patient_retry)
+    outcomes: list = []
+    try:
+        with FhirStoreClient(config) as writer:
+            thread = threading.Thread(target=lambda: outcomes.extend(writer.write(_items(system, patient_count))))
+            thread.start()
+            # Stop HAPI once some bundles have landed and others are still to come.
+            _wait_for(lambda: writer.stats.snapshot()["entries_ok"] >= 200, 300, "the first bundles")
+            _hapi("stop")
+
+            # With HAPI down, a client with a small budget gives up with a retryable error.
+            small = FhirStoreConfig(base_url=hapi, retry=RetryPolicy(max_attempts=3, total_timeout=10))
+            with FhirStoreClient(small) as impatient:
+                lost = impatient.write(_items(unique_system("it-outage-small"), 3))
+            assert all(not o.ok and o.error.retryable and o.attempts == 3 for o in lost)
+            assert {o.error.code for o in lost} <= {errors.CONNECTION_ERROR, errors.TIMEOUT}
+
+            _wait_for(lambda: writer.stats.snapshot()["retries"] >= 2, 120, "the writer to retry")
+            _hapi("start")  # returns when HAPI is healthy again
+            thread.join(timeout=900)
+            assert not thread.is_alive()
+        assert len(outcomes) == patient_count
+        assert all(o.ok for o in outcomes), [str(o.error) for o in outcomes if not o.ok][:3]
+        assert max(o.attempts for o in outcomes) > 1
+        with FhirStoreClient(FhirStoreConfig(base_url=hapi)) as c:
+            # Bundles HAPI applied before its answer was lost were sent again: still one Patient each.
+            assert _count(c, system) == patient_count
+    finally:
+        _hapi("start")  # idempotent; leaves HAPI running (validation on) even when the test failed
