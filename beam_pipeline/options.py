@@ -102,10 +102,11 @@ class KafkaToFhirOptions(PipelineOptions):
 
         mapping = parser.add_argument_group("Mapping")
         mapping.add_argument(
-            "--no_structural_validation",
+            "--structural_validation",
             action="store_true",
-            help="Skip the fhir.resources structural check of each mapped resource (the US Core rule check "
-            "always runs; the FHIR store validates again when configured to).",
+            help="Also validate each mapped resource's full structure with fhir.resources (about 0.45 ms of CPU "
+            "per Patient, 20 times the mapping itself). Off by default: the US Core rule check always runs, and "
+            "the FHIR store validates again when configured to. The dry-run CLI and the tests keep it on.",
         )
 
         storage = parser.add_argument_group("Archive and errors")

@@ -34,7 +34,7 @@ class MappingSettings:
                 source_id_system=opts.source_id_system,
                 filter_country=opts.filter_country,
                 filter_program_names=frozenset(p.strip() for p in programs.split(",")) if programs else None,
-                structural_validation=not opts.no_structural_validation,
+                structural_validation=opts.structural_validation,
             )
         )
 
