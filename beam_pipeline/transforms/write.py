@@ -114,6 +114,10 @@ class WriteToFhirStore(beam.PTransform):
             | "KeyByResource" >> beam.Map(lambda m: (shard_key(m, shards), m))
             | "GroupIntoBundles"
             >> beam.GroupIntoBatches(self._config.bundle_size, max_buffering_duration_secs=self._max_buffering_secs)
+            # A fusion break between the timers and the slow HTTP step. Prism splits a slow bundle and then
+            # drops or repeats the batches its flush timers emitted (apache/beam#35771); on Dataflow the
+            # checkpoint means a retried write resends the same bundle instead of regrouping.
+            | "CheckpointBundles" >> beam.Reshuffle()
             | "WriteBundles"
             >> beam.ParDo(_WriteBundlesFn(self._config, self._job_name)).with_outputs(FAILED, main="written")
         )

@@ -13,6 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.runner_options import local_runner_options
 from beam_pipeline.transforms.write import FAILED, MappedMessage, WriteToFhirStore
 from tests.integration.test_stack_hapi import us_core_patient, validation_on
 
@@ -30,8 +31,6 @@ def _messages(system: str, n: int, invalid: set[int]) -> list[MappedMessage]:
     return out
 
 
-
-
 def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(env):
     with httpx.Client(base_url=env["FHIR_BASE_URL"], timeout=60) as fhir:
         if not validation_on(fhir):
@@ -42,7 +41,8 @@ def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(en
     config = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=16)
 
     for _ in range(2):  # the second run is a redelivery of the same 40 messages
-        with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        # On Prism, the runner local jobs use, so runner-specific timer and splitting behaviour is covered.
+        with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
             results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=3)
             assert_that(
                 results.written | beam.Map(lambda m: m.offset),
