@@ -1,0 +1,119 @@
+"""Health of the running job, one function per check, thresholds from K2fConfig.
+
+Each returns a one-line summary when healthy, raises Unhealthy with a short summary when not, and
+NotApplicable when the runner cannot answer (data freshness on the local runner). Summaries carry
+counts, names and states only, never message content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from k2f_airflow.config import K2fConfig, variable_name
+from k2f_airflow.hooks.gcs import StorageHook
+from k2f_airflow.hooks.jobs import DataflowJobsHook, jobs_hook
+from k2f_airflow.hooks.kafka import KafkaHook
+
+
+class Unhealthy(Exception):
+    """A check found a problem; the message is the alert's summary."""
+
+
+class NotApplicable(Exception):
+    """The check has nothing to measure here (e.g. no Dataflow metrics on the local runner)."""
+
+
+def job_state(cfg: K2fConfig, since: datetime, jobs: Any = None) -> str:
+    active = (jobs or jobs_hook(cfg)).active_jobs(cfg.job_name)
+    running = [j for j in active if j.state == "RUNNING"]
+    if not running:
+        states = ", ".join(f"{j.job_id} {j.state}" for j in active) or "none"
+        raise Unhealthy(f"job {cfg.job_name} is not running (unfinished jobs: {states}); launch it with k2f_launch")
+    return f"job {cfg.job_name} RUNNING ({', '.join(j.job_id for j in running)})"
+
+
+def total_lag(cfg: K2fConfig, kafka: KafkaHook | None = None) -> int:
+    kafka = kafka or KafkaHook(cfg.kafka_secret_resource_name)
+    return sum(p.lag for p in kafka.consumer_lag(cfg.kafka_consumer_group, cfg.topic_list))
+
+
+def consumer_lag(cfg: K2fConfig, since: datetime, kafka: KafkaHook | None = None) -> str:
+    lag = total_lag(cfg, kafka)
+    limit = cfg.health_max_consumer_lag
+    summary = f"consumer group {cfg.kafka_consumer_group} is {lag} message(s) behind on {cfg.topics}"
+    if lag > limit:
+        raise Unhealthy(f"{summary} (more than {variable_name('health_max_consumer_lag')}={limit})")
+    return summary
+
+
+def data_freshness(cfg: K2fConfig, since: datetime, jobs: Any = None) -> str:
+    jobs = jobs or jobs_hook(cfg)
+    if not isinstance(jobs, DataflowJobsHook):
+        raise NotApplicable("data freshness is a Dataflow metric; the local runner has none")
+    running = [j for j in jobs.active_jobs(cfg.job_name) if j.state == "RUNNING"]
+    if not running:
+        raise NotApplicable(f"no running job {cfg.job_name} to measure")
+    freshness = jobs.data_freshness_seconds(running[0].job_id)
+    if freshness is None:
+        raise NotApplicable(f"Cloud Monitoring has no data freshness for {running[0].job_id} yet")
+    limit = cfg.health_max_data_freshness_seconds
+    summary = f"data freshness of {running[0].job_id} is {freshness:.0f} s"
+    if freshness > limit:
+        raise Unhealthy(f"{summary} (more than {variable_name('health_max_data_freshness_seconds')}={limit} s)")
+    return summary
+
+
+def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = None) -> str:
+    """Error records in objects the pipeline wrote to the error bucket since `since`, by stage."""
+    from beam_pipeline.transforms.dead_letter import ERRORS_PREFIX
+
+    bucket = (storage or StorageHook(cfg.gcp_conn_id)).bucket(cfg.error_bucket)
+    by_stage: dict[str, int] = {}
+    for blob in bucket.list_blobs(prefix=f"{ERRORS_PREFIX}/"):
+        if blob.time_created is None or blob.time_created < since:
+            continue
+        stage = _partition_value(blob.name, "stage")
+        lines = sum(1 for line in blob.download_as_bytes().splitlines() if line.strip())
+        by_stage[stage] = by_stage.get(stage, 0) + lines
+    total = sum(by_stage.values())
+    detail = ", ".join(f"{stage}: {n}" for stage, n in sorted(by_stage.items())) or "none"
+    summary = f"{total} new error record(s) since {since:%Y-%m-%d %H:%M} UTC ({detail})"
+    if total > cfg.health_max_new_errors:
+        raise Unhealthy(f"{summary} (more than {variable_name('health_max_new_errors')}={cfg.health_max_new_errors})")
+    return summary
+
+
+def fhir_progress(
+    cfg: K2fConfig, since: datetime, client_factory: Callable[[Any], Any] | None = None, kafka: KafkaHook | None = None
+) -> str:
+    """Resources were written since `since`, or there was nothing waiting in Kafka to write."""
+    from beam_pipeline.fhir_store import FhirStoreClient
+    from k2f_airflow.pipeline_flags import fhir_store_config
+
+    kind = cfg.health_resource_type
+    with (client_factory or FhirStoreClient)(fhir_store_config(cfg)) as client:
+        written = client.count(kind, {"_lastUpdated": f"gt{since.isoformat(timespec='seconds')}"})
+    summary = f"{written} {kind} resource(s) written since {since:%Y-%m-%d %H:%M} UTC"
+    if written == 0:
+        lag = total_lag(cfg, kafka)
+        if lag > 0:
+            raise Unhealthy(f"{summary} while {lag} message(s) wait in Kafka: writes are stalled")
+    return summary
+
+
+def _partition_value(name: str, key: str) -> str:
+    for part in name.split("/"):
+        if part.startswith(f"{key}="):
+            return part.removeprefix(f"{key}=")
+    return "unknown"
+
+
+CHECKS: dict[str, Callable[[K2fConfig, datetime], str]] = {
+    "job_state": job_state,
+    "consumer_lag": consumer_lag,
+    "data_freshness": data_freshness,
+    "new_errors": new_errors,
+    "fhir_progress": fhir_progress,
+}

@@ -1,0 +1,112 @@
+"""The streaming job's runner: Dataflow through the Google provider, or the local stack's job service.
+
+Both answer in beam_pipeline.job_service terms (JobInfo, Beam job states such as RUNNING, DRAINED), so
+sensors and checks are written once for either runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from k2f_airflow.config import K2fConfig
+
+DATAFLOW_STATE_PREFIX = "JOB_STATE_"
+
+
+class JobsHook(Protocol):
+    def active_jobs(self, job_name: str) -> list[Any]: ...
+
+    def state(self, job_id: str) -> str: ...
+
+
+class LocalJobsHook:
+    """Prism's Beam job service (beam_pipeline.job_service), one gRPC channel per call."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def _client(self) -> Any:
+        from beam_pipeline.job_service import JobServiceClient
+
+        return JobServiceClient(self.endpoint)
+
+    def active_jobs(self, job_name: str) -> list[Any]:
+        with self._client() as client:
+            return client.active_jobs(job_name)
+
+    def state(self, job_id: str) -> str:
+        with self._client() as client:
+            return client.state(job_id)
+
+    def cancel(self, job_id: str) -> str:
+        with self._client() as client:
+            return client.cancel(job_id)
+
+
+class DataflowJobsHook:
+    """Dataflow jobs of one project and region, through the Google provider's DataflowHook."""
+
+    def __init__(self, gcp_conn_id: str, project_id: str | None, location: str) -> None:
+        self.project_id = project_id or None
+        self.location = location
+        from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
+
+        self.hook = DataflowHook(gcp_conn_id=gcp_conn_id)
+
+    @property
+    def project(self) -> str:
+        return self.project_id or self.hook.project_id
+
+    def active_jobs(self, job_name: str) -> list[Any]:
+        """Jobs of exactly this name that are not finished (the ACTIVE filter of jobs.list)."""
+        from beam_pipeline.job_service import JobInfo
+
+        jobs_api = self.hook.get_conn().projects().locations().jobs()
+        request = jobs_api.list(projectId=self.project, location=self.location, filter="ACTIVE")
+        found = []
+        while request is not None:
+            response = request.execute(num_retries=self.hook.num_retries)
+            for job in response.get("jobs", []):
+                if job.get("name") == job_name:
+                    found.append(JobInfo(job["id"], job["name"], beam_state(job.get("currentState", ""))))
+            request = jobs_api.list_next(previous_request=request, previous_response=response)
+        return found
+
+    def state(self, job_id: str) -> str:
+        job = self.hook.get_job(job_id=job_id, project_id=self.project, location=self.location)
+        return beam_state(job.get("currentState", ""))
+
+    def data_freshness_seconds(self, job_id: str, lookback_seconds: int = 600) -> float | None:
+        """The newest `job/data_watermark_age` point from Cloud Monitoring, None when there is none yet."""
+        import time
+
+        from google.cloud import monitoring_v3
+
+        client = monitoring_v3.MetricServiceClient(credentials=self.hook.get_credentials())
+        now = int(time.time())
+        interval = monitoring_v3.TimeInterval(end_time={"seconds": now}, start_time={"seconds": now - lookback_seconds})
+        series = client.list_time_series(
+            request={
+                "name": f"projects/{self.project}",
+                "filter": f'metric.type="dataflow.googleapis.com/job/data_watermark_age" '
+                f'AND resource.labels.job_id="{job_id}"',
+                "interval": interval,
+                "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+            }
+        )
+        for ts in series:
+            for point in ts.points:  # newest first
+                return float(point.value.int64_value or point.value.double_value)
+        return None
+
+
+def beam_state(dataflow_state: str) -> str:
+    """JOB_STATE_RUNNING -> RUNNING: Dataflow's names in Beam's vocabulary."""
+    return dataflow_state.removeprefix(DATAFLOW_STATE_PREFIX) or "UNKNOWN"
+
+
+def jobs_hook(cfg: K2fConfig) -> LocalJobsHook | DataflowJobsHook:
+    if cfg.is_local:
+        cfg.require("local_job_endpoint")
+        return LocalJobsHook(cfg.local_job_endpoint)
+    return DataflowJobsHook(cfg.gcp_conn_id, cfg.gcp_project, cfg.region)

@@ -1,0 +1,38 @@
+"""The error replay as a task: counts in its summary, a failure when a publish did not complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from k2f_airflow.hooks.gcs import StorageHook
+from k2f_airflow.hooks.kafka import KafkaHook
+from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.replay import ErrorReplayer, ReplayError
+
+
+class ReplayErrorsOperator(BaseOperator):
+    """Replays the error bucket's pending records (k2f_airflow.replay). `prefix` narrows it (tests)."""
+
+    template_fields = ("prefix",)
+
+    def __init__(self, *, prefix: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prefix = prefix
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        cfg = task_config(context)
+        cfg.require("error_bucket", "kafka_secret_resource_name")
+        bucket = StorageHook(cfg.gcp_conn_id).bucket(cfg.error_bucket)
+        producer = KafkaHook(cfg.kafka_secret_resource_name).producer()
+        replayer = ErrorReplayer(
+            bucket, producer, max_attempts=cfg.replay_max_attempts, retry_topic=cfg.replay_retry_topic
+        )
+        try:
+            counts = replayer.run(self.prefix or None, max_objects=cfg.replay_max_objects)
+        except ReplayError as exc:
+            raise AirflowException(f"replay stopped, the object in flight stays for the next run: {exc}") from None
+        summarize(context, counts.summary())
+        return {k: v for k, v in vars(counts).items()}

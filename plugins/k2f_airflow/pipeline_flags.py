@@ -1,0 +1,95 @@
+"""The pipeline's flags as the launch operator passes them, and the FHIR store config the checks use.
+
+Flag names are the pipeline's own (beam_pipeline/options.py, DESIGN.md contract 1); the values come from
+K2fConfig. beam_pipeline is imported inside the functions so that parsing a DAG never imports Beam.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from k2f_airflow.config import ConfigError, K2fConfig, variable_name
+
+ENTRY_POINT = "dataflow_kafka_to_fhirstore.py"
+_HCAPI = ("project_id", "location", "dataset", "post_fhir_store", "get_fhir_store", "version")
+
+
+def store_flags(cfg: K2fConfig) -> dict[str, Any]:
+    """--fhir_base_url for any R4 server, else the original sample's --hcapi_* flags."""
+    if cfg.fhir_base_url:
+        return {"fhir_base_url": cfg.fhir_base_url}
+    cfg.require("hcapi_project_id", "hcapi_location", "hcapi_dataset", "hcapi_post_fhir_store")
+    flags = {f"hcapi_{n}": getattr(cfg, f"hcapi_{n}") for n in _HCAPI}
+    return {k: v for k, v in flags.items() if v}
+
+
+def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
+    """Flags every runner gets (the Beam operator's `pipeline_options`), k2f_pipeline_options last."""
+    cfg.require("topics", "kafka_secret_resource_name", "archive_bucket", "error_bucket")
+    options: dict[str, Any] = {
+        "topics": ",".join(cfg.topic_list),
+        "kafka_secret_resource_name": cfg.kafka_secret_resource_name,
+        "kafka_consumer_group": cfg.kafka_consumer_group,
+        "gcs_archive_bucket": cfg.archive_bucket,
+        "gcs_error_bucket": cfg.error_bucket,
+        "streaming": True,
+        **store_flags(cfg),
+    }
+    if not cfg.is_local:
+        cfg.require("temp_location")
+        options["temp_location"] = cfg.temp_location
+    options.update(cfg.extra_pipeline_options)
+    return options
+
+
+def local_runner(cfg: K2fConfig) -> tuple[str, dict[str, Any]]:
+    """(runner, options) that send the job to the local stack, from the pipeline's own local settings."""
+    from beam_pipeline.runner_options import local_runner_options
+
+    cfg.require("local_job_endpoint", "local_worker_pool_port", "local_expansion_service")
+    env = {"PRISM_ENDPOINT": cfg.local_job_endpoint, "PY_WORKER_POOL_PORT": cfg.local_worker_pool_port}
+    options = args_to_options(local_runner_options(env, streaming=True))
+    runner = str(options.pop("runner"))
+    options["job_name"] = cfg.job_name
+    options["expansion_service"] = cfg.local_expansion_service
+    return runner, options
+
+
+def args_to_options(args: list[str]) -> dict[str, Any]:
+    """["--a=b", "--flag"] -> {"a": "b", "flag": True}: the Beam operator's dict form of a command line."""
+    options: dict[str, Any] = {}
+    for arg in args:
+        name, eq, value = arg.removeprefix("--").partition("=")
+        options[name] = value if eq else True
+    return options
+
+
+def default_py_file() -> str:
+    """The entry point next to the importable beam_pipeline package (the dags/ folder on Composer)."""
+    spec = importlib.util.find_spec("beam_pipeline")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"beam_pipeline is not importable: put it on the workers' PYTHONPATH (on Composer, upload it to the "
+            f"dags/ folder) or set {variable_name('py_file')}"
+        )
+    return str(Path(next(iter(spec.submodule_search_locations))) / ENTRY_POINT)
+
+
+def fhir_flags(cfg: K2fConfig) -> dict[str, Any]:
+    """The flags FhirStoreConfig.from_flags reads: the store plus any fhir_* / write flags of the extras."""
+    extras = {k: v for k, v in cfg.extra_pipeline_options.items() if k.startswith(("fhir_", "write_mode"))}
+    return {**extras, **store_flags(cfg)}
+
+
+def fhir_store_config(cfg: K2fConfig) -> Any:
+    """The pipeline's FhirStoreConfig for this deployment (auth secret read like the launcher does)."""
+    from beam_pipeline.fhir_store import FhirStoreConfig
+    from beam_pipeline.kafka.secret_manager import access_secret
+
+    flags = fhir_flags(cfg)
+    secret_name = flags.get("fhir_auth_secret_resource_name")
+    auth_secret = json.loads(access_secret(secret_name)) if secret_name else None
+    return FhirStoreConfig.from_flags(flags, auth_secret)

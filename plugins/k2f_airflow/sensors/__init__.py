@@ -1,0 +1,1 @@
+"""Sensors: each polls one condition of the running job."""
