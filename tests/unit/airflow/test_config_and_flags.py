@@ -1,0 +1,83 @@
+"""Settings from Variables, and the pipeline flags built from them."""
+
+from __future__ import annotations
+
+import pytest
+from k2f_airflow.config import ConfigError, K2fConfig, load_config, settings_table
+from k2f_airflow.pipeline_flags import args_to_options, local_runner, pipeline_options, store_flags
+
+
+def test_variables_override_defaults_and_are_typed(variables):
+    variables({"runner": "local", "topics": "a, b", "health_max_consumer_lag": "7"})
+    cfg = load_config()
+    assert cfg.runner == "local" and cfg.topic_list == ["a", "b"]
+    assert cfg.health_max_consumer_lag == 7
+    assert cfg.job_name == "kafka-to-fhir"  # default
+
+
+def test_malformed_variables_name_the_variable():
+    with pytest.raises(ConfigError, match="k2f_replay_max_attempts must be an integer"):
+        load_config({"k2f_replay_max_attempts": "many"}.get)
+    with pytest.raises(ConfigError, match="k2f_runner must be one of"):
+        load_config({"k2f_runner": "spark"}.get)
+    with pytest.raises(ConfigError, match="k2f_topics, k2f_error_bucket"):
+        K2fConfig().require("topics", "error_bucket")
+
+
+def test_params_override_only_known_settings(local_cfg):
+    assert local_cfg.with_overrides({"job_name": "other", "topics": None}).job_name == "other"
+    with pytest.raises(ConfigError, match="unknown"):
+        local_cfg.with_overrides({"nope": 1})
+
+
+def test_every_setting_is_a_k2f_variable():
+    names = [name for name, _, _ in settings_table()]
+    assert all(n.startswith("k2f_") for n in names) and len(names) == len(set(names))
+
+
+def test_dataflow_flags_are_the_pipelines_own(dataflow_cfg):
+    assert pipeline_options(dataflow_cfg) == {
+        "topics": "patients,patients-b",
+        "kafka_secret_resource_name": "projects/p/secrets/kafka/versions/latest",
+        "kafka_consumer_group": "kafka-to-fhir",
+        "gcs_archive_bucket": "archive",
+        "gcs_error_bucket": "errors",
+        "streaming": True,
+        "hcapi_project_id": "hc-project",
+        "hcapi_location": "us-central1",
+        "hcapi_dataset": "ds",
+        "hcapi_post_fhir_store": "post",
+        "hcapi_get_fhir_store": "get",
+        "hcapi_version": "v1",
+        "temp_location": "gs://tmp-bucket/tmp",
+        "max_num_workers": 3,
+    }
+
+
+def test_the_flags_parse_with_the_pipelines_parser(dataflow_cfg, local_cfg):
+    from airflow.providers.apache.beam.hooks.beam import beam_options_to_args
+
+    from beam_pipeline.dataflow_kafka_to_fhirstore import help_parser
+
+    for cfg in (dataflow_cfg, local_cfg):
+        known, _ = help_parser().parse_known_args(beam_options_to_args(pipeline_options(cfg)))
+        assert known.topics == "patients,patients-b" and known.gcs_error_bucket == "errors"
+
+
+def test_local_runner_uses_the_pipelines_local_options(local_cfg):
+    runner, options = local_runner(local_cfg)
+    assert runner.endswith("Runner")
+    assert options["job_endpoint"] == "127.0.0.1:8073"
+    assert options["environment_config"] == "127.0.0.1:50000"
+    assert options["expansion_service"] == "127.0.0.1:8097"
+    assert options["job_name"] == "k2f-unit" and options["streaming"] is True
+
+
+def test_store_flags_need_a_store():
+    with pytest.raises(ConfigError, match="k2f_hcapi_project_id"):
+        store_flags(K2fConfig())
+    assert store_flags(K2fConfig(fhir_base_url="http://x/fhir")) == {"fhir_base_url": "http://x/fhir"}
+
+
+def test_args_to_options():
+    assert args_to_options(["--a=b=c", "--flag"]) == {"a": "b=c", "flag": True}
