@@ -14,23 +14,29 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+if __package__ in (None, ""):
+    # Run as a file (the Beam operator's py_file): make the repository root importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from beam_pipeline.fhir_store import FhirStoreConfig
-from beam_pipeline.kafka.connection import consumer_config, parse_kafka_secret
-from beam_pipeline.kafka.secret_manager import access_secret
-from beam_pipeline.options import KafkaToFhirOptions, normalize_argv
-from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.archive import ArchiveRaw
-from beam_pipeline.transforms.dead_letter import DeadLetter
-from beam_pipeline.transforms.parse_and_map import MappingSettings, MapToFhir, ParseAndValidate
-from beam_pipeline.transforms.read import ReadFromKafka
-from beam_pipeline.transforms.write import FAILED, WriteToFhirStore
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions  # noqa: E402
+
+from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
+from beam_pipeline.kafka.connection import KafkaSecretError, consumer_config, parse_kafka_secret  # noqa: E402
+from beam_pipeline.kafka.secret_manager import access_secret  # noqa: E402
+from beam_pipeline.options import KafkaToFhirOptions, normalize_argv  # noqa: E402
+from beam_pipeline.raw_message import RawMessage  # noqa: E402
+from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
+from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
+from beam_pipeline.transforms.parse_and_map import MappingSettings, MapToFhir, ParseAndValidate  # noqa: E402
+from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
+from beam_pipeline.transforms.write import FAILED, WriteToFhirStore  # noqa: E402
 
 log = logging.getLogger("kafka_to_fhir")
+DEFAULT_JOB_NAME = "kafka-to-fhir"
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
 def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, str], list[str]]:
     """Read the secrets and turn the flags into the steps' settings, the consumer config and the topics."""
     opts = options.view_as(KafkaToFhirOptions)
-    job_name = options.view_as(GoogleCloudOptions).job_name or "kafka-to-fhir"
+    job_name = options.view_as(GoogleCloudOptions).job_name or DEFAULT_JOB_NAME
     connection = parse_kafka_secret(access_secret(opts.kafka_secret_resource_name))
     extra = dict(_key_value(p) for p in opts.kafka_consumer_property)
     consumer = consumer_config(connection, opts.kafka_consumer_group, extra)
@@ -113,27 +119,64 @@ def help_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+SETUP_FILE = Path(__file__).resolve().parent.parent / "setup.py"
+
+
+def pipeline_argv(argv: list[str], expansion_service: str | None) -> list[str]:
+    """The flags Beam parses: ours and Beam's, without the launcher-only --expansion_service."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--expansion_service":
+            skip = True
+            continue
+        if arg.startswith("--expansion_service="):
+            continue
+        out.append(arg)
+    if not any(a == "--job_name" or a.startswith("--job_name=") for a in out):
+        # A stable default name: the launch DAG's "no job of this name is running" check depends on it.
+        out.append(f"--job_name={DEFAULT_JOB_NAME}")
+    runner = PipelineOptions(out).view_as(StandardOptions).runner or ""
+    setup = PipelineOptions(out).get_all_options().get("setup_file")
+    if runner.endswith("DataflowRunner") and not setup and SETUP_FILE.exists():
+        # Workers import beam_pipeline.*; Dataflow ships it as the package this setup.py builds.
+        out.append(f"--setup_file={SETUP_FILE}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = normalize_argv(sys.argv[1:] if argv is None else argv)
     parser = help_parser()
     if any(a in ("-h", "--help") for a in argv):
         parser.print_help()
-        return
-    known, beam_args = parser.parse_known_args(argv)
+        return 0
+    known, _ = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    options = PipelineOptions(argv)
+    options = PipelineOptions(pipeline_argv(argv, known.expansion_service))
     options.view_as(StandardOptions).streaming = True
-    settings, consumer, topics = resolve_settings(options)
+    try:
+        settings, consumer, topics = resolve_settings(options)
+    except (KafkaSecretError, ValueError) as exc:
+        # Messages name the flag or secret field to fix; they never carry a secret's value.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, settings, consumer, topics, known.expansion_service)
     result = pipeline.run()
+    template = options.get_all_options().get("template_location")
+    if template:
+        # A classic template: the job graph is written, nothing is submitted.
+        print(json.dumps({"job_name": settings.job_name, "template_location": template}), flush=True)
+        return 0
     job_id = getattr(result, "job_id", None)
     job_id = job_id() if callable(job_id) else getattr(result, "_job_id", None)
     # One line for launchers (the Airflow operator) to read; the ids name no patient and no secret.
     print(json.dumps({"job_name": settings.job_name, "job_id": job_id, "state": str(result.state)}), flush=True)
     log.info("submitted job %s (%s)", settings.job_name, job_id)
-    _ = beam_args
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import grpc
 from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+from apache_beam.runners.portability.portable_runner import PortableMetrics
 
 TERMINAL = {"DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED"}
 RUNNING = {"RUNNING"}
@@ -21,6 +22,13 @@ class JobInfo:
     job_id: str
     job_name: str
     state: str
+
+
+def _job_name(info: beam_job_api_pb2.JobInfo) -> str:
+    # Python's PortableRunner submits every job as "job"; the --job_name the user chose travels in the
+    # job's pipeline options.
+    option = info.pipeline_options.fields.get("beam:option:job_name:v1")
+    return option.string_value if option is not None and option.string_value else info.job_name
 
 
 class JobServiceClient:
@@ -41,7 +49,7 @@ class JobServiceClient:
     def jobs(self) -> list[JobInfo]:
         response = self._stub.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=self._timeout)
         return [
-            JobInfo(j.job_id, j.job_name, beam_job_api_pb2.JobState.Enum.Name(j.state)) for j in response.job_info
+            JobInfo(j.job_id, _job_name(j), beam_job_api_pb2.JobState.Enum.Name(j.state)) for j in response.job_info
         ]
 
     def state(self, job_id: str) -> str:
@@ -57,6 +65,18 @@ class JobServiceClient:
     def cancel(self, job_id: str) -> str:
         response = self._stub.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id), timeout=self._timeout)
         return beam_job_api_pb2.JobState.Enum.Name(response.state)
+
+    def counters(self, job_id: str) -> dict[str, int]:
+        """The job's Beam counters as {"namespace/name": value}, summed over steps (committed when known)."""
+        response = self._stub.GetJobMetrics(
+            beam_job_api_pb2.GetJobMetricsRequest(job_id=job_id), timeout=self._timeout
+        )
+        totals: dict[str, int] = {}
+        for result in PortableMetrics(response).query()["counters"]:
+            name = f"{result.key.metric.namespace}/{result.key.metric.name}"
+            value = result.committed if result.committed is not None else result.attempted
+            totals[name] = totals.get(name, 0) + int(value or 0)
+        return totals
 
     def wait_for(self, job_id: str, states: set[str], timeout: float, poll: float = 1.0) -> str:
         """Poll until the job reaches one of `states` (or a terminal state); the last state seen."""

@@ -38,6 +38,7 @@ export GCP_PROJECT="${GCP_PROJECT:-k2f-local}"
 export GCS_ARCHIVE_BUCKET="${GCS_ARCHIVE_BUCKET:-k2f-archive}"
 export GCS_ERROR_BUCKET="${GCS_ERROR_BUCKET:-k2f-errors}"
 export KAFKA_SECRET_ID="${KAFKA_SECRET_ID:-kafka-connection}"
+export KAFKA_SECRET_RESOURCE="projects/$GCP_PROJECT/secrets/$KAFKA_SECRET_ID/versions/latest"
 
 # FHIR: the US Core package is read by path from shared/, never copied into the project.
 export US_CORE_PACKAGE="${US_CORE_PACKAGE:-$K2F_ROOT/../shared/fhir/hl7.fhir.us.core-6.1.0.tgz}"

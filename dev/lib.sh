@@ -99,12 +99,20 @@ k2f_python() {
   hash="$(cd "$K2F_ROOT" && cat "${files[@]}" | sha256sum | cut -c1-12)"
   venv="$K2F_CACHE_DIR/venvs/k2f-$hash"
   if [[ ! -f "$venv/.complete" ]]; then
-    log "creating the Python environment in $venv (first run only, several minutes)"
-    rm -rf "$venv"
-    "${K2F_PYTHON:-python3.11}" -m venv "$venv" >&2
-    (cd "$K2F_ROOT" && "$venv/bin/pip" install -q --disable-pip-version-check \
-      -r requirements-dev.txt -r requirements-airflow.txt -c requirements.lock) >&2
-    touch "$venv/.complete"
+    mkdir -p "$K2F_CACHE_DIR/venvs"
+    # Serialised: two commands started at once (tests, the stack, an editor's linter) would otherwise
+    # build the same environment over each other.
+    (
+      flock 9
+      if [[ ! -f "$venv/.complete" ]]; then
+        log "creating the Python environment in $venv (first run only, several minutes)"
+        rm -rf "$venv"
+        "${K2F_PYTHON:-python3.11}" -m venv "$venv" >&2
+        (cd "$K2F_ROOT" && "$venv/bin/pip" install -q --disable-pip-version-check \
+          -r requirements-dev.txt -r requirements-airflow.txt -c requirements.lock) >&2
+        touch "$venv/.complete"
+      fi
+    ) 9> "$K2F_CACHE_DIR/venvs/.lock"
   fi
   echo "$venv/bin/python"
 }

@@ -96,7 +96,8 @@ def identifiers(record: dict[str, Any], config: TransformConfig) -> list[dict[st
         out.append(_identifier("ssn", t.SSN_SYSTEM, ssn, use="official"))
     if drivers := text(record, "DRIVERS"):
         state = _state_code(text(record, "STATE"))
-        system = t.DRIVERS_LICENSE_ROOT + t.STATES[state][1] if state else t.DEFAULT_DRIVERS_LICENSE_SYSTEM
+        # OID arcs carry no leading zeros: Alabama's FIPS 01 is arc 1 (a validator rejects "...4.3.01").
+        system = t.DRIVERS_LICENSE_ROOT + str(int(t.STATES[state][1])) if state else t.DEFAULT_DRIVERS_LICENSE_SYSTEM
         out.append(_identifier("drivers", system, drivers))
     if passport := text(record, "PASSPORT"):
         out.append(_identifier("passport", t.PASSPORT_SYSTEM, passport))

@@ -7,21 +7,19 @@ in front of HAPI, and from stopping HAPI itself (which the test always starts ag
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem, errors
 from tests.support import identifier_of, unique_system, us_core_patient
 from tests.support.fault_proxy import FaultProxy
+from tests.support.local_stack import hapi as hapi_service
+from tests.support.local_stack import wait_for
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _items(system: str, n: int, start: int = 0, family: str | None = None) -> list[WriteItem]:
@@ -159,19 +157,6 @@ def test_retry_budget_spent_behind_the_proxy_is_a_retryable_error(hapi):
         assert err.endpoint == f"POST {proxy.url}/fhir"
 
 
-def _hapi(command: str) -> None:
-    env = {**os.environ, "HAPI_VALIDATE_US_CORE": "true"}
-    subprocess.run(["bash", str(ROOT / "dev/services/hapi.sh"), command], check=True, env=env, timeout=600, cwd=ROOT)
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_hapi_stopped_mid_run_gives_retries_then_success_or_a_retryable_error(hapi):
     system = unique_system("it-outage")
     patient_count = 1500
@@ -183,8 +168,8 @@ def test_hapi_stopped_mid_run_gives_retries_then_success_or_a_retryable_error(ha
             thread = threading.Thread(target=lambda: outcomes.extend(writer.write(_items(system, patient_count))))
             thread.start()
             # Stop HAPI once some bundles have landed and others are still to come.
-            _wait_for(lambda: writer.stats.snapshot()["entries_ok"] >= 200, 300, "the first bundles")
-            _hapi("stop")
+            wait_for(lambda: writer.stats.snapshot()["entries_ok"] >= 200, 300, "the first bundles")
+            hapi_service("stop")
 
             # With HAPI down, a client with a small budget gives up with a retryable error.
             small = FhirStoreConfig(base_url=hapi, retry=RetryPolicy(max_attempts=3, total_timeout=10))
@@ -193,8 +178,8 @@ def test_hapi_stopped_mid_run_gives_retries_then_success_or_a_retryable_error(ha
             assert all(not o.ok and o.error.retryable and o.attempts == 3 for o in lost)
             assert {o.error.code for o in lost} <= {errors.CONNECTION_ERROR, errors.TIMEOUT}
 
-            _wait_for(lambda: writer.stats.snapshot()["retries"] >= 2, 120, "the writer to retry")
-            _hapi("start")  # returns when HAPI is healthy again
+            wait_for(lambda: writer.stats.snapshot()["retries"] >= 2, 120, "the writer to retry")
+            hapi_service("start")  # returns when HAPI is healthy again
             thread.join(timeout=900)
             assert not thread.is_alive()
         assert len(outcomes) == patient_count
@@ -204,4 +189,4 @@ def test_hapi_stopped_mid_run_gives_retries_then_success_or_a_retryable_error(ha
             # Bundles HAPI applied before its answer was lost were sent again: still one Patient each.
             assert _count(c, system) == patient_count
     finally:
-        _hapi("start")  # idempotent; leaves HAPI running (validation on) even when the test failed
+        hapi_service("start")  # idempotent; leaves HAPI running (validation on) even when the test failed

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -92,6 +93,13 @@ def test_identifiers_have_absolute_systems_and_types():
     assert by_type["SS"]["system"] == "http://hl7.org/fhir/sid/us-ssn"
     assert by_type["DL"]["system"] == "urn:oid:2.16.840.1.113883.4.3.36"  # New York's FIPS code
     assert by_type["PPN"]["system"] == t.PASSPORT_SYSTEM
+
+
+@pytest.mark.parametrize("state", sorted(name for name, _ in t.STATES.values()))
+def test_drivers_license_system_is_a_valid_oid_for_every_state(state):
+    # A leading zero in an OID arc (Alabama's FIPS is 01) makes HAPI's validator reject the Patient.
+    [dl] = [i for i in patient(DRIVERS="S123", STATE=state)["identifier"] if i["type"]["coding"][0]["code"] == "DL"]
+    assert re.fullmatch(r"urn:oid:2\.16\.840\.1\.113883\.4\.3\.[1-9][0-9]*", dl["system"]), dl["system"]
 
 
 def test_source_id_system_is_configurable_and_is_the_business_identifier():

@@ -1,0 +1,120 @@
+"""What the integration tests do to the local stack: publish, launch jobs, read buckets, restart HAPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from google.cloud import storage
+
+from beam_pipeline.job_service import JobServiceClient
+from beam_pipeline.runner_options import local_expansion_service, local_runner_options
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(poll)
+
+
+def hapi(command: str) -> None:
+    """dev/services/hapi.sh start|stop, keeping US Core validation on as `make test` starts it."""
+    env = {**os.environ, "HAPI_VALIDATE_US_CORE": "true"}
+    subprocess.run(["bash", str(ROOT / "dev/services/hapi.sh"), command], check=True, env=env, timeout=600, cwd=ROOT)
+
+
+def kafka_plain(env: Mapping[str, str]) -> dict[str, str]:
+    return {"bootstrap.servers": env["KAFKA_BOOTSTRAP"]}
+
+
+def kafka_sasl(env: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "bootstrap.servers": env["KAFKA_SASL_BOOTSTRAP"],
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "PLAIN",
+        "sasl.username": env["KAFKA_SASL_USER"],
+        "sasl.password": env["KAFKA_SASL_PASSWORD"],
+    }
+
+
+def create_topics(conf: Mapping[str, str], topics: Iterable[str], partitions: int = 2) -> None:
+    admin = AdminClient(dict(conf))
+    futures = admin.create_topics([NewTopic(t, num_partitions=partitions) for t in topics])
+    for future in futures.values():
+        future.result(timeout=30)
+
+
+def publish(conf: Mapping[str, str], topic: str, values: Iterable[bytes]) -> int:
+    producer = Producer(dict(conf))
+    n = 0
+    for value in values:
+        producer.produce(topic, value=value)
+        producer.poll(0)
+        n += 1
+    assert producer.flush(60) == 0
+    return n
+
+
+def fhir_count(env: Mapping[str, str], system: str, resource: str = "Patient") -> int:
+    response = httpx.get(
+        f"{env['FHIR_BASE_URL']}/{resource}",
+        params={"identifier": f"{system}|", "_summary": "count"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+def ndjson_lines(bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every line of every object under gs://bucket/prefix (the local GCS emulator)."""
+    client = storage.Client(project="k2f-local")
+    lines = []
+    for blob in client.list_blobs(bucket, prefix=prefix):
+        lines.extend(json.loads(line) for line in blob.download_as_text().splitlines() if line)
+    return lines
+
+
+def launch_local_job(env: Mapping[str, str], job_name: str, topics: list[str], *flags: str) -> str:
+    """Start the streaming job on the local runner through its command line; returns the job id."""
+    command = [
+        sys.executable,
+        "-m",
+        "beam_pipeline.dataflow_kafka_to_fhirstore",
+        *local_runner_options(env, streaming=True),
+        f"--expansion_service={local_expansion_service(env)}",
+        f"--job_name={job_name}",
+        f"--topics={','.join(topics)}",
+        f"--kafka_secret_resource_name={env['KAFKA_SECRET_RESOURCE']}",
+        f"--fhir_base_url={env['FHIR_BASE_URL']}",
+        f"--gcs_archive_bucket={env['GCS_ARCHIVE_BUCKET']}",
+        f"--gcs_error_bucket={env['GCS_ERROR_BUCKET']}",
+        *flags,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])["job_id"]
+
+
+def cancel_job(env: Mapping[str, str], job_id: str, timeout: float = 60) -> str:
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        if jobs.state(job_id) not in ("CANCELLED", "DONE", "FAILED"):
+            jobs.cancel(job_id)
+        return jobs.wait_for(job_id, {"CANCELLED"}, timeout)
+
+
+def job_state(env: Mapping[str, str], job_id: str) -> str:
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        return jobs.state(job_id)
