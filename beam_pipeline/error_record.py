@@ -12,11 +12,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 SCHEMA_VERSION = 1
+
+# Kafka headers of a replayed message (the replay DAG writes them, the pipeline reads them), so a message
+# that fails again keeps its original coordinates, first failure time and a growing attempt count.
+HEADER_ATTEMPT = "k2f-attempt"
+HEADER_TOPIC = "k2f-original-topic"
+HEADER_PARTITION = "k2f-original-partition"
+HEADER_OFFSET = "k2f-original-offset"
+HEADER_TIMESTAMP = "k2f-original-timestamp-ms"
+HEADER_RECORD_ID = "k2f-error-record-id"
+HEADER_FIRST_FAILURE = "k2f-first-failure-time"
+HEADER_STAGE = "k2f-error-stage"
+HEADER_CODE = "k2f-error-code"
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ def make_error_record(
     http_status: int | None = None,
     operation_outcome: dict[str, Any] | None = None,
     attempt: int = 1,
+    first_failure_time: str | None = None,
     now: datetime | None = None,
 ) -> ErrorRecord:
     at = _iso(now)
@@ -111,7 +125,7 @@ def make_error_record(
         http_status=http_status,
         operation_outcome=operation_outcome,
         attempt=attempt,
-        first_failure_time=at,
+        first_failure_time=first_failure_time or at,
         last_failure_time=at,
         job_name=job_name,
         **payload_fields(raw),
@@ -127,3 +141,45 @@ def from_json(line: str | bytes) -> ErrorRecord:
     known = set(ErrorRecord.__dataclass_fields__)
     source = KafkaCoordinates(**data.pop("source"))
     return ErrorRecord(source=source, **{k: v for k, v in data.items() if k in known})
+
+
+def replay_headers(record: ErrorRecord) -> list[tuple[str, bytes]]:
+    """The Kafka headers a replay of `record` carries: the next attempt and where it first came from."""
+    source = record.source
+    values = {
+        HEADER_ATTEMPT: record.attempt + 1,
+        HEADER_TOPIC: source.topic,
+        HEADER_PARTITION: source.partition,
+        HEADER_OFFSET: source.offset,
+        HEADER_TIMESTAMP: source.timestamp_ms,
+        HEADER_RECORD_ID: record.record_id,
+        HEADER_FIRST_FAILURE: record.first_failure_time or None,
+        HEADER_STAGE: record.stage,
+        HEADER_CODE: record.code,
+    }
+    return [(k, str(v).encode()) for k, v in values.items() if v is not None]
+
+
+@dataclass(frozen=True)
+class ReplayOrigin:
+    """What a replayed message's headers say about its earlier failures."""
+
+    attempt: int
+    source: KafkaCoordinates
+    first_failure_time: str | None
+
+
+def replay_origin(headers: Iterable[tuple[str, bytes]], key: str | None = None) -> ReplayOrigin | None:
+    """From a consumed message's headers; None for a first delivery (or headers that do not parse)."""
+    values = {k: v.decode("utf-8", "replace") for k, v in headers if v is not None}
+    if HEADER_ATTEMPT not in values or HEADER_TOPIC not in values:
+        return None
+    try:
+        attempt = int(values[HEADER_ATTEMPT])
+        partition = int(values[HEADER_PARTITION]) if HEADER_PARTITION in values else None
+        offset = int(values[HEADER_OFFSET]) if HEADER_OFFSET in values else None
+        timestamp = int(values[HEADER_TIMESTAMP]) if HEADER_TIMESTAMP in values else None
+    except ValueError:
+        return None
+    source = KafkaCoordinates(values[HEADER_TOPIC], partition, offset, timestamp, key)
+    return ReplayOrigin(max(attempt, 1), source, values.get(HEADER_FIRST_FAILURE))

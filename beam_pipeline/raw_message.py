@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from beam_pipeline.error_record import KafkaCoordinates, payload_fields
+from beam_pipeline.error_record import KafkaCoordinates, payload_fields, replay_origin
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class RawMessage:
     timestamp_ms: int
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @classmethod
     def from_kafka(cls, record: Any) -> RawMessage:
@@ -29,6 +30,9 @@ class RawMessage:
             timestamp_ms=int(record.timestamp),
             key=bytes(record.key) if record.key is not None else None,
             value=bytes(record.value) if record.value is not None else b"",
+            headers=tuple(
+                (str(h.key), bytes(h.value) if h.value is not None else b"") for h in (record.headers or ())
+            ),
         )
 
     @property
@@ -38,6 +42,14 @@ class RawMessage:
     @property
     def coordinates(self) -> KafkaCoordinates:
         return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms, self.key_text)
+
+    def error_fields(self) -> dict[str, Any]:
+        """The source, attempt and first failure time of an error record about this message: a replayed
+        message (replay headers) continues the record of its first delivery."""
+        origin = replay_origin(self.headers, self.key_text)
+        if origin is None:
+            return {"source": self.coordinates, "attempt": 1}
+        return {"source": origin.source, "attempt": origin.attempt, "first_failure_time": origin.first_failure_time}
 
     @property
     def date(self) -> str:

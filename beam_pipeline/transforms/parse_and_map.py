@@ -47,7 +47,7 @@ def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorReco
         retryable=False,
         detail=error.detail,
         raw=message.value,
-        source=message.coordinates,
+        **message.error_fields(),
         job_name=job_name,
     )
 

@@ -88,7 +88,7 @@ class _WriteBundlesFn(beam.DoFn):
             retryable=error.retryable,
             detail=error.detail,
             raw=message.value,
-            source=message.coordinates,
+            **message.error_fields(),
             job_name=self._job_name,
             http_status=error.http_status,
             operation_outcome=error.operation_outcome,

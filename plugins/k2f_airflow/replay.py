@@ -19,21 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from beam_pipeline.error_record import replay_headers
+
 log = logging.getLogger(__name__)
 
 REPLAYED_PREFIX = "replayed"
 QUARANTINE_PREFIX = "quarantine"
 
-# Kafka headers of a replayed message. The pipeline reads HEADER_ATTEMPT to number its next failure.
-HEADER_ATTEMPT = "k2f-attempt"
-HEADER_TOPIC = "k2f-original-topic"
-HEADER_PARTITION = "k2f-original-partition"
-HEADER_OFFSET = "k2f-original-offset"
-HEADER_TIMESTAMP = "k2f-original-timestamp-ms"
-HEADER_RECORD_ID = "k2f-error-record-id"
-HEADER_FIRST_FAILURE = "k2f-first-failure-time"
-HEADER_STAGE = "k2f-error-stage"
-HEADER_CODE = "k2f-error-code"
 
 
 class ReplayError(Exception):
@@ -73,22 +65,6 @@ def twin_name(name: str, prefix: str, source_prefix: str = "errors") -> str:
     if not sep or head != source_prefix:
         raise ValueError(f"{name} is not under {source_prefix}/")
     return f"{prefix}/{rest}"
-
-
-def replay_headers(record: Any) -> list[tuple[str, bytes]]:
-    source = record.source
-    values = {
-        HEADER_ATTEMPT: record.attempt + 1,
-        HEADER_TOPIC: source.topic,
-        HEADER_PARTITION: source.partition,
-        HEADER_OFFSET: source.offset,
-        HEADER_TIMESTAMP: source.timestamp_ms,
-        HEADER_RECORD_ID: record.record_id,
-        HEADER_FIRST_FAILURE: record.first_failure_time or None,
-        HEADER_STAGE: record.stage,
-        HEADER_CODE: record.code,
-    }
-    return [(k, str(v).encode()) for k, v in values.items() if v is not None]
 
 
 class ErrorReplayer:

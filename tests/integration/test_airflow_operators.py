@@ -20,9 +20,9 @@ from k2f_airflow.config import K2fConfig  # noqa: E402
 from k2f_airflow.hooks.gcs import StorageHook  # noqa: E402
 from k2f_airflow.hooks.jobs import LocalJobsHook  # noqa: E402
 from k2f_airflow.hooks.kafka import KafkaHook  # noqa: E402
-from k2f_airflow.replay import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, ErrorReplayer  # noqa: E402
+from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
-from beam_pipeline.error_record import KafkaCoordinates, make_error_record  # noqa: E402
+from beam_pipeline.error_record import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, KafkaCoordinates, make_error_record  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from k2f_airflow.replay import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, ErrorReplayer, ReplayError
+from k2f_airflow.replay import ErrorReplayer, ReplayError
 
-from beam_pipeline.error_record import KafkaCoordinates, make_error_record
+from beam_pipeline.error_record import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, KafkaCoordinates, make_error_record
 
 NAME = "errors/stage=write/topic=patients/date=2025-01-01/20250101T000000-000100-pane000-shard00.ndjson"
 

@@ -69,3 +69,25 @@ def test_a_newer_schema_is_refused_clearly():
     data = json.loads(_record().to_json()) | {"schema_version": SCHEMA_VERSION + 1}
     with pytest.raises(ValueError, match="schema_version"):
         from_json(json.dumps(data))
+
+
+def test_a_replayed_message_continues_its_first_record():
+    from beam_pipeline.error_record import replay_headers
+    from beam_pipeline.raw_message import RawMessage
+
+    first = _record()
+    replayed = RawMessage("retry", 0, 7, 1, b"k", first.raw_payload(), tuple(replay_headers(first)))
+    fields = replayed.error_fields()
+    assert fields["source"] == first.source and fields["attempt"] == first.attempt + 1
+    assert fields["first_failure_time"] == first.first_failure_time
+    again = make_error_record(stage="write", code="timeout", retryable=True, detail="d", raw=b"x", **fields)
+    assert again.attempt == 2 and again.record_id != first.record_id
+
+
+def test_a_first_delivery_or_unparseable_headers_start_at_attempt_one():
+    from beam_pipeline.raw_message import RawMessage
+
+    plain = RawMessage("t", 1, 2, 3, None, b"x")
+    assert plain.error_fields() == {"source": plain.coordinates, "attempt": 1}
+    junk = RawMessage("t", 1, 2, 3, None, b"x", (("k2f-attempt", b"two"), ("k2f-original-topic", b"t")))
+    assert junk.error_fields()["attempt"] == 1

@@ -1,0 +1,119 @@
+"""`make demo`, after the stack is up: launch the job through Airflow, publish the samples, show the result.
+
+Idempotent: a rerun reuses the running demo job (one job per consumer group) and re-publishes the
+samples, which update the same Patients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from google.cloud import storage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from beam_pipeline.job_service import JobServiceClient  # noqa: E402
+from beam_pipeline.us_core.terminology import DEFAULT_SOURCE_ID_SYSTEM  # noqa: E402
+from tests.support.airflow_api import AirflowApi, local_variables  # noqa: E402
+from tests.support.local_stack import create_topics, kafka_plain, kafka_sasl, publish  # noqa: E402
+
+TOPIC = "patients"
+JOB_NAME = "kafka-to-fhir-demo"
+
+
+def step(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def wait(condition, timeout: float, what: str) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(2)
+    step(f"gave up after {timeout:.0f}s waiting for {what}")
+    return False
+
+
+def launch(env: dict[str, str], airflow: AirflowApi) -> str:
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        running = jobs.active_jobs(JOB_NAME)
+    if running:
+        step(f"job {JOB_NAME} is already running ({running[0].job_id}); reusing it")
+        return running[0].job_id
+    step("triggering the k2f_launch DAG (prerequisite checks, then the Beam operator starts the job)")
+    run_id = airflow.trigger("k2f_launch")
+    state = airflow.wait_for_run("k2f_launch", run_id, timeout=900)
+    tasks = airflow.task_states("k2f_launch", run_id)
+    step(f"k2f_launch {state}: " + ", ".join(f"{t}={s}" for t, s in sorted(tasks.items())))
+    if state != "success":
+        raise SystemExit(f"the launch DAG did not succeed; see its task logs at {env['AIRFLOW_URL']}")
+    return airflow.xcom("k2f_launch", run_id, "start_pipeline")["job_id"]
+
+
+def main() -> None:
+    env = dict(os.environ)
+    env["AIRFLOW_URL"] = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
+    create_topics(kafka_plain(env), [TOPIC], partitions=2) if not _topic_exists(env) else None
+    with AirflowApi(env["AIRFLOW_URL"]) as airflow:
+        wait(lambda: "k2f_launch" in airflow.dag_ids(), 120, "Airflow to parse the DAGs")
+        airflow.set_variables(local_variables(env, [TOPIC], JOB_NAME))
+        step(f"Airflow Variables set for the local stack ({len(local_variables(env, [TOPIC], JOB_NAME))} k2f_*)")
+        job_id = launch(env, airflow)
+    step(f"streaming job {JOB_NAME} running on Prism as {job_id}")
+
+    samples = sorted((ROOT / "include" / "sample_messages").glob("*.json"))
+    values = [p.read_bytes().strip() for p in samples]
+    publish(kafka_sasl(env), TOPIC, values)
+    step(f"published {len(values)} sample messages to '{TOPIC}' through the SASL listener")
+
+    ids = [json.loads(v)["Id"] for v in values]
+    urls = [f"{env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|{i}" for i in ids]
+
+    def found() -> int:
+        return sum(httpx.get(u, params={"_summary": "count"}, timeout=30).json()["total"] > 0 for u in urls)
+
+    wait(lambda: found() == len(ids), 180, "the Patients in HAPI")
+    client = storage.Client(project=env["GCP_PROJECT"])
+    wait(lambda: any(True for _ in client.list_blobs(env["GCS_ARCHIVE_BUCKET"], prefix=f"archive/topic={TOPIC}/")),
+         120, "the archive objects")  # fmt: skip
+    archive = [b.name for b in client.list_blobs(env["GCS_ARCHIVE_BUCKET"], prefix=f"archive/topic={TOPIC}/")]
+    listed = client.list_blobs(env["GCS_ERROR_BUCKET"], prefix="errors/")
+    errors = [b.name for b in listed if f"topic={TOPIC}/" in b.name]
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        counters = {k: v for k, v in jobs.counters(job_id).items() if not k.startswith("beam/")}
+
+    print(f"""
+What happened
+  Patients in HAPI:  {found()} of {len(ids)} sample messages
+     e.g. {urls[0]}
+     all: {env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|&_count=50
+  Archive objects:   {len(archive)} in gs://{env['GCS_ARCHIVE_BUCKET']}/archive/topic={TOPIC}/
+                     (GCS emulator at {env['STORAGE_EMULATOR_HOST']})
+  Error objects:     {len(errors)} in gs://{env['GCS_ERROR_BUCKET']}/errors/
+  Job counters:      {json.dumps(counters, sort_keys=True)}
+
+  Airflow UI:        {env['AIRFLOW_URL']}  (login admin / admin)
+                     DAGs k2f_launch, k2f_health, k2f_error_replay, k2f_drain
+  Beam (Prism) UI:   http://127.0.0.1:{env['PRISM_UI_PORT']}
+  Try your own messages without Kafka:
+                     python -m beam_pipeline.transform --input include/sample_messages/02_*.json
+  Stop the job:      trigger k2f_drain in the Airflow UI (locally a drain is a cancel)
+  Stop the stack:    make down
+""")  # fmt: skip
+
+
+def _topic_exists(env: dict[str, str]) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    return TOPIC in AdminClient(kafka_plain(env)).list_topics(timeout=30).topics
+
+
+if __name__ == "__main__":
+    main()
