@@ -33,7 +33,7 @@ from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MappingSettings, MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
-from beam_pipeline.transforms.write import FAILED, WriteToFhirStore  # noqa: E402
+from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore  # noqa: E402
 
 log = logging.getLogger("kafka_to_fhir")
 DEFAULT_JOB_NAME = "kafka-to-fhir"
@@ -59,7 +59,7 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(settings.fhir, settings.job_name)
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
     _ = failures | "DeadLetter" >> DeadLetter(settings.error_bucket, settings.window_seconds)
-    return {"written": written.written, "failed": failures, "filtered": parsed.filtered}
+    return {"written": written[WRITTEN], "failed": failures, "filtered": parsed.filtered}
 
 
 def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, str], list[str]]:

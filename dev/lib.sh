@@ -116,3 +116,27 @@ k2f_python() {
   fi
   echo "$venv/bin/python"
 }
+
+# ensure_browser: headless Chromium and its driver for the browser test of the Airflow UI, from Debian's
+# packages. Both must come from apt as a pair: Chromium and chromedriver only talk when their versions match,
+# and nothing outside the package registries can be downloaded here (so not Selenium Manager's builds).
+ensure_browser() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then return 0; fi
+  local sudo=()
+  if ((EUID != 0)); then
+    if ! command -v sudo >/dev/null; then
+      log "cannot install chromium: not root and no sudo (as root: apt-get install chromium chromium-driver)"
+      return 1
+    fi
+    sudo=(sudo)
+  fi
+  local out="$K2F_LOG_DIR/browser-install.log"
+  log "installing chromium and chromium-driver from Debian's packages (first run only; log: $out)"
+  if ! { "${sudo[@]}" apt-get update \
+    && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      chromium chromium-driver; } >"$out" 2>&1; then
+    tail -n 20 "$out" >&2
+    log "installing chromium failed (see $out); the browser test will fail until it is installed"
+    return 1
+  fi
+}

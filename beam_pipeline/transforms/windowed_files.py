@@ -21,6 +21,16 @@ from apache_beam.utils.timestamp import Duration
 ALLOWED_LATENESS = Duration(seconds=24 * 3600)
 
 
+def fixed_windows(seconds: float) -> beam.WindowInto:
+    """Fixed windows that fire when the watermark passes, then once per late element for a day."""
+    return beam.WindowInto(
+        window.FixedWindows(seconds),
+        trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+        allowed_lateness=ALLOWED_LATENESS,
+        accumulation_mode=trigger.AccumulationMode.DISCARDING,
+    )
+
+
 def bucket_name(bucket: str) -> str:
     """`gs://name/` or `name` -> `name`."""
     return bucket.removeprefix("gs://").strip("/")
@@ -102,13 +112,7 @@ class WriteWindowedNdjson(beam.PTransform):
         shards = self._shards
         return (
             pcoll
-            | "FixedWindows"
-            >> beam.WindowInto(
-                window.FixedWindows(self._window_seconds),
-                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
-                allowed_lateness=ALLOWED_LATENESS,
-                accumulation_mode=trigger.AccumulationMode.DISCARDING,
-            )
+            | "FixedWindows" >> fixed_windows(self._window_seconds)
             | "KeyByPartitionAndShard" >> beam.Map(lambda kv: ((kv[0], shard_of(kv[1], shards)), kv[1]))
             | "GroupPerObject" >> beam.GroupByKey()
             | "WriteObjects" >> beam.ParDo(_WriteObjectFn(self._bucket, self._prefix, self._client_factory))

@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.runner_options import local_runner_options
-from beam_pipeline.transforms.write import FAILED, MappedMessage, WriteToFhirStore
+from beam_pipeline.transforms.write import FAILED, WRITTEN, MappedMessage, WriteToFhirStore
 from tests.integration.test_stack_hapi import us_core_patient, validation_on
 
 pytestmark = pytest.mark.integration
@@ -45,13 +45,20 @@ def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(en
         with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
             results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=3)
             assert_that(
-                results.written | beam.Map(lambda m: m.offset),
+                results[WRITTEN] | beam.Map(lambda m: m.offset),
                 equal_to([i for i in range(40) if i not in invalid]),
                 label="written",
             )
+            # Flattened with another step's failures, as the job does: both must be in the global window.
+            other = p | "OtherFailures" >> beam.Create([(-1, "parse", "not_json", False)])
+            failed = results[FAILED] | beam.Map(
+                lambda r: (r.source.offset, r.stage, r.code, r.http_status in (412, 422))
+            )
             assert_that(
-                results[FAILED] | beam.Map(lambda r: (r.source.offset, r.stage, r.code, r.http_status in (412, 422))),
-                equal_to([(i, "write", "http_error", True) for i in sorted(invalid)]),
+                (failed, other) | beam.Flatten(),
+                equal_to(
+                    [(i, "write", "http_error", True) for i in sorted(invalid)] + [(-1, "parse", "not_json", False)]
+                ),
                 label="failed",
             )
 

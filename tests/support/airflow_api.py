@@ -1,4 +1,4 @@
-"""The local Airflow through its REST API (the one the UI uses): Variables, DAG runs, XComs.
+"""The local Airflow through its REST API (the one the UI uses): Variables, DAGs, DAG runs, XComs.
 
 Used by `make demo` (dev/demo.py) and the Airflow end-to-end test, so both drive Airflow the way a user
 does, through the API server, never through its database.
@@ -64,6 +64,28 @@ class AirflowApi:
         response = self._http.get("/dags", params={"limit": 100})
         response.raise_for_status()
         return sorted(d["dag_id"] for d in response.json()["dags"])
+
+    def is_paused(self, dag_id: str) -> bool:
+        response = self._http.get(f"/dags/{dag_id}")
+        response.raise_for_status()
+        return response.json()["is_paused"]
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self._http.patch(f"/dags/{dag_id}", json={"is_paused": paused}).raise_for_status()
+
+    def runs(self, dag_id: str, run_type: str | None = None) -> list[dict[str, Any]]:
+        """The DAG's runs, newest first (at most 100: enough to tell a new run from the ones before it)."""
+        params: dict[str, Any] = {"limit": 100, "order_by": "-run_after"}
+        if run_type:
+            params["run_type"] = run_type
+        response = self._http.get(f"/dags/{dag_id}/dagRuns", params=params)
+        response.raise_for_status()
+        return response.json()["dag_runs"]
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        response = self._http.delete(f"/dags/{dag_id}/dagRuns/{run_id}")
+        if response.status_code != 404:  # already gone is what the caller wanted
+            response.raise_for_status()
 
     def import_errors(self) -> list[dict[str, Any]]:
         response = self._http.get("/importErrors")
