@@ -60,11 +60,13 @@ def launch(env: dict[str, str], airflow: AirflowApi) -> str:
 def main() -> None:
     env = dict(os.environ)
     env["AIRFLOW_URL"] = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
-    create_topics(kafka_plain(env), [TOPIC], partitions=2) if not _topic_exists(env) else None
+    if not _topic_exists(env):
+        create_topics(kafka_plain(env), [TOPIC], partitions=2)
+    variables = local_variables(env, [TOPIC], JOB_NAME)
     with AirflowApi(env["AIRFLOW_URL"]) as airflow:
         wait(lambda: "k2f_launch" in airflow.dag_ids(), 120, "Airflow to parse the DAGs")
-        airflow.set_variables(local_variables(env, [TOPIC], JOB_NAME))
-        step(f"Airflow Variables set for the local stack ({len(local_variables(env, [TOPIC], JOB_NAME))} k2f_*)")
+        airflow.set_variables(variables)
+        step(f"Airflow Variables set for the local stack ({len(variables)} k2f_*)")
         job_id = launch(env, airflow)
     step(f"streaming job {JOB_NAME} running on Prism as {job_id}")
 
