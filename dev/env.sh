@@ -40,8 +40,8 @@ export GCS_ERROR_BUCKET="${GCS_ERROR_BUCKET:-k2f-errors}"
 export KAFKA_SECRET_ID="${KAFKA_SECRET_ID:-kafka-connection}"
 export KAFKA_SECRET_RESOURCE="projects/$GCP_PROJECT/secrets/$KAFKA_SECRET_ID/versions/latest"
 
-# FHIR: the US Core package is read by path from shared/, never copied into the project.
-export US_CORE_PACKAGE="${US_CORE_PACKAGE:-$K2F_ROOT/../shared/fhir/hl7.fhir.us.core-6.1.0.tgz}"
+# FHIR: the US Core package the project carries (include/fhir/README.md: provenance and licence).
+export US_CORE_PACKAGE="${US_CORE_PACKAGE:-$K2F_ROOT/include/fhir/hl7.fhir.us.core-6.1.0.tgz}"
 export HAPI_VALIDATE_US_CORE="${HAPI_VALIDATE_US_CORE:-false}"
 export FHIR_BASE_URL="${FHIR_BASE_URL:-http://127.0.0.1:$HAPI_PORT/fhir}"
 
