@@ -1,6 +1,6 @@
 """The error record: one JSON object per line in the error bucket.
 
-This module is the one definition of the contract (DESIGN.md, contract 4). The pipeline's DeadLetter step
+This module is the one definition of the contract (docs/contracts.md, contract 4). The pipeline's DeadLetter step
 writes these records and the Airflow replay DAG reads them, so a change here is a schema change: bump
 SCHEMA_VERSION and keep `from_json` reading every older version.
 

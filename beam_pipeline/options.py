@@ -1,4 +1,4 @@
-"""The pipeline's command-line flags: the one definition of contract 1 in DESIGN.md.
+"""The pipeline's command-line flags: the one definition of contract 1 in docs/contracts.md.
 
 Every flag of the original sample works unchanged; new flags extend, never rename. Beam's own flags
 (--runner, --project, --region, --temp_location, --streaming, --max_num_workers, --save_main_session,

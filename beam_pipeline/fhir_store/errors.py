@@ -2,7 +2,7 @@
 
 Every failure, whether a whole request or one entry of a batch bundle, becomes a `FhirStoreError`. It is
 returned inside a `WriteOutcome` for writes and raised for reads. Its fields carry what the dead-letter
-record needs (DESIGN.md, contract 4): a machine-readable code, the retryable flag, the HTTP status, the
+record needs (docs/contracts.md, contract 4): a machine-readable code, the retryable flag, the HTTP status, the
 server's OperationOutcome and the attempt count.
 
 What never goes in: the access token or any secret, and patient data. `detail` is composed by this

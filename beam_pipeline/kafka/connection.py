@@ -1,4 +1,4 @@
-"""The Kafka connection secret (DESIGN.md, contract 2) and the consumer settings built from it.
+"""The Kafka connection secret (docs/contracts.md, contract 2) and the consumer settings built from it.
 
 Secret payload: {"bootstrap_servers": "...", "apiKey": "...", "apiSecret": "..."}, as in the original
 sample. apiKey/apiSecret present means SASL PLAIN over TLS (SASL_SSL), as for Confluent Cloud. The

@@ -1,6 +1,6 @@
 """Kafka from Airflow: the same connection secret the pipeline reads, spoken through confluent-kafka.
 
-The secret (DESIGN.md contract 2) is parsed by beam_pipeline.kafka.connection; this module only turns it
+The secret (docs/contracts.md contract 2) is parsed by beam_pipeline.kafka.connection; this module only turns it
 into librdkafka settings (the pipeline's consumer_config builds the Java client's, a different dialect).
 """
 
