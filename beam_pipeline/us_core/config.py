@@ -23,3 +23,5 @@ class TransformConfig:
     # MESSAGE_TYPE / resourceType field decides, and "patient" is the default.
     topic_types: Mapping[str, str] = field(default_factory=dict)
     default_message_type: str = "patient"
+    # Identifier system of clinical rows without an Id (their value is a hash of the row's natural key).
+    natural_key_system: str = terminology.DEFAULT_NATURAL_KEY_SYSTEM

@@ -20,13 +20,26 @@ NO_USABLE_NAME = "no_usable_name"
 INVALID_DATE = "invalid_date"
 INVALID_FIELD_TYPE = "invalid_field_type"
 UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+# Clinical rows (encounter, condition, observation, ...).
+MISSING_REQUIRED_FIELD = "missing_required_field"
+UNKNOWN_CODE = "unknown_code"
+NON_NUMERIC_VALUE = "non_numeric_value"
 US_CORE_RULES = "us_core_rules"
 STRUCTURE_INVALID = "structure_invalid"
 MAPPING_FAILED = "mapping_failed"
 
 ERROR_CODES = {
     PARSE: (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, TOO_LARGE),
-    VALIDATE: (MISSING_SOURCE_ID, NO_USABLE_NAME, INVALID_DATE, INVALID_FIELD_TYPE, UNKNOWN_MESSAGE_TYPE),
+    VALIDATE: (
+        MISSING_SOURCE_ID,
+        NO_USABLE_NAME,
+        INVALID_DATE,
+        INVALID_FIELD_TYPE,
+        UNKNOWN_MESSAGE_TYPE,
+        MISSING_REQUIRED_FIELD,
+        UNKNOWN_CODE,
+        NON_NUMERIC_VALUE,
+    ),
     MAP: (US_CORE_RULES, STRUCTURE_INVALID, MAPPING_FAILED),
 }
 

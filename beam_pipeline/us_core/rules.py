@@ -105,3 +105,44 @@ def check_patient(patient: dict[str, Any]) -> list[str]:
     problems += _omb_problems(_extension(patient, t.US_CORE_RACE), "race", t.OMB_RACE_CODES)
     problems += _omb_problems(_extension(patient, t.US_CORE_ETHNICITY), "ethnicity", t.OMB_ETHNICITY_CODES)
     return problems
+
+
+# resourceType -> (elements US Core requires, element -> the codes its required binding allows)
+_CLINICAL_RULES: dict[str, tuple[tuple[str, ...], dict[str, frozenset[str]]]] = {
+    "Encounter": (("status", "class", "type", "subject"), {"status": frozenset({"finished", "in-progress"})}),
+    "Condition": (("clinicalStatus", "category", "code", "subject"), {}),
+    "Observation": (("status", "category", "code", "subject"), {"status": frozenset({"final"})}),
+    "Immunization": (("status", "vaccineCode", "patient", "occurrenceDateTime"), {"status": frozenset({"completed"})}),
+    "AllergyIntolerance": (("clinicalStatus", "verificationStatus", "code", "patient"), {}),
+    "Procedure": (("status", "code", "subject", "performedPeriod"), {"status": frozenset({"completed"})}),
+    "MedicationRequest": (
+        ("status", "intent", "medicationCodeableConcept", "subject", "requester"),
+        {"status": frozenset({"active", "stopped"}), "intent": frozenset({"order"})},
+    ),
+}
+# A reference the store resolves: a conditional reference by identifier, or Type/id.
+_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+(\?identifier=\S+|/[A-Za-z0-9\-.]{1,64})$")
+_SUBJECT = {"Immunization": "patient", "AllergyIntolerance": "patient"}
+
+
+def check_clinical(resource: dict[str, Any]) -> list[str]:
+    """The US Core rules every clinical resource keeps: no empties, a US Core profile, an identifier with an
+    absolute system, the required elements and codes of its type, and a resolvable patient reference."""
+    problems = [] if is_clean(resource) else [f"{p}: empty or placeholder" for p in empty_values(resource)]
+    rtype = resource.get("resourceType", "")
+    if rtype not in _CLINICAL_RULES:
+        return [*problems, "resourceType: not a clinical type this mapping writes"]
+    required, codes = _CLINICAL_RULES[rtype]
+    if not any(str(p).startswith(t.US_CORE) for p in resource.get("meta", {}).get("profile", [])):
+        problems.append("meta.profile: a US Core profile is required")
+    idents = resource.get("identifier") or []
+    if len(idents) != 1 or not _ABSOLUTE_URI.match(str(idents[0].get("system", ""))) or not idents[0].get("value"):
+        problems.append("identifier: one with an absolute system and a value required")
+    problems += [f"{name}: required" for name in required if name not in resource]
+    problems += [f"{name}: code outside its required binding" for name, allowed in codes.items()
+                 if name in resource and resource[name] not in allowed]  # fmt: skip
+    subject = resource.get(_SUBJECT.get(rtype, "subject"), {})
+    if not (isinstance(subject, dict) and _REFERENCE.match(str(subject.get("reference", ""))) and
+            str(subject.get("reference")).startswith("Patient")):  # fmt: skip
+        problems.append("subject: a Patient reference is required")
+    return problems

@@ -109,3 +109,130 @@ STATE_LOOKUP = {name.lower(): code for code, (name, _) in STATES.items()} | {c.l
 STATE_LOOKUP["virgin islands"] = "VI"
 
 COUNTRY_LOOKUP = {"us": "US", "usa": "US", "united states": "US", "united states of america": "US"}
+
+# --- Clinical resource types (encounter, condition, observation, immunization, allergy, procedure,
+# medication): US Core 6.1.0 profiles, canonical code system URIs, and the Synthea spellings that map to them.
+
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+US_CORE_ENCOUNTER = US_CORE + "us-core-encounter"
+US_CORE_CONDITION_ENCOUNTER_DIAGNOSIS = US_CORE + "us-core-condition-encounter-diagnosis"
+US_CORE_CONDITION_PROBLEMS = US_CORE + "us-core-condition-problems-health-concerns"
+US_CORE_OBSERVATION_LAB = US_CORE + "us-core-observation-lab"
+US_CORE_VITAL_SIGNS = US_CORE + "us-core-vital-signs"
+US_CORE_SMOKING_STATUS = US_CORE + "us-core-smokingstatus"
+US_CORE_SCREENING_ASSESSMENT = US_CORE + "us-core-observation-screening-assessment"
+US_CORE_SIMPLE_OBSERVATION = US_CORE + "us-core-simple-observation"
+US_CORE_CLINICAL_RESULT = US_CORE + "us-core-observation-clinical-result"
+US_CORE_IMMUNIZATION = US_CORE + "us-core-immunization"
+US_CORE_ALLERGY = US_CORE + "us-core-allergyintolerance"
+US_CORE_PROCEDURE = US_CORE + "us-core-procedure"
+US_CORE_MEDICATION_REQUEST = US_CORE + "us-core-medicationrequest"
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CVX = "http://hl7.org/fhir/sid/cvx"
+UCUM = "http://unitsofmeasure.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+# Identifier system of rows that carry no Id (conditions, observations, ...): the value is a hash of the
+# row's natural key, so a redelivered or replayed row lands on the same resource.
+DEFAULT_NATURAL_KEY_SYSTEM = "urn:kafka-to-fhir:natural-key"
+
+# The SYSTEM column's spellings (lower case) -> canonical code system URI.
+CODE_SYSTEMS = {
+    "snomed-ct": SNOMED, "snomed": SNOMED, "sct": SNOMED, SNOMED: SNOMED,
+    "loinc": LOINC, LOINC: LOINC,
+    "rxnorm": RXNORM, RXNORM: RXNORM,
+    "cvx": CVX, CVX: CVX,
+    "icd-10-cm": ICD10CM, "icd10cm": ICD10CM, "icd-10": ICD10CM, ICD10CM: ICD10CM,
+}  # fmt: skip
+
+# Synthea ENCOUNTERCLASS -> v3 ActCode (code, display), as Synthea's own FHIR exporter classes them.
+ENCOUNTER_CLASS = {
+    "ambulatory": ("AMB", "ambulatory"),
+    "wellness": ("AMB", "ambulatory"),
+    "outpatient": ("AMB", "ambulatory"),
+    "urgentcare": ("AMB", "ambulatory"),
+    "emergency": ("EMER", "emergency"),
+    "inpatient": ("IMP", "inpatient encounter"),
+    "snf": ("IMP", "inpatient encounter"),
+    "home": ("HH", "home health"),
+    "hospice": ("HH", "home health"),
+    "virtual": ("VR", "virtual"),
+    "telemedicine": ("VR", "virtual"),
+}
+
+# Observation CATEGORY (observation-category codes) -> US Core profile, for rows that no code-specific
+# profile below claims.
+OBSERVATION_CATEGORY_PROFILES = {
+    "vital-signs": US_CORE_VITAL_SIGNS,
+    "laboratory": US_CORE_OBSERVATION_LAB,
+    "survey": US_CORE_SCREENING_ASSESSMENT,
+    "social-history": US_CORE_SIMPLE_OBSERVATION,
+    "exam": US_CORE_CLINICAL_RESULT,
+    "imaging": US_CORE_CLINICAL_RESULT,
+    "procedure": US_CORE_CLINICAL_RESULT,
+    "therapy": US_CORE_CLINICAL_RESULT,
+    "activity": US_CORE_CLINICAL_RESULT,
+}
+OBSERVATION_CATEGORY_DISPLAY = {
+    "vital-signs": "Vital Signs", "laboratory": "Laboratory", "survey": "Survey",
+    "social-history": "Social History", "exam": "Exam", "imaging": "Imaging", "procedure": "Procedure",
+    "therapy": "Therapy", "activity": "Activity",
+}  # fmt: skip
+
+US_CORE_PULSE_OXIMETRY = US_CORE + "us-core-pulse-oximetry"
+O2_SATURATION = "Oxygen saturation in Arterial blood"
+O2_SATURATION_PULSE_OXIMETRY = "Oxygen saturation in Arterial blood by Pulse oximetry"
+# LOINC vital sign -> (US Core profile, the UCUM units that profile allows, LOINC codings the profile needs
+# besides the row's own). Blood pressure arrives as separate systolic (8480-6) and diastolic (8462-4) rows:
+# each is a vital sign of its own under the generic profile (the 85354-9 panel needs both in one resource).
+VITAL_SIGNS: dict[str, tuple[str, frozenset[str], tuple[tuple[str, str], ...]]] = {
+    "8302-2": (US_CORE + "us-core-body-height", frozenset({"cm", "[in_i]"}), ()),
+    "29463-7": (US_CORE + "us-core-body-weight", frozenset({"kg", "[lb_av]", "g"}), ()),
+    "39156-5": (US_CORE + "us-core-bmi", frozenset({"kg/m2"}), ()),
+    "8867-4": (US_CORE + "us-core-heart-rate", frozenset({"/min"}), ()),
+    "9279-1": (US_CORE + "us-core-respiratory-rate", frozenset({"/min"}), ()),
+    "8310-5": (US_CORE + "us-core-body-temperature", frozenset({"Cel", "[degF]"}), ()),
+    "9843-4": (US_CORE + "us-core-head-circumference", frozenset({"cm", "[in_i]"}), ()),
+    "59576-9": (US_CORE + "pediatric-bmi-for-age", frozenset({"%"}), ()),
+    "77606-2": (US_CORE + "pediatric-weight-for-height", frozenset({"%"}), ()),
+    "8289-1": (US_CORE + "head-occipital-frontal-circumference-percentile", frozenset({"%"}), ()),
+    "59408-5": (US_CORE_PULSE_OXIMETRY, frozenset({"%"}), (("2708-6", O2_SATURATION),)),
+    "2708-6": (US_CORE_PULSE_OXIMETRY, frozenset({"%"}), (("59408-5", O2_SATURATION_PULSE_OXIMETRY),)),
+    "8480-6": (US_CORE_VITAL_SIGNS, frozenset({"mm[Hg]"}), ()),
+    "8462-4": (US_CORE_VITAL_SIGNS, frozenset({"mm[Hg]"}), ()),
+}  # fmt: skip
+BLOOD_PRESSURE_PARTS = frozenset({"8480-6", "8462-4"})
+
+SMOKING_STATUS_CODE = "72166-2"
+# Synthea's smoking status text (lower case, "(finding)" removed) -> SNOMED CT (code, display).
+SMOKING_STATUS = {
+    "never smoked tobacco": ("266919005", "Never smoked tobacco"),
+    "never smoker": ("266919005", "Never smoked tobacco"),
+    "ex-smoker": ("8517006", "Ex-smoker"),
+    "former smoker": ("8517006", "Ex-smoker"),
+    "smokes tobacco daily": ("449868002", "Smokes tobacco daily"),
+    "current every day smoker": ("449868002", "Smokes tobacco daily"),
+    "occasional tobacco smoker": ("428041000124106", "Occasional tobacco smoker"),
+    "current some day smoker": ("428041000124106", "Occasional tobacco smoker"),
+    "smoker, current status unknown": ("77176002", "Smoker"),
+    "heavy tobacco smoker": ("428071000124103", "Heavy tobacco smoker"),
+    "light tobacco smoker": ("428061000124105", "Light tobacco smoker"),
+    "unknown if ever smoked": ("266927001", "Tobacco smoking consumption unknown"),
+}
+
+# Observation TYPE -> how VALUE is carried.
+OBSERVATION_VALUE_TYPES = {"numeric": "numeric", "text": "text", "string": "text"}
+
+ALLERGY_TYPES = frozenset({"allergy", "intolerance"})
+ALLERGY_CATEGORIES = frozenset({"food", "medication", "environment", "biologic"})
+ALLERGY_SEVERITIES = frozenset({"mild", "moderate", "severe"})

@@ -32,8 +32,10 @@ def parse_and_validate(
     kind = message_type(record, topic, config)
     mapper = REGISTRY.get(kind)
     if mapper is None:
-        return o.Error(o.VALIDATE, o.UNKNOWN_MESSAGE_TYPE, f"no mapper for message type {kind[:40]!r}")
-    filtered = business_filter(record, config)
+        # The type is a message value: the detail says where it came from, never what it was.
+        source = "the topic's configured type" if topic in config.topic_types else "the message's type field"
+        return o.Error(o.VALIDATE, o.UNKNOWN_MESSAGE_TYPE, f"no mapper for {source}")
+    filtered = business_filter(record, config) if mapper.filtered_by_business_rules else None
     if filtered is not None:
         return filtered
     try:

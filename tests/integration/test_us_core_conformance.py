@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from beam_pipeline.us_core import Ok, TransformConfig, transform
-from beam_pipeline.us_core import terminology as t
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +22,7 @@ def test_sample_is_valid_us_core(env, sample):
     for mapped in result.resources:
         response = httpx.post(
             f"{env['FHIR_BASE_URL']}/{mapped.resource['resourceType']}/$validate",
-            params={"profile": t.US_CORE_PATIENT},
+            params={"profile": mapped.resource["meta"]["profile"][0]},
             json=mapped.resource,
             headers={"Content-Type": "application/fhir+json"},
             timeout=120,

@@ -198,7 +198,7 @@ def test_filters_are_off_by_default_and_give_filtered():
 
 def test_message_type_by_topic():
     raw = json.dumps(BASE).encode()
-    config = TransformConfig(topic_types={"encounters": "encounter"})
+    config = TransformConfig(topic_types={"encounters": "spaceship"})
     assert transform(raw, topic="encounters", config=config).code == "unknown_message_type"
     assert isinstance(transform(raw, topic="patients", config=config), Ok)
 
