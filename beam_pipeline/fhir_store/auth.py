@@ -4,9 +4,11 @@
 - bearer: a fixed token (`StaticBearerAuth`); a 401 is final, there is nothing to refresh.
 - basic: httpx.BasicAuth.
 - google and oauth2: `RefreshingTokenAuth` over a token source. The token is cached and shared by all
-  threads of the client; it is fetched again only when it is within `refresh_margin` seconds of expiry,
-  and once more when the server answers 401 (revoked or rotated early). A second 401 goes back to the
-  caller as a permanent error. The original sample refreshed a Google token for every message.
+  threads of the client; it is fetched again only when it is within the refresh margin of its expiry,
+  and once more when the server answers 401 (revoked or rotated early). The margin is `refresh_margin`
+  seconds, but never more than a quarter of the token's lifetime, so a token that lives 300 s or less is
+  not fetched again for every request. A second 401 goes back to the caller (retryable, not resent: the
+  credentials need an operator). The original sample refreshed a Google token for every message.
 
 Tokens never appear in repr, logs or errors.
 """
@@ -26,6 +28,9 @@ import httpx
 from beam_pipeline.fhir_store import errors
 from beam_pipeline.fhir_store.config import AuthConfig, FhirStoreConfig
 from beam_pipeline.fhir_store.retry import is_retryable_status
+
+# The refresh margin is at most this fraction of a token's lifetime (seen when it is obtained).
+REFRESH_MARGIN_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class RefreshingTokenAuth(httpx.Auth):
         self._clock = clock
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        self._token_margin = refresh_margin
         self.fetch_count = 0  # how many times a new token was fetched (for tests and metrics)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -77,25 +83,36 @@ class RefreshingTokenAuth(httpx.Auth):
             return token
         with self._lock:
             # Another thread may have refreshed while this one waited for the lock.
-            token = self._token if self._token is not None else self._source.initial()
-            if token is None or not self._fresh(token):
-                token = self._fetch()
-            self._token = token
-            return token
+            if self._token is None:
+                initial = self._source.initial()
+                if initial is not None:
+                    self._adopt(initial)
+            if self._token is None or not self._fresh(self._token):
+                self._adopt(self._fetch())
+            assert self._token is not None
+            return self._token
 
     def _refresh_after_rejection(self, rejected: AccessToken) -> AccessToken:
         with self._lock:
             if self._token is not None and self._token is not rejected and self._fresh(self._token):
                 return self._token  # a concurrent request already replaced the rejected token
-            self._token = self._fetch()
-            return self._token
+            return self._adopt(self._fetch())
 
     def _fetch(self) -> AccessToken:
         self.fetch_count += 1
         return self._source.fetch()
 
+    def _adopt(self, token: AccessToken) -> AccessToken:
+        # A short-lived token (300 s or less) would be inside a fixed 300 s margin from the start.
+        margin = self._margin
+        if token.expires_at is not None:
+            lifetime = max(0.0, token.expires_at - self._clock())
+            margin = min(margin, lifetime * REFRESH_MARGIN_FRACTION)
+        self._token, self._token_margin = token, margin
+        return token
+
     def _fresh(self, token: AccessToken) -> bool:
-        return token.expires_at is None or token.expires_at - self._clock() > self._margin
+        return token.expires_at is None or token.expires_at - self._clock() > self._token_margin
 
 
 class StaticBearerAuth(httpx.Auth):
@@ -140,14 +157,20 @@ class GoogleCredentialsSource:
                 code=errors.AUTH_ERROR, retryable=True, detail="could not reach the Google token service"
             ) from None
         except google_exceptions.GoogleAuthError as exc:
+            # Retryable either way: revoked or misconfigured credentials are fixed by an operator, and the
+            # replay after the fix succeeds. Resent at once only when google-auth says the fault is passing.
             raise errors.FhirStoreError(
                 code=errors.AUTH_ERROR,
-                retryable=bool(getattr(exc, "retryable", False)),
+                retryable=True,
+                transient=bool(getattr(exc, "retryable", False)),
                 detail=f"Google credentials could not be refreshed ({type(exc).__name__})",
             ) from None
         if not getattr(self._credentials, "token", None):
             raise errors.FhirStoreError(
-                code=errors.AUTH_ERROR, retryable=False, detail="Google credentials refreshed without a token"
+                code=errors.AUTH_ERROR,
+                retryable=True,
+                transient=False,
+                detail="Google credentials refreshed without a token",
             )
         return self._token()
 
@@ -204,9 +227,12 @@ class OAuth2ClientCredentialsSource:
             # needed and the body is never echoed.
             oauth_error = body.get("error") if isinstance(body, dict) else None
             reason = f" ({oauth_error})" if isinstance(oauth_error, str) and oauth_error.isascii() else ""
+            # Retryable either way (a rotated client secret is fixed by an operator, then replayed); resent
+            # at once only for a passing fault of the token endpoint.
             raise errors.FhirStoreError(
                 code=errors.AUTH_ERROR,
-                retryable=is_retryable_status(response.status_code),
+                retryable=True,
+                transient=is_retryable_status(response.status_code),
                 detail=f"token endpoint answered HTTP {response.status_code}{reason}",
                 http_status=response.status_code,
                 endpoint=endpoint,

@@ -15,13 +15,23 @@ FHIR's batch rules let a server process entries in any order, and two entries co
 identifier would race to create it. So a resource identity appears at most once per bundle and per
 "round" of bundles in flight: the n-th occurrence of an identity in one `write()` goes to round n, and
 round n+1 starts only when round n is done, which also keeps each patient's updates in message order.
+
+Older never overwrites newer. An item may carry its message's source time (epoch milliseconds). It
+travels in the resource as a `meta.tag` of system SOURCE_TIME_SYSTEM, and in upsert mode the client
+first reads what the store holds for the identifier (`guarded_entry` decides from that): nothing, a
+create that fails if someone else created it meanwhile (`ifNoneExist`); an older or equal source time,
+an update of exactly the version read (`ifMatch`); a newer one, no write at all (superseded).
+
+Each entry is encoded to JSON bytes once, when it is prepared, so a resource that cannot be encoded (a
+lone surrogate, NaN, a value JSON has no form for) fails alone instead of taking its bundle with it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -30,6 +40,12 @@ from beam_pipeline.fhir_store import errors
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _RESOURCE_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _ETAG_VERSION = re.compile(r'^(?:W/)?"([^"]+)"$')
+
+# The meta.tag that carries a resource's source time: the Kafka timestamp (ms) of the message it came from.
+SOURCE_TIME_SYSTEM = "urn:kafka-to-fhir:source-time"
+# Longest `identifier=` query a conditional URL may carry, percent-encoded. URLs over about 2,000
+# characters are refused by common proxies and servers; a longer identifier fails alone, with its own code.
+MAX_IDENTIFIER_QUERY = 1900
 
 T = TypeVar("T")
 
@@ -42,6 +58,8 @@ class WriteItem:
     resource: Mapping[str, Any]
     identifier: tuple[str, str] | None = None
     key: Any = None
+    # When the source produced this data (epoch ms); lets the client refuse to replace newer data with it.
+    source_time_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,8 @@ class WriteOutcome:
     version_id: str | None = None
     attempts: int = 0
     error: errors.FhirStoreError | None = None
+    # Not written: the store already holds data from a newer source time for this identifier.
+    superseded: bool = False
 
     @property
     def created(self) -> bool:
@@ -78,6 +98,12 @@ class PreparedEntry:
     identity: tuple[str, ...] | None
     # "PUT Patient?identifier" style, without values: safe for error details.
     interaction: str
+    # The entry as UTF-8 JSON, encoded once.
+    body: bytes = field(default=b"", repr=False)
+    source_time_ms: int | None = None
+    # Set on entries built by guarded_entry: "create" (ifNoneExist) or "update" (ifMatch); a conflict
+    # answer to such an entry means "read again and decide again", not a failure.
+    guard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,14 +139,13 @@ def identifier_query(system: str, value: str) -> str:
 def prepare_entry(
     item: WriteItem, position: int, mode: str, *, require_identifier: bool = False
 ) -> PreparedEntry | errors.FhirStoreError:
-    """The bundle entry for `item`, or an invalid_item error (nothing will be sent for it)."""
+    """The bundle entry for `item`, or an error (nothing will be sent for it)."""
     resource = item.resource
     if not isinstance(resource, Mapping):
         return _invalid("the item's resource is not a JSON object")
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str) or not _RESOURCE_TYPE.match(rtype):
         return _invalid("the item's resource has no valid resourceType")
-    body = dict(resource)
     identifier = item.identifier
     if identifier is not None:
         problem = _identifier_problem(identifier, resource)
@@ -128,38 +153,145 @@ def prepare_entry(
             return _invalid(f"{rtype}: {problem}")
     if mode != "create" and identifier is None and require_identifier:
         return _invalid(f"{rtype}: no business identifier, and {mode} requires one")
+    source_time = item.source_time_ms if isinstance(item.source_time_ms, int) else None
+    body = with_source_time(resource, source_time) if source_time is not None else dict(resource)
+    try:
+        query = identifier_query(*identifier) if identifier is not None and mode != "create" else None
+    except UnicodeEncodeError:
+        return _invalid(f"{rtype}: the business identifier is not valid Unicode text")
+    if query is not None and len(query) > MAX_IDENTIFIER_QUERY:
+        return errors.FhirStoreError(
+            code=errors.IDENTIFIER_TOO_LONG,
+            retryable=False,
+            detail=f"{rtype}: the business identifier is {len(query)} characters long in a conditional URL, "
+            f"over the limit of {MAX_IDENTIFIER_QUERY}",
+            attempts=0,
+        )
 
-    if mode == "upsert" and identifier is not None:
+    if mode == "upsert" and identifier is not None and query is not None:
         system, value = identifier
-        url = f"{rtype}?{identifier_query(system, value)}"
-        request = {"method": "PUT", "url": url}
-        return PreparedEntry(
-            position,
-            {"resource": body, "request": request},
-            rtype,
-            ("identifier", rtype, system, value),
-            f"PUT {rtype}?identifier",
-        )
-    if mode == "conditional_create" and identifier is not None:
+        request = {"method": "PUT", "url": f"{rtype}?{query}"}
+        identity: tuple[str, ...] | None = ("identifier", rtype, system, value)
+        interaction = f"PUT {rtype}?identifier"
+    elif mode == "conditional_create" and identifier is not None and query is not None:
         system, value = identifier
-        request = {"method": "POST", "url": rtype, "ifNoneExist": identifier_query(system, value)}
-        return PreparedEntry(
-            position,
-            {"resource": body, "request": request},
-            rtype,
-            ("identifier", rtype, system, value),
-            f"POST {rtype} (If-None-Exist identifier)",
-        )
-    rid = resource.get("id")
-    if mode == "upsert" and isinstance(rid, str) and _RESOURCE_ID.match(rid):
+        request = {"method": "POST", "url": rtype, "ifNoneExist": query}
+        identity = ("identifier", rtype, system, value)
+        interaction = f"POST {rtype} (If-None-Exist identifier)"
+    elif mode == "upsert" and isinstance(resource.get("id"), str) and _RESOURCE_ID.match(resource["id"]):
+        rid = resource["id"]
         request = {"method": "PUT", "url": f"{rtype}/{rid}"}
-        return PreparedEntry(
-            position, {"resource": body, "request": request}, rtype, ("id", rtype, rid), f"PUT {rtype}/id"
-        )
-    # A plain create never targets an existing resource, so it has no identity to keep apart.
-    return PreparedEntry(
-        position, {"resource": body, "request": {"method": "POST", "url": rtype}}, rtype, None, f"POST {rtype}"
+        identity = ("id", rtype, rid)
+        interaction = f"PUT {rtype}/id"
+    else:
+        # A plain create never targets an existing resource, so it has no identity to keep apart.
+        request = {"method": "POST", "url": rtype}
+        identity = None
+        interaction = f"POST {rtype}"
+    entry = {"resource": body, "request": request}
+    encoded = encode_entry(entry)
+    if isinstance(encoded, errors.FhirStoreError):
+        return _invalid(f"{rtype}: {encoded.detail}")
+    return PreparedEntry(position, entry, rtype, identity, interaction, encoded, source_time)
+
+
+def encode_entry(entry: Mapping[str, Any]) -> bytes | errors.FhirStoreError:
+    """The entry as compact UTF-8 JSON, or an invalid_item error naming the exception type (never a value)."""
+    try:
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        return _invalid(f"the resource cannot be encoded as JSON ({type(exc).__name__})")
+
+
+def with_source_time(resource: Mapping[str, Any], source_time_ms: int) -> dict[str, Any]:
+    """A copy of `resource` whose meta.tag carries `source_time_ms` (replacing an earlier source-time tag)."""
+    body = dict(resource)
+    meta = dict(body.get("meta") or {}) if isinstance(body.get("meta"), Mapping) else {}
+    tags = [t for t in meta.get("tag") or [] if not (isinstance(t, Mapping) and t.get("system") == SOURCE_TIME_SYSTEM)]
+    tags.append({"system": SOURCE_TIME_SYSTEM, "code": str(source_time_ms)})
+    meta["tag"] = tags
+    body["meta"] = meta
+    return body
+
+
+def stored_source_time(resource: Mapping[str, Any]) -> int | None:
+    """The newest source time among a stored resource's source-time tags (a server may keep old ones)."""
+    meta = resource.get("meta")
+    times = []
+    for tag in (meta.get("tag") if isinstance(meta, Mapping) else None) or []:
+        if isinstance(tag, Mapping) and tag.get("system") == SOURCE_TIME_SYSTEM:
+            code = tag.get("code")
+            if isinstance(code, str) and code.isascii() and code.lstrip("-").isdigit():
+                times.append(int(code))
+    return max(times) if times else None
+
+
+def is_guarded(entry: PreparedEntry, mode: str) -> bool:
+    """Does this entry need the store's current state before it is written (upsert by identifier with a
+    source time)?"""
+    return (
+        mode == "upsert"
+        and entry.source_time_ms is not None
+        and entry.identity is not None
+        and (entry.identity[0] == "identifier")
     )
+
+
+def guarded_entry(entry: PreparedEntry, matches: Sequence[Mapping[str, Any]]) -> PreparedEntry | Mapping[str, Any]:
+    """What to send for a guarded entry given the stored resources matching its identifier, or the stored
+    resource itself when it holds newer data (the entry is superseded and nothing is sent).
+
+    More than one match is left to the conditional update, whose 412 reports the duplicate.
+    """
+    if len(matches) > 1:
+        return entry
+    _, rtype, _, _ = entry.identity or ("", entry.resource_type, "", "")
+    resource = dict(entry.entry["resource"])
+    if not matches:
+        query = entry.entry["request"]["url"].split("?", 1)[1]
+        request: dict[str, Any] = {"method": "POST", "url": rtype, "ifNoneExist": query}
+        return _rebuilt(entry, resource, request, "create", f"POST {rtype} (guarded create)")
+    stored = matches[0]
+    stored_time = stored_source_time(stored)
+    if stored_time is not None and entry.source_time_ms is not None and stored_time > entry.source_time_ms:
+        return stored
+    rid = stored.get("id")
+    if not (isinstance(rid, str) and _RESOURCE_ID.match(rid)):
+        return entry
+    resource["id"] = rid
+    request = {"method": "PUT", "url": f"{rtype}/{rid}"}
+    meta = stored.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    if isinstance(version, str) and version:
+        request["ifMatch"] = f'W/"{version}"'
+    return _rebuilt(entry, resource, request, "update", f"PUT {rtype}/id (guarded update)")
+
+
+def superseded_outcome(item: WriteItem, stored: Mapping[str, Any], attempts: int) -> WriteOutcome:
+    meta = stored.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    rtype, rid = stored.get("resourceType"), stored.get("id")
+    return WriteOutcome(
+        key=item.key,
+        ok=True,
+        status=200,
+        location=f"{rtype}/{rid}" + (f"/_history/{version}" if version else ""),
+        resource_type=rtype if isinstance(rtype, str) else None,
+        resource_id=rid if isinstance(rid, str) else None,
+        version_id=version if isinstance(version, str) else None,
+        attempts=attempts,
+        superseded=True,
+    )
+
+
+def _rebuilt(
+    entry: PreparedEntry, resource: dict[str, Any], request: dict[str, Any], guard: str, interaction: str
+) -> PreparedEntry:
+    new = {"resource": resource, "request": request}
+    encoded = encode_entry(new)
+    if isinstance(encoded, errors.FhirStoreError):  # cannot happen: the same resource encoded before
+        return entry
+    return replace(entry, entry=new, body=encoded, guard=guard, interaction=interaction)
 
 
 def plan_rounds(entries: Sequence[PreparedEntry]) -> list[list[PreparedEntry]]:
@@ -183,6 +315,11 @@ def chunked(items: Sequence[T], size: int) -> list[list[T]]:
 
 def batch_bundle(entries: Sequence[PreparedEntry]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "batch", "entry": [e.entry for e in entries]}
+
+
+def batch_bundle_bytes(entries: Sequence[PreparedEntry]) -> bytes:
+    """The batch Bundle as JSON bytes, joined from the entries' encodings (nothing is encoded again)."""
+    return b'{"resourceType":"Bundle","type":"batch","entry":[' + b",".join(e.body for e in entries) + b"]}"
 
 
 def read_batch_response(body: Any, expected: int) -> list[EntryResponse]:  # noqa: ANN401  (parsed JSON)

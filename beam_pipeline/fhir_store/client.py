@@ -5,16 +5,23 @@ It owns one httpx.Client (keep-alive pool sized to the bundles in flight, explic
 cached token) and one small thread pool that bounds how many bundles are in flight. `write()` is
 synchronous: it returns when every item has an outcome, in input order.
 
-Retries happen here and only here, bounded by the RetryPolicy: 408/429/5xx, timeouts and connection
+Retries happen here and only here, bounded by the RetryPolicy: 408/409/429/5xx, timeouts and connection
 errors, whether they hit the whole bundle or single entries of a batch-response (only the failed entries
 are sent again). After the budget an item's outcome is an error with retryable=True, for the dead-letter
-bucket and a later replay. Everything else is permanent on the first answer.
+bucket and a later replay. A whole bundle refused with 401/403/404, or a token that cannot be had, is not
+resent but stays retryable (an operator fixes it, then replays). Everything else is permanent on the first
+answer. A bundle split to isolate a rejected entry gives each half a fresh budget: the rejection was the
+bad entry's, not a transient fault of the good ones.
+
+Upsert items with a source time are guarded (bundles.py): a search on the write store reads what it holds
+for their identifiers, then each is created if absent, updated at exactly the version read if older, or
+skipped as superseded if the store holds newer data. A guarded write that loses a race (the resource
+changed between the read and the write) is read and decided again.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import random
 import threading
@@ -30,13 +37,23 @@ from beam_pipeline.fhir_store import bundles, errors, healthcare_api
 from beam_pipeline.fhir_store.auth import build_auth
 from beam_pipeline.fhir_store.bundles import PreparedEntry, WriteItem, WriteOutcome
 from beam_pipeline.fhir_store.config import FhirStoreConfig
-from beam_pipeline.fhir_store.retry import RetryPolicy, is_retryable_status, parse_retry_after
+from beam_pipeline.fhir_store.retry import (
+    RetryPolicy,
+    is_retryable_status,
+    parse_retry_after,
+    request_failure_class,
+)
 
 log = logging.getLogger(__name__)
 
 # Whole-bundle rejections that may come from a single bad entry (a server validating the Bundle as one
 # resource) or from sheer size: halving the bundle isolates the cause.
 _SPLIT_STATUSES = frozenset({400, 413, 422})
+# Answers to a guarded entry that mean "the stored resource changed since we read it": If-Match failed
+# (HAPI says 409, the FHIR specification 412), or the guarded create found a resource after all.
+_GUARD_CONFLICT_STATUSES = frozenset({409, 412})
+# Pages of search results followed when reading the store's state for guarded writes.
+_MAX_LOOKUP_PAGES = 50
 
 
 @dataclass(frozen=True)
@@ -56,7 +73,17 @@ class CapabilityReport:
 class ClientStats:
     """Counters of what the client did, shared by its threads (for logs, metrics and the benchmark)."""
 
-    _FIELDS = ("requests", "bundles", "retries", "splits", "entries_ok", "entries_failed")
+    _FIELDS = (
+        "requests",
+        "bundles",
+        "retries",
+        "splits",
+        "entries_ok",
+        "entries_failed",
+        "lookups",
+        "superseded",
+        "conflicts",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -162,7 +189,15 @@ class FhirStoreClient:
         outcomes: list[WriteOutcome | None] = [None] * len(items)
         prepared: list[PreparedEntry] = []
         for position, item in enumerate(items):
-            entry = bundles.prepare_entry(item, position, cfg.write_mode, require_identifier=cfg.require_identifier)
+            try:
+                entry = bundles.prepare_entry(item, position, cfg.write_mode, require_identifier=cfg.require_identifier)
+            except Exception as exc:  # noqa: BLE001  (one item's defect must not fail the others)
+                entry = errors.FhirStoreError(
+                    code=errors.INVALID_ITEM,
+                    retryable=False,
+                    detail=f"the item could not be prepared ({type(exc).__name__})",
+                    attempts=0,
+                )
             if isinstance(entry, errors.FhirStoreError):
                 outcomes[position] = bundles.error_outcome(item, entry, 0)
                 self.stats.add("entries_failed")
@@ -183,19 +218,109 @@ class FhirStoreClient:
             for result in results:
                 for position, outcome in result.items():
                     outcomes[position] = outcome
-        missing = [i for i, o in enumerate(outcomes) if o is None]
-        if missing:  # a bug, not a server answer: fail loudly rather than drop messages
-            raise RuntimeError(f"{len(missing)} items got no outcome")
-        return [o for o in outcomes if o is not None]
+        final: list[WriteOutcome] = []
+        for position, outcome in enumerate(outcomes):
+            if outcome is None:  # a bug, not a server answer: the item stays retryable rather than lost
+                log.error("FHIR store: an item got no outcome; reported as a retryable internal error")
+                outcome = bundles.error_outcome(items[position], _internal_error("an item got no outcome"), 0)
+            final.append(outcome)
+        return final
 
     def _write_bundle(self, items: Sequence[WriteItem], entries: list[PreparedEntry]) -> dict[int, WriteOutcome]:
         results: dict[int, WriteOutcome] = {}
         attempts = {e.position: 0 for e in entries}
-        self._write_entries(items, entries, attempts, self._monotonic(), results)
+        try:
+            self._write_guarded(items, entries, attempts, results)
+        except Exception as exc:  # noqa: BLE001  (a defect here must cost this bundle a retry, not its messages)
+            # The type only: an exception's message may quote data.
+            log.error("FHIR store: unexpected %s writing a bundle; its entries stay retryable", type(exc).__name__)
+            error = _internal_error(f"unexpected {type(exc).__name__} while writing a batch bundle")
+            for e in entries:
+                if e.position not in results:
+                    results[e.position] = bundles.error_outcome(items[e.position], error, attempts[e.position])
         ok = sum(1 for o in results.values() if o.ok)
         self.stats.add("entries_ok", ok)
         self.stats.add("entries_failed", len(results) - ok)
         return results
+
+    def _write_guarded(
+        self,
+        items: Sequence[WriteItem],
+        entries: list[PreparedEntry],
+        attempts: dict[int, int],
+        results: dict[int, WriteOutcome],
+    ) -> None:
+        """Write `entries`; guarded ones are decided from the store's state first, and decided again when
+        they lose a race, at most `max_attempts` times."""
+        mode = self.config.write_mode
+        todo = entries
+        for _ in range(self.config.retry.max_attempts):
+            guarded = [e for e in todo if bundles.is_guarded(e, mode)]
+            send = [e for e in todo if not bundles.is_guarded(e, mode)]
+            if guarded:
+                send.extend(self._decide(items, guarded, attempts, results))
+            self._write_entries(items, send, attempts, self._monotonic(), results)
+            todo = [e for e in guarded if _is_conflict(results.get(e.position))]
+            if not todo:
+                return
+            self.stats.add("conflicts", len(todo))
+
+    def _decide(
+        self,
+        items: Sequence[WriteItem],
+        guarded: list[PreparedEntry],
+        attempts: dict[int, int],
+        results: dict[int, WriteOutcome],
+    ) -> list[PreparedEntry]:
+        """The entries to send for `guarded` after reading the store; superseded ones get their outcome."""
+        try:
+            found = self._lookup(guarded)
+        except errors.FhirStoreError as exc:
+            for e in guarded:
+                results[e.position] = bundles.error_outcome(items[e.position], exc, attempts[e.position])
+            return []
+        send = []
+        for e in guarded:
+            decision = bundles.guarded_entry(e, found[e.position])
+            if isinstance(decision, PreparedEntry):
+                send.append(decision)
+            else:
+                self.stats.add("superseded")
+                results[e.position] = bundles.superseded_outcome(items[e.position], decision, attempts[e.position])
+        return send
+
+    def _lookup(self, entries: list[PreparedEntry]) -> dict[int, list[dict[str, Any]]]:
+        """The stored resources matching each entry's identifier, by entry position: one search per resource
+        type, POSTed to the write store (the identifiers go in the body, not in a URL)."""
+        found: dict[int, list[dict[str, Any]]] = {e.position: [] for e in entries}
+        wanted: dict[tuple[str, ...], list[int]] = {}
+        for e in entries:
+            wanted.setdefault(e.identity or (), []).append(e.position)
+        by_type: dict[str, list[tuple[str, ...]]] = {}
+        for identity in wanted:
+            by_type.setdefault(identity[1], []).append(identity)
+        for rtype, identities in by_type.items():
+            self.stats.add("lookups")
+            tokens = ",".join(bundles.token_search_value(i[2], i[3]) for i in identities)
+            data = {"identifier": tokens, "_count": str(min(1000, 2 * len(identities) + 10))}
+            url = f"{self.config.write_base}/{rtype}/_search"
+            page = self._read_json("POST", url, f"search {rtype} by identifier", data=data)
+            seen: set[tuple[int, str]] = set()
+            for _ in range(_MAX_LOOKUP_PAGES):
+                for resource in _matches(page, rtype):
+                    for ident in resource.get("identifier") or []:
+                        if not isinstance(ident, Mapping):
+                            continue
+                        identity = ("identifier", rtype, ident.get("system"), ident.get("value"))
+                        for position in wanted.get(identity, ()):  # type: ignore[arg-type]
+                            if (position, str(resource.get("id"))) not in seen:
+                                seen.add((position, str(resource.get("id"))))
+                                found[position].append(resource)
+                next_url = _link(page, "next")
+                if not next_url or not _same_origin(next_url, self.config.write_base):
+                    break
+                page = self._read_json("GET", next_url, f"search {rtype} by identifier (next page)")
+        return found
 
     def _write_entries(
         self,
@@ -205,10 +330,13 @@ class FhirStoreClient:
         started: float,
         results: dict[int, WriteOutcome],
     ) -> None:
-        """Send `entries` as one bundle until each has a final outcome in `results`."""
+        """Send `entries` as one bundle until each has a final outcome in `results`. The retry budget (tries
+        and time) is this call's: the halves of a split bundle start their own."""
         policy = self.config.retry
         pending = entries
+        tries = 0
         while pending:
+            tries += 1
             for e in pending:
                 attempts[e.position] += 1
             failure: errors.FhirStoreError | None = None  # the whole request failed
@@ -241,27 +369,26 @@ class FhirStoreClient:
                 ):
                     self.stats.add("splits")
                     middle = len(pending) // 2
-                    self._write_entries(items, pending[:middle], attempts, started, results)
-                    self._write_entries(items, pending[middle:], attempts, started, results)
+                    self._write_entries(items, pending[:middle], attempts, self._monotonic(), results)
+                    self._write_entries(items, pending[middle:], attempts, self._monotonic(), results)
                     return
                 else:
                     failure = self._response_error(response, f"batch bundle of {len(pending)} entries")
 
-            if failure is not None and not failure.retryable:
+            if failure is not None and not failure.transient:
                 for e in pending:
                     results[e.position] = bundles.error_outcome(items[e.position], failure, attempts[e.position])
                 return
-            attempt = max(attempts[e.position] for e in pending)
             elapsed = self._monotonic() - started
             retry_after = failure.retry_after if failure is not None else None
-            delay = policy.next_delay(attempt, elapsed, retry_after, self._rng)
+            delay = policy.next_delay(tries, elapsed, retry_after, self._rng)
             if delay is None:
                 # Budget spent: each entry keeps its last (retryable) error, for the dead letters and replay.
                 for e in pending:
                     last = failure or entry_failures[e.position]
                     results[e.position] = bundles.error_outcome(items[e.position], last, attempts[e.position])
                 return
-            reason = str(failure.with_attempts(attempt)) if failure is not None else "entries failed transiently"
+            reason = str(failure.with_attempts(tries)) if failure is not None else "entries failed transiently"
             log.warning("FHIR store: retrying %d entries in %.2fs: %s", len(pending), delay, reason)
             self.stats.add("retries")
             self._sleep(delay)
@@ -276,6 +403,22 @@ class FhirStoreClient:
         entry_failures: dict[int, errors.FhirStoreError],
     ) -> None:
         item = items[entry.position]
+        if entry.guard is not None and (
+            answer.status in _GUARD_CONFLICT_STATUSES or (entry.guard == "create" and answer.status == 200)
+        ):
+            # The resource changed (or appeared) between our read and this write: read and decide again.
+            conflict = errors.FhirStoreError(
+                code=errors.CONFLICT,
+                retryable=True,
+                transient=False,
+                detail=f"batch entry {entry.interaction}: the stored resource changed during the write "
+                f"(HTTP {answer.status})",
+                http_status=answer.status,
+                operation_outcome=answer.outcome,
+                endpoint=self._write_endpoint,
+            )
+            results[entry.position] = bundles.error_outcome(item, conflict, attempts[entry.position])
+            return
         if answer.ok:
             results[entry.position] = bundles.ok_outcome(item, answer, attempts[entry.position])
             return
@@ -292,7 +435,7 @@ class FhirStoreClient:
             results[entry.position] = bundles.error_outcome(item, error, attempts[entry.position])
 
     def _post_bundle(self, entries: Sequence[PreparedEntry]) -> httpx.Response:
-        body = json.dumps(bundles.batch_bundle(entries), ensure_ascii=False, separators=(",", ":")).encode()
+        body = bundles.batch_bundle_bytes(entries)
         headers = {"Content-Type": healthcare_api.FHIR_JSON}
         if self.config.prefer_minimal:
             headers["Prefer"] = "return=minimal"
@@ -321,11 +464,7 @@ class FhirStoreClient:
         page = self.search(resource_type, {"identifier": bundles.token_search_value(system, value)})
         found: list[dict[str, Any]] = []
         for _ in range(max_pages):
-            for entry in page.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, Mapping) else None
-                mode = (entry.get("search") or {}).get("mode", "match")
-                if isinstance(resource, dict) and resource.get("resourceType") == resource_type and mode == "match":
-                    found.append(resource)
+            found.extend(_matches(page, resource_type))
             next_url = _link(page, "next")
             if not next_url or not _same_origin(next_url, self.config.read_base):
                 break
@@ -393,6 +532,12 @@ class FhirStoreClient:
         self, url: str, params: Mapping[str, str] | None, what: str, retry: RetryPolicy | None = None
     ) -> dict[str, Any]:
         """GET with the retry policy (GETs are safe to repeat); raises FhirStoreError."""
+        return self._read_json("GET", url, what, retry, params=params)
+
+    def _read_json(
+        self, method: str, url: str, what: str, retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """A read (GET, or a POST _search) with the retry policy; raises FhirStoreError."""
         policy = retry or self.config.retry
         started = self._monotonic()
         attempt = 0
@@ -401,7 +546,7 @@ class FhirStoreClient:
             try:
                 # no-cache: HAPI reuses identical search results for a minute by default, and a reference
                 # lookup must see a resource written seconds ago.
-                response = self._send("GET", url, what=what, params=params, headers={"Cache-Control": "no-cache"})
+                response = self._send(method, url, what=what, headers={"Cache-Control": "no-cache"}, **kwargs)
                 if response.is_success:
                     body = _json(response)
                     if isinstance(body, dict):
@@ -411,14 +556,14 @@ class FhirStoreClient:
                         retryable=False,
                         detail=f"{what}: the body is not JSON",
                         http_status=response.status_code,
-                        endpoint=f"GET {errors.redact_url(url)}",
+                        endpoint=f"{method} {errors.redact_url(url)}",
                     )
                 else:
-                    error = self._response_error(response, what, method="GET", url=url)
+                    error = self._response_error(response, what, method=method, url=url)
             except errors.FhirStoreError as exc:
                 error = exc
             delay = policy.next_delay(attempt, self._monotonic() - started, error.retry_after, self._rng)
-            if not error.retryable or delay is None:
+            if not error.transient or delay is None:
                 raise error.with_attempts(attempt)
             self.stats.add("retries")
             self._sleep(delay)
@@ -450,14 +595,35 @@ class FhirStoreClient:
         self, response: httpx.Response, what: str, *, method: str = "POST", url: str | None = None
     ) -> errors.FhirStoreError:
         status = response.status_code
+        retryable, transient = request_failure_class(status)
         return errors.http_error(
             status,
-            retryable=is_retryable_status(status),
+            retryable=retryable,
+            transient=transient,
             what=what,
             outcome=errors.as_operation_outcome(_json(response)),
             endpoint=f"{method} {errors.redact_url(url or self.config.write_base)}",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+
+
+def _internal_error(detail: str) -> errors.FhirStoreError:
+    return errors.FhirStoreError(code=errors.INTERNAL_ERROR, retryable=True, transient=False, detail=detail)
+
+
+def _is_conflict(outcome: WriteOutcome | None) -> bool:
+    return outcome is not None and outcome.error is not None and outcome.error.code == errors.CONFLICT
+
+
+def _matches(page: Mapping[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    """The resources of a searchset page that matched (not _include'd ones)."""
+    out = []
+    for entry in page.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        mode = (entry.get("search") or {}).get("mode", "match") if isinstance(entry, Mapping) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == resource_type and mode == "match":
+            out.append(resource)
+    return out
 
 
 def _json(response: httpx.Response) -> Any:  # noqa: ANN401

@@ -24,13 +24,32 @@ TIMEOUT = "timeout"  # connect, read, write or pool timeout
 CONNECTION_ERROR = "connection_error"  # refused, reset, DNS, TLS: no usable answer
 INVALID_RESPONSE = "invalid_response"  # a success status with a body that is not the expected FHIR JSON
 INVALID_ITEM = "invalid_item"  # the item cannot be turned into a request; nothing was sent
-AUTH_ERROR = "auth_error"  # no credentials could be obtained (token endpoint, ADC refresh)
+AUTH_ERROR = "auth_error"  # no credentials could be obtained (token endpoint, ADC refresh, secret)
+IDENTIFIER_TOO_LONG = "identifier_too_long"  # the business identifier does not fit in a conditional URL
+CONFLICT = "conflict"  # the stored resource kept changing between our read and our versioned write
+INTERNAL_ERROR = "internal_error"  # an unexpected exception in the write step, not an answer of the store
 
-CODES = (HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, INVALID_RESPONSE, INVALID_ITEM, AUTH_ERROR)
+CODES = (
+    HTTP_ERROR,
+    TIMEOUT,
+    CONNECTION_ERROR,
+    INVALID_RESPONSE,
+    INVALID_ITEM,
+    AUTH_ERROR,
+    IDENTIFIER_TOO_LONG,
+    CONFLICT,
+    INTERNAL_ERROR,
+)
 
 
 class FhirStoreError(Exception):
-    """A structured failure; `str()` of it is safe to log (no token, no patient data)."""
+    """A structured failure; `str()` of it is safe to log (no token, no patient data).
+
+    `retryable`: a later replay may succeed (the error record's flag). `transient`: the client itself
+    should try again now, within its retry budget; it defaults to `retryable`. The two differ for faults
+    an operator must fix (a revoked permission, a missing store, a rotated secret): resending within
+    seconds would only spend the budget, yet a replay after the fix succeeds.
+    """
 
     def __init__(
         self,
@@ -43,6 +62,7 @@ class FhirStoreError(Exception):
         attempts: int = 1,
         endpoint: str = "",
         retry_after: float | None = None,
+        transient: bool | None = None,
     ) -> None:
         super().__init__(detail)
         self.code = code
@@ -54,6 +74,7 @@ class FhirStoreError(Exception):
         self.endpoint = endpoint
         # Seconds the server asked us to wait (Retry-After); used by the retry loop, not part of the record.
         self.retry_after = retry_after
+        self.transient = retryable if transient is None else transient
 
     def __str__(self) -> str:
         status = f" HTTP {self.http_status}" if self.http_status is not None else ""
@@ -66,10 +87,13 @@ class FhirStoreError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only __init__: rebuild from the fields, so outcomes survive pickling between Beam stages.
-        return (_rebuild, (self.to_dict() | {"retry_after": self.retry_after},))
+        return (_rebuild, (self._fields(),))
 
     def with_attempts(self, attempts: int) -> FhirStoreError:
-        return FhirStoreError(**(self.to_dict() | {"attempts": attempts, "retry_after": self.retry_after}))
+        return FhirStoreError(**(self._fields() | {"attempts": attempts}))
+
+    def _fields(self) -> dict[str, Any]:
+        return self.to_dict() | {"retry_after": self.retry_after, "transient": self.transient}
 
     def to_dict(self) -> dict[str, Any]:
         """The fields an error record carries, JSON-ready."""
@@ -124,6 +148,7 @@ def http_error(
     endpoint: str = "",
     attempts: int = 1,
     retry_after: float | None = None,
+    transient: bool | None = None,
 ) -> FhirStoreError:
     """An error for a failure status; `what` names the request ("batch bundle of 200 entries")."""
     issues = outcome_issue_codes(outcome)
@@ -137,4 +162,5 @@ def http_error(
         attempts=attempts,
         endpoint=endpoint,
         retry_after=retry_after,
+        transient=transient,
     )

@@ -1,9 +1,14 @@
 """When to retry and how long to wait: pure functions and one frozen policy object.
 
-Transient means the same request may succeed later: 408, 429 and the 5xx family (except 501 Not
-Implemented and 505 HTTP Version Not Supported, which will not change), timeouts and connection errors.
-Every other 4xx is the server's verdict on the request itself and is permanent; 401 gets its one retry
-from the auth layer (a refreshed token), not from here.
+Transient means the same request may succeed in a moment: 408, 409 (a concurrent write to the same
+resource), 429 and the 5xx family (except 501 Not Implemented and 505 HTTP Version Not Supported, which
+will not change), timeouts and connection errors. The client resends these within its budget.
+
+A whole bundle refused with 401, 403 or 404 says nothing about its entries: the credentials, the
+permissions or the store's URL are wrong, which an operator fixes. Resending at once would not help, so
+the client does not, but the messages stay retryable, for a replay after the fix (the health DAG alerts on
+them). Every other 4xx is the server's verdict on the request itself and is permanent; 401 gets its one
+immediate retry from the auth layer (a refreshed token), not from here.
 """
 
 from __future__ import annotations
@@ -15,12 +20,22 @@ from dataclasses import dataclass
 
 # 5xx answers that describe the request rather than the server's state.
 _PERMANENT_5XX = frozenset({501, 505})
+# Whole-request answers about the deployment (credentials, IAM, the store's address), not the data.
+OPERATOR_FIXABLE_STATUSES = frozenset({401, 403, 404})
 
 
 def is_retryable_status(status: int) -> bool:
-    if status in (408, 429):
+    """Transient: the same request may succeed in a moment (the client resends it)."""
+    if status in (408, 409, 429):
         return True
     return 500 <= status < 600 and status not in _PERMANENT_5XX
+
+
+def request_failure_class(status: int) -> tuple[bool, bool]:
+    """(retryable, transient) of a whole request (a bundle, a search) that failed with `status`."""
+    if is_retryable_status(status):
+        return True, True
+    return status in OPERATOR_FIXABLE_STATUSES, False
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

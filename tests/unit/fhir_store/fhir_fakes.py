@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import google.auth.credentials
 import httpx
@@ -63,7 +63,8 @@ class FakeFhirServer:
     _next_id: int = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
+        is_json = "json" in request.headers.get("content-type", "json")
+        body = json.loads(request.content) if request.content and is_json else None
         with self._lock:
             self.log.append(Logged(request.method, str(request.url), dict(request.headers), body))
             n = len(self.log)
@@ -106,6 +107,9 @@ class FakeFhirServer:
             )
         if request.method == "GET" and rel.isalpha():
             return self._search(rel, dict(request.url.params))
+        if request.method == "POST" and rel.endswith("/_search") and rel[: -len("/_search")].isalpha():
+            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+            return self._search(rel[: -len("/_search")], form)
         return httpx.Response(404, json=_outcome("not-found"))
 
     def _batch(self, bundle: dict) -> httpx.Response:
@@ -135,6 +139,8 @@ class FakeFhirServer:
             return self._store(self._new_id(rtype), resource, 201)
         if request["method"] == "PUT":
             key = request["url"]
+            if request.get("ifMatch") and request["ifMatch"] != f'W/"{self.versions.get(key)}"':
+                return {"status": "409 Conflict", "outcome": _outcome("conflict")}
             return self._store(key, resource, 200 if key in self.resources else 201)
         if request.get("ifNoneExist"):
             matches = self._matching(rtype, request["ifNoneExist"])
@@ -144,8 +150,9 @@ class FakeFhirServer:
 
     def _store(self, key: str, resource: dict, status: int) -> dict:
         self.versions[key] = self.versions.get(key, 0) + 1
-        self.resources[key] = dict(resource, id=key.split("/")[1])
         v = self.versions[key]
+        meta = dict(resource.get("meta") or {}, versionId=str(v), lastUpdated="2024-01-01T00:00:00Z")
+        self.resources[key] = dict(resource, id=key.split("/")[1], meta=meta)
         return {
             "status": f"{status} {'Created' if status == 201 else 'OK'}",
             "location": f"{key}/_history/{v}",
@@ -158,8 +165,8 @@ class FakeFhirServer:
         return f"{rtype}/{self._next_id}"
 
     def _matching(self, rtype: str, query: str) -> list[str]:
-        params = parse_qs(query)
-        token = unquote(params["identifier"][0]) if "identifier" in params else None
+        params = parse_qs(query)  # decodes the percent-encoding once, as a server does
+        token = params["identifier"][0] if "identifier" in params else None
         return [k for k, r in self.resources.items() if k.startswith(rtype + "/") and _has_token(r, token)]
 
     def _search(self, rtype: str, params: dict) -> httpx.Response:
@@ -179,10 +186,33 @@ class FakeFhirServer:
 
 
 def _has_token(resource: dict, token: str | None) -> bool:
+    """Does `resource` carry one of the identifiers in a token search value (comma-separated alternatives,
+    `system|value`, with FHIR's backslash escapes)?"""
     if token is None:
         return True
-    system, _, value = token.partition("|")
-    return any(i.get("system") == system and i.get("value") == value for i in resource.get("identifier", []))
+    wanted = {tuple(parse_token(alternative)) for alternative in _split_unescaped(token, ",", unescape=False)}
+    return any((i.get("system"), i.get("value")) in wanted for i in resource.get("identifier", []))
+
+
+def parse_token(text: str) -> list[str]:
+    """`system|value` (escapes undone) as a server reads one token alternative."""
+    return _split_unescaped(text, "|", unescape=True)
+
+
+def _split_unescaped(text: str, separator: str, *, unescape: bool) -> list[str]:
+    """Split on `separator` where it is not escaped by a backslash; undo the escapes when `unescape`."""
+    parts, current, chars = [], [], iter(text)
+    for ch in chars:
+        if ch == "\\":
+            escaped = next(chars, "")
+            current.append(escaped if unescape else ch + escaped)
+        elif ch == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 def _outcome(code: str, diagnostics: str = "") -> dict:

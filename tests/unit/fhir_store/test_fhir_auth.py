@@ -81,13 +81,14 @@ def test_a_401_refreshes_once_and_resends(server, make_client, fake_time):
     assert _auth_headers(server) == ["Bearer token-1", "Bearer token-2"]
 
 
-def test_a_second_401_is_a_permanent_error(server, make_client, fake_time):
+def test_a_second_401_is_not_resent_but_stays_retryable(server, make_client, fake_time):
     creds = CountingCredentials(fake_time.time)
     server.on_request = lambda request, n: httpx.Response(401)
     outcome = make_client(
         auth=AuthConfig(kind="google"), google_credentials=creds, google_request_factory=object
     ).write([item("P")])[0]
-    assert outcome.error.http_status == 401 and not outcome.error.retryable
+    # The credentials need an operator: no resend now, but a replay after the fix succeeds.
+    assert outcome.error.http_status == 401 and outcome.error.retryable and not outcome.error.transient
     assert creds.refreshes == 2 and len(server.log) == 2
     assert "token-" not in str(outcome.error) and "token-" not in repr(outcome.error.to_dict())
 
@@ -97,12 +98,13 @@ def test_refresh_failures_become_auth_errors(server, make_client, fake_time):
     outcome = make_client(
         auth=AuthConfig(kind="google"), google_credentials=creds, google_request_factory=object
     ).write([item("P")])[0]
-    assert outcome.error.code == errors.AUTH_ERROR and outcome.error.retryable
+    assert outcome.error.code == errors.AUTH_ERROR and outcome.error.retryable and outcome.error.transient
     creds.fail = google.auth.exceptions.RefreshError("invalid_grant")
     outcome = make_client(
         auth=AuthConfig(kind="google"), google_credentials=creds, google_request_factory=object
     ).write([item("P")])[0]
-    assert outcome.error.code == errors.AUTH_ERROR and not outcome.error.retryable
+    # Revoked credentials: not resent at once, but retryable for a replay once an operator fixed them.
+    assert outcome.error.code == errors.AUTH_ERROR and outcome.error.retryable and not outcome.error.transient
     assert server.log == []
 
 
@@ -183,13 +185,14 @@ def test_oauth2_client_credentials_basic(server, make_client):
     assert "client_secret" not in token_log[0].content.decode()
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(401, False), (400, False), (503, True)])
-def test_oauth2_token_endpoint_failures(server, make_client, status, retryable):
+@pytest.mark.parametrize(("status", "transient"), [(401, False), (400, False), (503, True)])
+def test_oauth2_token_endpoint_failures(server, make_client, status, transient):
     handler = _token_endpoint([], status=status, body={"error": "invalid_client", "error_description": "no"})
     auth = AuthConfig(kind="oauth2", token_url="https://idp.test/token", client_id="a", client_secret="b")
     client = make_client(auth=auth, transport=_routing(handler, server), retry=RetryPolicy(max_attempts=1))
     err = client.write([item("P1")])[0].error
-    assert (err.code, err.retryable, err.http_status) == (errors.AUTH_ERROR, retryable, status)
+    # Every token error is retryable (a rotated secret is fixed, then replayed); only 5xx is resent at once.
+    assert (err.code, err.retryable, err.transient, err.http_status) == (errors.AUTH_ERROR, True, transient, status)
     assert "invalid_client" in err.detail and err.endpoint == "https://idp.test/token"
     assert server.log == []
 

@@ -146,12 +146,32 @@ def test_total_time_budget_bounds_retries(server, make_client, fake_time):
     assert sum(fake_time.sleeps) <= 10
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 409, 412])
+@pytest.mark.parametrize("status", [400, 405, 412, 422])
 def test_other_client_errors_are_permanent_and_not_retried(server, make_client, fake_time, status):
     server.on_request = _fail_first(100, status)
     outcome = make_client(bundle_size=1).write([item("P1")])[0]
     assert not outcome.ok and not outcome.error.retryable and outcome.error.http_status == status
     assert fake_time.sleeps == [] and len(_bundle_posts(server)) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_bundle_refused_for_credentials_permissions_or_address_stays_retryable_without_resending(
+    server, make_client, fake_time, status
+):
+    # An operator fixes these (IAM, the secret, the store's URL); the replay after the fix succeeds.
+    server.on_request = _fail_first(100, status)
+    outcomes = make_client().write([item("P1"), item("P2")])
+    assert all(not o.ok and o.error.retryable and o.error.http_status == status for o in outcomes)
+    assert fake_time.sleeps == [] and len(_bundle_posts(server)) == 1
+
+
+def test_a_conflict_is_resent_and_stays_retryable_after_the_budget(server, make_client, fake_time):
+    server.on_request = _fail_first(100, 409)
+    outcome = make_client(bundle_size=1).write([item("P1")])[0]
+    assert not outcome.ok and outcome.error.retryable and outcome.error.http_status == 409
+    assert len(_bundle_posts(server)) == 4 and len(fake_time.sleeps) == 3
+    server.on_request = _fail_first(len(server.log) + 1, 409)
+    assert make_client(bundle_size=1).write([item("P1")])[0].ok
 
 
 def test_a_bundle_rejected_as_a_whole_is_halved_until_the_bad_entry_stands_alone(server, make_client):

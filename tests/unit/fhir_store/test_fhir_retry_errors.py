@@ -10,17 +10,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from beam_pipeline.fhir_store import errors
-from beam_pipeline.fhir_store.retry import RetryPolicy, is_retryable_status, parse_retry_after
+from beam_pipeline.fhir_store.retry import RetryPolicy, is_retryable_status, parse_retry_after, request_failure_class
 
 
-@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 599])
 def test_transient_statuses_are_retryable(status):
     assert is_retryable_status(status)
+    assert request_failure_class(status) == (True, True)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412, 413, 422, 501, 505])
-def test_other_statuses_are_permanent(status):
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 412, 413, 422, 501, 505])
+def test_other_statuses_are_not_resent(status):
     assert not is_retryable_status(status)
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(401, True), (403, True), (404, True), (400, False), (422, False)])
+def test_whole_request_failures_an_operator_fixes_stay_retryable(status, retryable):
+    assert request_failure_class(status) == (retryable, False)
 
 
 def test_retry_after_seconds_and_http_date():
