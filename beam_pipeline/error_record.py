@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -30,6 +31,15 @@ HEADER_RECORD_ID = "k2f-error-record-id"
 HEADER_FIRST_FAILURE = "k2f-first-failure-time"
 HEADER_STAGE = "k2f-error-stage"
 HEADER_CODE = "k2f-error-code"
+
+# Headers are input like any other: values outside these bounds are ignored, never trusted.
+_KAFKA_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")  # Kafka's own rule for topic names
+_DIGITS = re.compile(r"^-?[0-9]{1,19}$")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+MAX_ATTEMPT = 1_000_000
+MAX_PARTITION = 2**31 - 1
+MAX_OFFSET = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class ErrorRecord:
         """One NDJSON line, keys sorted so equal records are equal bytes."""
         data = {k: v for k, v in asdict(self).items() if v is not None}
         data["source"] = {k: v for k, v in data["source"].items() if v is not None}
-        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return json_line(data)
 
     def raw_payload(self) -> bytes:
         """The original message bytes, exactly as consumed."""
@@ -80,6 +90,28 @@ class ErrorRecord:
     def next_attempt(self, now: datetime | None = None) -> ErrorRecord:
         """The record as it stands after one more failed attempt (replay increments it)."""
         return replace(self, attempt=self.attempt + 1, last_failure_time=_iso(now), record_id="")
+
+
+def json_line(data: dict[str, Any]) -> str:
+    """One NDJSON line, keys sorted so equal data are equal bytes. UTF-8 text as is, unless a string holds
+    a lone surrogate, which no UTF-8 file can: then every non-ASCII character is escaped, so the line
+    (and the object it shares with other lines) can still be written."""
+    line = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return line
+
+
+def utc_date(timestamp_ms: int | None) -> str | None:
+    """YYYY-MM-DD of a Kafka timestamp, or None when it has none a calendar can name (year 10000, ...)."""
+    if timestamp_ms is None:
+        return None
+    try:
+        return (_EPOCH + timedelta(milliseconds=timestamp_ms)).strftime("%Y-%m-%d")
+    except (OverflowError, ValueError):
+        return None
 
 
 def _iso(now: datetime | None = None) -> str:
@@ -169,17 +201,48 @@ class ReplayOrigin:
     first_failure_time: str | None
 
 
+class _BadHeader(ValueError):
+    pass
+
+
+def _bounded_int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
+    if name not in values:
+        return None
+    text = values[name]
+    if not _DIGITS.match(text) or not low <= int(text) <= high:
+        raise _BadHeader(name)
+    return int(text)
+
+
 def replay_origin(headers: Iterable[tuple[str, bytes]], key: str | None = None) -> ReplayOrigin | None:
-    """From a consumed message's headers; None for a first delivery (or headers that do not parse)."""
-    values = {k: v.decode("utf-8", "replace") for k, v in headers if v is not None}
+    """From a consumed message's headers; None for a first delivery, or when any replay header is out of
+    range or malformed (the message's own coordinates then stand, and the error record can be written)."""
+    values = {k: v.decode("utf-8", "replace") for k, v in headers if isinstance(k, str) and v is not None}
     if HEADER_ATTEMPT not in values or HEADER_TOPIC not in values:
         return None
-    try:
-        attempt = int(values[HEADER_ATTEMPT])
-        partition = int(values[HEADER_PARTITION]) if HEADER_PARTITION in values else None
-        offset = int(values[HEADER_OFFSET]) if HEADER_OFFSET in values else None
-        timestamp = int(values[HEADER_TIMESTAMP]) if HEADER_TIMESTAMP in values else None
-    except ValueError:
+    topic = values[HEADER_TOPIC]
+    if not _KAFKA_TOPIC.match(topic):
         return None
-    source = KafkaCoordinates(values[HEADER_TOPIC], partition, offset, timestamp, key)
-    return ReplayOrigin(max(attempt, 1), source, values.get(HEADER_FIRST_FAILURE))
+    try:
+        attempt = _bounded_int(values, HEADER_ATTEMPT, 1, MAX_ATTEMPT) or 1
+        partition = _bounded_int(values, HEADER_PARTITION, 0, MAX_PARTITION)
+        offset = _bounded_int(values, HEADER_OFFSET, 0, MAX_OFFSET)
+        timestamp = _bounded_int(values, HEADER_TIMESTAMP, -MAX_OFFSET, MAX_OFFSET)
+    except _BadHeader:
+        return None
+    if timestamp is not None and utc_date(timestamp) is None:
+        return None
+    first_failure = values.get(HEADER_FIRST_FAILURE)
+    if first_failure is not None and not _valid_time(first_failure):
+        first_failure = None
+    return ReplayOrigin(attempt, KafkaCoordinates(topic, partition, offset, timestamp, key), first_failure)
+
+
+def _valid_time(text: str) -> bool:
+    if not _ISO_TIME.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text.removesuffix("Z"))
+    except ValueError:
+        return False
+    return True

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from beam_pipeline.error_record import KafkaCoordinates, payload_fields, replay_origin
+from beam_pipeline.error_record import KafkaCoordinates, json_line, payload_fields, replay_origin, utc_date
+
+# The date partition of a message whose Kafka timestamp no calendar can name (year 10000, ...).
+UNKNOWN_DATE = "unknown"
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,7 @@ class RawMessage:
             timestamp_ms=int(record.timestamp),
             key=bytes(record.key) if record.key is not None else None,
             value=bytes(record.value) if record.value is not None else b"",
-            headers=tuple(
-                (str(h.key), bytes(h.value) if h.value is not None else b"") for h in (record.headers or ())
-            ),
+            headers=tuple((str(h.key), bytes(h.value) if h.value is not None else b"") for h in (record.headers or ())),
         )
 
     @property
@@ -53,7 +52,7 @@ class RawMessage:
 
     @property
     def date(self) -> str:
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
+        return utc_date(self.timestamp_ms) or UNKNOWN_DATE
 
     def archive_line(self) -> str:
         """The archive's NDJSON line: coordinates plus the exact payload (base64 when not UTF-8)."""
@@ -65,7 +64,7 @@ class RawMessage:
             **({"key": self.key_text} if self.key is not None else {}),
             **payload_fields(self.value),
         }
-        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return json_line(data)
 
     def archive_partition(self) -> str:
         return f"topic={self.topic}/date={self.date}"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
 
-from beam_pipeline.error_record import ErrorRecord
+from beam_pipeline.error_record import ErrorRecord, utc_date
+from beam_pipeline.raw_message import UNKNOWN_DATE
 from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
 
 ERRORS_PREFIX = "errors"
@@ -16,21 +16,24 @@ ERRORS_PREFIX = "errors"
 
 def error_partition(record: ErrorRecord) -> str:
     """stage=S/topic=T/date=D, the date of the Kafka message (of the failure when it has none)."""
-    if record.source.timestamp_ms is not None:
-        date = datetime.fromtimestamp(record.source.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
-    else:
-        date = record.first_failure_time[:10]
+    date = utc_date(record.source.timestamp_ms) or record.first_failure_time[:10] or UNKNOWN_DATE
     return f"stage={record.stage}/topic={record.source.topic}/date={date}"
 
 
 class DeadLetter(beam.PTransform):
-    """ErrorRecord -> gs://<error bucket>/errors/stage=S/topic=T/date=D/<window>-pane-shard.ndjson."""
+    """ErrorRecord -> gs://<error bucket>/errors/stage=S/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson."""
 
     def __init__(
-        self, bucket: str, window_seconds: int, client_factory: Callable[[], Any] = default_storage_client
+        self,
+        bucket: str,
+        window_seconds: int,
+        client_factory: Callable[[], Any] = default_storage_client,
+        job_name: str = "",
     ) -> None:
         super().__init__()
-        self._writer = WriteWindowedNdjson(bucket, ERRORS_PREFIX, window_seconds, client_factory=client_factory)
+        self._writer = WriteWindowedNdjson(
+            bucket, ERRORS_PREFIX, window_seconds, client_factory=client_factory, job_name=job_name
+        )
 
     def expand(self, records: beam.PCollection[ErrorRecord]) -> beam.PCollection[str]:
         return (

@@ -18,6 +18,7 @@ from beam_pipeline.error_record import ErrorRecord, make_error_record
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.write import MappedMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
+from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
 
@@ -41,15 +42,24 @@ class MappingSettings:
 
 def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:
     # Parse, validation and mapping errors are properties of the message: replaying it cannot help.
+    try:
+        origin = message.error_fields()
+    except Exception:  # noqa: BLE001  (headers are input: a record about the message beats none)
+        origin = {"source": message.coordinates, "attempt": 1}
     return make_error_record(
         stage=error.stage,
         code=error.code,
         retryable=False,
         detail=error.detail,
         raw=message.value,
-        **message.error_fields(),
+        **origin,
         job_name=job_name,
     )
+
+
+def _internal_error(stage: str, step: str, exc: Exception) -> Error:
+    # The exception's type only: its message could quote the record.
+    return Error(stage, INTERNAL_ERROR, f"{type(exc).__name__} in {step}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,12 @@ class _ParseFn(beam.DoFn):
         self._job_name = job_name
 
     def process(self, message: RawMessage) -> Iterable[Any]:
-        result = parse_and_validate(message.value, message.topic, self._settings.config)
+        # Whatever one message does, it ends as one output here: an exception would fail the runner's
+        # bundle, which Dataflow retries for ever while the stream stalls behind it.
+        try:
+            result = parse_and_validate(message.value, message.topic, self._settings.config)
+        except Exception as exc:  # noqa: BLE001
+            result = _internal_error(PARSE, "ParseAndValidate", exc)
         if isinstance(result, Parsed):
             beam.metrics.Metrics.counter("parse_and_validate", "valid").inc()
             yield ParsedMessage(message, result)
@@ -96,10 +111,15 @@ class _MapFn(beam.DoFn):
         self._job_name = job_name
 
     def process(self, item: ParsedMessage) -> Iterable[Any]:
-        result = map_parsed(item.parsed, self._settings.config)
+        try:
+            result = map_parsed(item.parsed, self._settings.config)
+            if isinstance(result, Ok):
+                mapped = MappedMessage(item.message, tuple((r.resource, r.identifier) for r in result.resources))
+        except Exception as exc:  # noqa: BLE001  (see _ParseFn.process)
+            result = _internal_error(MAP, "MapToFhir", exc)
         if isinstance(result, Ok):
             beam.metrics.Metrics.counter("map_to_fhir", f"mapped.{item.parsed.message_type}").inc()
-            yield MappedMessage(item.message, tuple((r.resource, r.identifier) for r in result.resources))
+            yield mapped
         else:
             beam.metrics.Metrics.counter("map_to_fhir", f"failed.{result.code}").inc()
             yield pvalue.TaggedOutput(FAILED, _error_record(item.message, result, self._job_name))

@@ -1,14 +1,18 @@
 """Windowed NDJSON objects in a GCS bucket: the shared writer behind ArchiveRaw and DeadLetter.
 
 Lines are grouped per fixed window, partition path and shard, and each group becomes ONE object, never
-one object per message. The object name is a pure function of (partition, window, pane, shard), so a
-retried bundle overwrites the object it already wrote instead of adding a second copy; lines are sorted
-so the retried object is byte-identical.
+one object per message. Objects are only ever created, never replaced (`if_generation_match=0`): the
+name carries the job name and an id drawn once per launch, so two jobs, or a job and its restart, writing
+the same window write different objects. Within one launch the name is a pure function of (partition,
+window, pane, shard) and lines are sorted, so a retried bundle finds its own object byte for byte and
+writes nothing; any other clash (a job launched twice from one template) takes a new name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -36,11 +40,45 @@ def bucket_name(bucket: str) -> str:
     return bucket.removeprefix("gs://").strip("/")
 
 
-def object_name(prefix: str, partition: str, win: window.IntervalWindow, pane_index: int, shard: int) -> str:
+def writer_id(job_name: str) -> str:
+    """The job name (as a safe path segment) and a random id: one per launch of the pipeline."""
+    job = re.sub(r"[^a-zA-Z0-9_-]+", "-", job_name).strip("-")[:64]
+    return f"{job}-{uuid.uuid4().hex[:12]}" if job else uuid.uuid4().hex[:12]
+
+
+def object_name(
+    prefix: str, partition: str, win: window.IntervalWindow, pane_index: int, shard: int, writer: str
+) -> str:
     start = datetime.fromtimestamp(float(win.start), UTC)
     end = datetime.fromtimestamp(float(win.end), UTC)
     stamp = f"{start:%Y%m%dT%H%M%S}-{end:%H%M%S}"
-    return f"{prefix}/{partition}/{stamp}-pane{pane_index:03d}-shard{shard:02d}.ndjson"
+    return f"{prefix}/{partition}/{stamp}-pane{pane_index:03d}-shard{shard:02d}-{writer}.ndjson"
+
+
+# A clash with different bytes needs one new name; more than a few in a row is not a clash but a fault.
+MAX_NAME_CLASHES = 5
+
+
+def create_object(bucket: Any, name: str, body: bytes) -> str:  # noqa: ANN401  (a google.cloud.storage Bucket)
+    """Upload `body` as a new object and return its name; never replaces an existing object.
+
+    When `name` exists with the same bytes (a retried bundle, or an upload whose answer was lost) it is
+    already written; with other bytes the body goes under `name` plus a random suffix.
+    """
+    from google.api_core.exceptions import PreconditionFailed
+
+    candidate = name
+    for _ in range(MAX_NAME_CLASHES):
+        try:
+            bucket.blob(candidate).upload_from_string(
+                body, content_type="application/x-ndjson", if_generation_match=0, retry=_upload_retry()
+            )
+            return candidate
+        except PreconditionFailed:
+            if bucket.blob(candidate).download_as_bytes() == body:
+                return candidate
+            candidate = f"{name.removesuffix('.ndjson')}-{uuid.uuid4().hex[:8]}.ndjson"
+    raise RuntimeError(f"{MAX_NAME_CLASHES} name clashes in a row under {name}")
 
 
 def shard_of(line: str, shards: int) -> int:
@@ -56,9 +94,10 @@ def default_storage_client() -> Any:
 
 
 class _WriteObjectFn(beam.DoFn):
-    def __init__(self, bucket: str, prefix: str, client_factory: Callable[[], Any]) -> None:
+    def __init__(self, bucket: str, prefix: str, writer: str, client_factory: Callable[[], Any]) -> None:
         self._bucket_name = bucket_name(bucket)
         self._prefix = prefix
+        self._writer = writer
         self._client_factory = client_factory
         self._objects = beam.metrics.Metrics.counter("windowed_files", f"{prefix}_objects_written")
         self._lines = beam.metrics.Metrics.counter("windowed_files", f"{prefix}_lines_written")
@@ -74,19 +113,17 @@ class _WriteObjectFn(beam.DoFn):
     ) -> Iterable[str]:
         (partition, shard), lines = element
         body = sorted(lines)
-        name = object_name(self._prefix, partition, win, pane.index, shard)
-        self._bucket.blob(name).upload_from_string(
-            "\n".join(body) + "\n", content_type="application/x-ndjson", retry=_upload_retry()
-        )
+        name = object_name(self._prefix, partition, win, pane.index, shard, self._writer)
+        name = create_object(self._bucket, name, ("\n".join(body) + "\n").encode("utf-8"))
         self._objects.inc()
         self._lines.inc(len(body))
         yield f"gs://{self._bucket_name}/{name}"
 
 
-def _upload_retry() -> Any:
+def _upload_retry() -> Any:  # noqa: ANN401
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    # The object name is deterministic, so an unconditional retry cannot duplicate data.
+    # Create-only uploads: a retry after a lost answer meets its own object, which create_object accepts.
     return DEFAULT_RETRY
 
 
@@ -100,6 +137,7 @@ class WriteWindowedNdjson(beam.PTransform):
         window_seconds: int,
         shards: int = 2,
         client_factory: Callable[[], Any] = default_storage_client,
+        job_name: str = "",
     ) -> None:
         super().__init__()
         self._bucket = bucket
@@ -107,6 +145,8 @@ class WriteWindowedNdjson(beam.PTransform):
         self._window_seconds = window_seconds
         self._shards = shards
         self._client_factory = client_factory
+        # Drawn when the pipeline is built, so every worker of this launch shares it and a restart does not.
+        self._writer = writer_id(job_name)
 
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
         shards = self._shards
@@ -115,5 +155,6 @@ class WriteWindowedNdjson(beam.PTransform):
             | "FixedWindows" >> fixed_windows(self._window_seconds)
             | "KeyByPartitionAndShard" >> beam.Map(lambda kv: ((kv[0], shard_of(kv[1], shards)), kv[1]))
             | "GroupPerObject" >> beam.GroupByKey()
-            | "WriteObjects" >> beam.ParDo(_WriteObjectFn(self._bucket, self._prefix, self._client_factory))
+            | "WriteObjects"
+            >> beam.ParDo(_WriteObjectFn(self._bucket, self._prefix, self._writer, self._client_factory))
         )

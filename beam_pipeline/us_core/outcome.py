@@ -15,10 +15,16 @@ INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 TOO_LARGE = "too_large"
+EMPTY_MESSAGE = "empty_message"
+INVALID_NUMBER = "invalid_number"
+DUPLICATE_KEY = "duplicate_key"
+TOO_DEEP = "too_deep"
+LONE_SURROGATE = "lone_surrogate"
 MISSING_SOURCE_ID = "missing_source_id"
 NO_USABLE_NAME = "no_usable_name"
 INVALID_DATE = "invalid_date"
 INVALID_FIELD_TYPE = "invalid_field_type"
+INVALID_CHARACTERS = "invalid_characters"
 UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
 # Clinical rows (encounter, condition, observation, ...).
 MISSING_REQUIRED_FIELD = "missing_required_field"
@@ -27,20 +33,36 @@ NON_NUMERIC_VALUE = "non_numeric_value"
 US_CORE_RULES = "us_core_rules"
 STRUCTURE_INVALID = "structure_invalid"
 MAPPING_FAILED = "mapping_failed"
+# Any stage: an exception nothing else caught, turned into an error record so the batch carries on.
+INTERNAL_ERROR = "internal_error"
 
 ERROR_CODES = {
-    PARSE: (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, TOO_LARGE),
+    PARSE: (
+        INVALID_UTF8,
+        INVALID_JSON,
+        NOT_AN_OBJECT,
+        TOO_LARGE,
+        EMPTY_MESSAGE,
+        INVALID_NUMBER,
+        DUPLICATE_KEY,
+        TOO_DEEP,
+        LONE_SURROGATE,
+        INTERNAL_ERROR,
+    ),
     VALIDATE: (
         MISSING_SOURCE_ID,
         NO_USABLE_NAME,
         INVALID_DATE,
         INVALID_FIELD_TYPE,
+        INVALID_CHARACTERS,
         UNKNOWN_MESSAGE_TYPE,
         MISSING_REQUIRED_FIELD,
         UNKNOWN_CODE,
         NON_NUMERIC_VALUE,
+        MAPPING_FAILED,
+        INTERNAL_ERROR,
     ),
-    MAP: (US_CORE_RULES, STRUCTURE_INVALID, MAPPING_FAILED),
+    MAP: (US_CORE_RULES, STRUCTURE_INVALID, MAPPING_FAILED, INTERNAL_ERROR),
 }
 
 

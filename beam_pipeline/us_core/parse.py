@@ -1,29 +1,129 @@
-"""Raw bytes -> a JSON object, or an Error saying why not (never an exception)."""
+"""Raw bytes -> a JSON object, or an Error saying why not (never an exception).
+
+Anything Kafka can deliver comes through here: empty values and tombstones, invalid UTF-8, numbers no
+float can hold, NaN, duplicate keys, deep nesting, lone UTF-16 surrogates. Each gets its own code, and no
+detail quotes the message (it may be patient data).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from beam_pipeline.us_core import outcome as o
+
+# Patient records are flat; anything deeper is not a record, and deep values are costly to carry between
+# pipeline steps (each step's encoder recurses through them).
+MAX_DEPTH = 32
+# Longer than any identifier or coordinate a record carries; Python's int() refuses 4,300 digits anyway.
+MAX_NUMBER_CHARS = 100
+_BOM = "\ufeff"
+# A \uD800-\uDFFF escape: the only way a lone surrogate gets into a str (strict UTF-8 decoding refuses them).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Rejected(Exception):
+    """Raised inside json.loads hooks to stop parsing with a code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error = o.Error(o.PARSE, code, detail)
+
+
+def _parse_int(token: str) -> int:
+    if len(token) > MAX_NUMBER_CHARS:
+        raise _Rejected(o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_CHARS} characters")
+    return int(token)
+
+
+def _parse_float(token: str) -> float:
+    if len(token) > MAX_NUMBER_CHARS:
+        raise _Rejected(o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_CHARS} characters")
+    value = float(token)
+    if not math.isfinite(value):
+        raise _Rejected(o.INVALID_NUMBER, "a number is outside the range of a double")
+    return value
+
+
+def _parse_constant(name: str) -> float:
+    # Python's json accepts NaN and Infinity, which are not JSON and would become the text "nan".
+    raise _Rejected(o.INVALID_NUMBER, "NaN and Infinity are not JSON numbers")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        # Which of the two values is meant is anyone's guess; the key itself is not named (it is input).
+        raise _Rejected(o.DUPLICATE_KEY, "an object has the same key twice")
+    return data
+
+
+def _too_deep(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)
+    """Nesting beyond MAX_DEPTH, found without recursion."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _has_lone_surrogate(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
     if len(raw) > max_bytes:
         return o.Error(o.PARSE, o.TOO_LARGE, f"message is {len(raw)} bytes; the limit is {max_bytes}")
+    if not raw or raw.isspace():
+        return o.Error(o.PARSE, o.EMPTY_MESSAGE, "the message is empty (a tombstone or an empty value)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return o.Error(o.PARSE, o.INVALID_UTF8, f"not valid UTF-8 at byte {exc.start}")
+    # Some producers start UTF-8 with a byte order mark; it says nothing about the record.
+    text = text.removeprefix(_BOM)
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
+    except _Rejected as exc:
+        return exc.error
     except json.JSONDecodeError as exc:
         # Position only: the message text itself may be patient data.
         return o.Error(o.PARSE, o.INVALID_JSON, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
-        return o.Error(o.PARSE, o.INVALID_JSON, "not JSON: nested too deeply")
+        return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels")
+    except ValueError as exc:
+        # Any other refusal of the decoder (its message may quote the input, so only the type is kept).
+        return o.Error(o.PARSE, o.INVALID_JSON, f"not JSON: {type(exc).__name__}")
     if not isinstance(data, dict):
         return o.Error(o.PARSE, o.NOT_AN_OBJECT, f"a JSON {type(data).__name__} is not an object")
+    if _too_deep(data):
+        return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        # A lone surrogate cannot be encoded as UTF-8, so the FHIR write would fail with the whole bundle.
+        return o.Error(o.PARSE, o.LONE_SURROGATE, "a \\u escape is half of a UTF-16 surrogate pair")
     return data
 
 

@@ -17,20 +17,47 @@ TEXT_FIELDS = (
     "SUFFIX", "MAIDEN", "MARITAL", "RACE", "ETHNICITY", "GENDER", "BIRTHPLACE", "ADDRESS", "CITY", "STATE",
     "COUNTY", "ZIP", "LAT", "LON", "EMAIL", "COUNTRY",
 )  # fmt: skip
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
+# YYYY-MM-DD, optionally with a time (seconds and fraction optional) and a zone.
+_DATE_TIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(?:(Z)|([+-])(\d{2}):(\d{2}))?)?$"
+)
 _BIRTHPLACE_PARTS = re.compile(r"\s{2,}|,\s*")
+# C0 control characters other than tab, line feed and carriage return: FHIR strings may not carry them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def fhir_date_time(value: str) -> tuple[date, str] | None:
+    """A date or ISO date-time -> (its date, its FHIR dateTime), or None unless every part is in range.
+
+    FHIR needs seconds and a zone once a time is given; a time without a zone keeps only its date, which
+    is all that is certain.
+    """
+    match = _DATE_TIME.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, utc, sign, zone_h, zone_m = match.groups()
+    try:
+        day_value = date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+    if hour is None:
+        return day_value, value
+    # Seconds up to 60 (a leap second, which FHIR allows); zone offsets from -14:00 to +14:00.
+    if int(hour) > 23 or int(minute) > 59 or (second is not None and int(second) > 60):
+        return None
+    if sign is not None and (int(zone_m) > 59 or int(zone_h) > 14 or (int(zone_h) == 14 and int(zone_m) > 0)):
+        return None
+    if utc is None and sign is None:
+        return day_value, value[:10]
+    zone = "Z" if utc else f"{sign}{zone_h}:{zone_m}"
+    return day_value, f"{value[:10]}T{hour}:{minute}:{second or '00'}{fraction or ''}{zone}"
 
 
 def parse_date(value: str) -> date | None:
-    """YYYY-MM-DD, or the date of an ISO date-time; None when it is not a real date."""
-    head = value[:10]
-    if not _DATE.match(head) or (len(value) > 10 and not _DATETIME.match(value)):
-        return None
-    try:
-        return date.fromisoformat(head)
-    except ValueError:
-        return None
+    """YYYY-MM-DD, or the date of an ISO date-time; None when it is not a real date and time."""
+    parsed = fhir_date_time(value)
+    return parsed[0] if parsed else None
 
 
 def validate_patient(record: dict[str, Any], today: date | None = None) -> o.Error | None:
@@ -38,6 +65,9 @@ def validate_patient(record: dict[str, Any], today: date | None = None) -> o.Err
     bad = wrong_type(record, TEXT_FIELDS)
     if bad:
         return o.Error(o.VALIDATE, o.INVALID_FIELD_TYPE, f"not text or a number: {', '.join(bad)}")
+    controls = [name for name in TEXT_FIELDS if isinstance(v := record.get(name), str) and _CONTROL.search(v)]
+    if controls:
+        return o.Error(o.VALIDATE, o.INVALID_CHARACTERS, f"control characters in: {', '.join(controls)}")
     if text(record, "Id") is None:
         return o.Error(o.VALIDATE, o.MISSING_SOURCE_ID, "Id is missing or empty")
     if text(record, "FIRST") is None and text(record, "LAST") is None:
@@ -50,7 +80,7 @@ def validate_patient(record: dict[str, Any], today: date | None = None) -> o.Err
             continue
         parsed = parse_date(value)
         if parsed is None:
-            return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is not a valid YYYY-MM-DD date")
+            return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is not a valid date or date-time")
         if parsed > today:
             return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is in the future")
         dates[name] = parsed
@@ -121,10 +151,11 @@ def names(record: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _postal_code(value: str | None) -> str | None:
-    # JSON producers that treat ZIP as a number drop New England's leading zero.
-    if value and value.isdigit() and len(value) == 4:
-        return "0" + value
+def _postal_code(value: str | None, country: str | None) -> str | None:
+    # JSON producers that treat ZIP as a number drop the leading zeros of New England's (and Puerto
+    # Rico's) ZIP codes. Only US ZIP codes have five digits: Australia's 2000 stays 2000.
+    if value and country in (None, "US") and value.isdigit() and 3 <= len(value) <= 4:
+        return value.zfill(5)
     return value
 
 
@@ -143,9 +174,10 @@ def address(record: dict[str, Any]) -> dict[str, Any] | None:
         parts["district"] = county
     if state_text:
         parts["state"] = _state_code(state_text) or state_text
-    if postal := _postal_code(text(record, "ZIP")):
+    country = _country(text(record, "COUNTRY"))
+    if postal := _postal_code(text(record, "ZIP"), country):
         parts["postalCode"] = postal
-    if country := _country(text(record, "COUNTRY")):
+    if country:
         parts["country"] = country
     lat, lon = text(record, "LAT"), text(record, "LON")
     if lat is not None and lon is not None:
@@ -196,13 +228,6 @@ def ethnicity_extension(value: str) -> dict[str, Any]:
     return {"url": t.US_CORE_ETHNICITY, "extension": inner}
 
 
-def _deceased(value: str) -> str:
-    # dateTime needs a zone once it has a time; without one only the date is certain.
-    if len(value) > 10 and not re.search(r"(Z|[+-]\d{2}:\d{2})$", value):
-        return value[:10]
-    return value
-
-
 def map_patient(record: dict[str, Any], config: TransformConfig) -> dict[str, Any]:
     """A validated record (validate_patient returned None) -> US Core Patient JSON."""
     patient: dict[str, Any] = {"resourceType": "Patient", "meta": {"profile": [t.US_CORE_PATIENT]}}
@@ -223,8 +248,8 @@ def map_patient(record: dict[str, Any], config: TransformConfig) -> dict[str, An
     patient["gender"] = t.GENDER.get(gender.lower(), "unknown") if gender else "unknown"
     if birth := text(record, "BIRTHDATE"):
         patient["birthDate"] = birth[:10]
-    if death := text(record, "DEATHDATE"):
-        patient["deceasedDateTime"] = _deceased(death)
+    if (death := text(record, "DEATHDATE")) and (deceased := fhir_date_time(death)):
+        patient["deceasedDateTime"] = deceased[1]
     if addr := address(record):
         patient["address"] = [addr]
     if marital := text(record, "MARITAL"):

@@ -1,0 +1,254 @@
+"""Anything Kafka can deliver ends as one outcome with a code, never as an exception that fails a bundle.
+
+Each known way in (issue 10, item 1) has its own case here; the graph-level and Kafka-level versions are
+tests/integration/test_hostile_input_graph.py and test_hostile_input_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_pipeline.error_record import (
+    HEADER_ATTEMPT,
+    HEADER_FIRST_FAILURE,
+    HEADER_OFFSET,
+    HEADER_PARTITION,
+    HEADER_TIMESTAMP,
+    HEADER_TOPIC,
+    json_line,
+    make_error_record,
+    utc_date,
+)
+from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms.archive import archive_entry
+from beam_pipeline.transforms.dead_letter import error_partition
+from beam_pipeline.transforms.parse_and_map import (
+    FAILED,
+    FILTERED,
+    INVALID,
+    MAPPED,
+    VALID,
+    MappingSettings,
+    MapToFhir,
+    ParseAndValidate,
+    _MapFn,
+    _ParseFn,
+)
+from beam_pipeline.us_core import REGISTRY, Error, Mapper, Ok, TransformConfig, transform
+
+BASE = {"Id": "hostile-1", "FIRST": "Ann", "LAST": "Lee"}
+YEAR_10000_MS = 253_402_300_800_000
+T0_MS = 1_795_000_000_000  # 2026-11-18
+
+
+def _json(**fields: object) -> bytes:
+    return json.dumps(BASE | fields).encode()
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _with(members: str) -> bytes:
+    """A record with an Id and a name plus `members`, JSON text as written (so escapes stay escapes)."""
+    return _raw('{"Id": "1", "FIRST": "A", ' + members + "}")
+
+
+# (name, raw message, expected stage, expected code); the name is the kind of poison.
+POISON = [
+    ("integer of 5,000 digits", _with('"ZIP": ' + "9" * 5000), "parse", "invalid_number"),
+    ("integer of 101 digits", _with('"ZIP": ' + "9" * 101), "parse", "invalid_number"),
+    ("NaN", _raw('{"Id": "1", "FIRST": "A", "LAT": NaN}'), "parse", "invalid_number"),
+    ("Infinity", _raw('{"Id": "1", "FIRST": "A", "LAT": Infinity}'), "parse", "invalid_number"),
+    ("-Infinity", _raw('{"Id": "1", "FIRST": "A", "LON": -Infinity}'), "parse", "invalid_number"),
+    ("float overflow", _raw('{"Id": "1", "FIRST": "A", "LAT": 1e400}'), "parse", "invalid_number"),
+    ("lone high surrogate", _raw('{"Id": "1", "FIRST": "A\\ud800nn"}'), "parse", "lone_surrogate"),
+    ("lone low surrogate", _raw('{"Id": "1", "LAST": "\\uDC00"}'), "parse", "lone_surrogate"),
+    ("lone surrogate in a key", _raw('{"Id": "1", "FIRST": "A", "\\ud800": 1}'), "parse", "lone_surrogate"),
+    ("lone surrogate deep down", _with('"x": [{"y": ["\\udbff"]}]'), "parse", "lone_surrogate"),
+    ("tombstone or empty value", b"", "parse", "empty_message"),
+    ("whitespace only", b" \n\t ", "parse", "empty_message"),
+    ("invalid UTF-8", b'{"Id": "1", "FIRST": "\xc3\x28"}', "parse", "invalid_utf8"),
+    ("UTF-8-encoded surrogate", b'{"Id": "1", "FIRST": "\xed\xa0\x80"}', "parse", "invalid_utf8"),
+    ("deep nesting beyond the decoder", b"[" * 100_000, "parse", "too_deep"),
+    ("deep nesting the decoder takes", _with('"x": ' + "[" * 200 + "]" * 200), "parse", "too_deep"),
+    ("duplicate keys", _raw('{"Id": "1", "FIRST": "A", "Id": "2"}'), "parse", "duplicate_key"),
+    ("oversized", _json(ADDRESS="x" * 1_000_001), "parse", "too_large"),
+    ("NUL in a name", _json(FIRST="A\u0000nn"), "validate", "invalid_characters"),
+    ("bell in a name", _json(LAST="L\u0007ee"), "validate", "invalid_characters"),
+    ("escape in an identifier", _json(SSN="999\u001b[2J"), "validate", "invalid_characters"),
+    ("raw control character", b'{"Id": "1", "FIRST": "A\x01"}', "parse", "invalid_json"),
+    ("not JSON", b"{not json", "parse", "invalid_json"),
+    ("JSON array", b"[1, 2]", "parse", "not_an_object"),
+    ("JSON string", b'"Ann Lee"', "parse", "not_an_object"),
+    ("BOM and not JSON", b"\xef\xbb\xbf{oops", "parse", "invalid_json"),
+    ("time out of range", _json(DEATHDATE="2020-05-05T25:61:00Z"), "validate", "invalid_date"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "stage", "code"), [p[1:] for p in POISON], ids=[p[0] for p in POISON])
+def test_each_kind_of_poison_is_an_error_with_its_code(raw, stage, code):
+    result = transform(raw, topic="patients", config=TransformConfig(structural_validation=False))
+    assert isinstance(result, Error), result
+    assert (result.stage, result.code) == (stage, code)
+    json.dumps(result.to_json())  # and the outcome can be written
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xef\xbb\xbf" + _json(),  # a byte order mark before an otherwise valid record
+        _json(FIRST="Ann \ud83d\ude00"),  # a surrogate pair (written as \ud83d\ude00 by json.dumps) is one emoji
+        _json(FIRST="Ann\tMarie", LAT=42.1, LON=-71.5, ZIP=2115),
+    ],
+    ids=["BOM", "surrogate pair", "tab, floats and integers"],
+)
+def test_odd_but_valid_messages_are_mapped(raw):
+    result = transform(raw, config=TransformConfig(structural_validation=False))
+    assert isinstance(result, Ok), result
+    assert "\ufeff" not in json.dumps(result.to_json(), ensure_ascii=False)
+
+
+def _replay_headers(**overrides: str) -> tuple[tuple[str, bytes], ...]:
+    values = {
+        HEADER_ATTEMPT: "2",
+        HEADER_TOPIC: "patients",
+        HEADER_PARTITION: "1",
+        HEADER_OFFSET: "42",
+        HEADER_TIMESTAMP: str(T0_MS),
+        HEADER_FIRST_FAILURE: "2026-11-18T10:00:00.000Z",
+    } | overrides
+    return tuple((k, v.encode()) for k, v in values.items())
+
+
+BAD_HEADERS = {
+    "timestamp in year 10000": {HEADER_TIMESTAMP: str(YEAR_10000_MS)},
+    "timestamp beyond int64": {HEADER_TIMESTAMP: "9" * 30},
+    "timestamp far before year 1": {HEADER_TIMESTAMP: "-9000000000000000000"},
+    "non-numeric attempt": {HEADER_ATTEMPT: "two"},
+    "attempt zero": {HEADER_ATTEMPT: "0"},
+    "attempt with underscores": {HEADER_ATTEMPT: "1_000"},
+    "non-numeric partition": {HEADER_PARTITION: "p1"},
+    "negative partition": {HEADER_PARTITION: "-1"},
+    "partition beyond int32": {HEADER_PARTITION: str(2**31)},
+    "non-numeric offset": {HEADER_OFFSET: "4.2"},
+    "offset beyond int64": {HEADER_OFFSET: str(2**63)},
+    "topic with a newline": {HEADER_TOPIC: "patients\nerrors"},
+    "topic with a slash": {HEADER_TOPIC: "../../archive"},
+    "topic over 1 KB": {HEADER_TOPIC: "t" * 1025},
+    "empty topic": {HEADER_TOPIC: ""},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_HEADERS.values(), ids=BAD_HEADERS.keys())
+def test_replay_headers_out_of_range_fall_back_to_the_message_itself(bad):
+    message = RawMessage("retry", 0, 7, T0_MS, b"k", b"{}", _replay_headers(**bad))
+    fields = message.error_fields()
+    assert fields == {"source": message.coordinates, "attempt": 1}
+    record = make_error_record(stage="parse", code="invalid_json", retryable=False, detail="d", raw=b"{}", **fields)
+    assert error_partition(record) == "stage=parse/topic=retry/date=2026-11-18"
+    json.loads(record.to_json())
+
+
+def test_valid_replay_headers_still_continue_the_first_record():
+    message = RawMessage("retry", 0, 7, T0_MS, b"k", b"{}", _replay_headers())
+    fields = message.error_fields()
+    assert fields["attempt"] == 2 and fields["first_failure_time"] == "2026-11-18T10:00:00.000Z"
+    assert (fields["source"].topic, fields["source"].partition, fields["source"].offset) == ("patients", 1, 42)
+
+
+def test_a_malformed_first_failure_time_is_ignored_not_used_as_a_path():
+    message = RawMessage("retry", 0, 7, T0_MS, b"k", b"{}", _replay_headers(**{HEADER_FIRST_FAILURE: "../x/y"}))
+    fields = message.error_fields()
+    assert fields["source"].topic == "patients" and fields["first_failure_time"] is None
+
+
+@pytest.mark.parametrize("timestamp", [YEAR_10000_MS, 2**63 - 1, -(2**63), -62_135_596_800_001])
+def test_kafka_timestamps_no_calendar_can_name_still_archive_and_dead_letter(timestamp):
+    message = RawMessage("patients", 0, 1, timestamp, None, b"{oops")
+    assert archive_entry(message)[0] == "topic=patients/date=unknown"
+    assert json.loads(message.archive_line())["timestamp_ms"] == timestamp
+    fields = message.error_fields()
+    record = make_error_record(stage="parse", code="invalid_json", retryable=False, detail="d", raw=b"x", **fields)
+    partition = error_partition(record)
+    assert partition.startswith("stage=parse/topic=patients/date=") and "unknown" not in partition  # failure day
+
+
+@pytest.mark.parametrize(("timestamp", "date"), [(-1, "1969-12-31"), (0, "1970-01-01"), (T0_MS, "2026-11-18")])
+def test_kafka_timestamps_in_range_name_their_day(timestamp, date):
+    assert utc_date(timestamp) == date
+    assert RawMessage("t", 0, 0, timestamp, None, b"").archive_partition() == f"topic=t/date={date}"
+
+
+def test_a_line_with_a_lone_surrogate_is_still_valid_utf8_json():
+    line = json_line({"topic": "t\ud800", "payload": "caf\u00e9"})
+    assert json.loads(line.encode("utf-8")) == {"topic": "t\ud800", "payload": "caf\u00e9"}
+    assert json_line({"payload": "caf\u00e9"}) == '{"payload":"caf\u00e9"}'  # UTF-8 as before otherwise
+
+
+def test_an_archive_line_that_cannot_be_built_falls_back_to_coordinates_and_base64():
+    message = RawMessage("patients", 0, 3, "not a number", None, b"\x00\xff")  # type: ignore[arg-type]
+    partition, line = archive_entry(message)
+    assert partition == "topic=patients/date=unknown"
+    assert json.loads(line) == {"topic": "patients", "partition": 0, "offset": 3, "payload_base64": "AP8="}
+
+
+SETTINGS = MappingSettings(TransformConfig(structural_validation=False))
+
+
+def test_an_unexpected_exception_in_parse_becomes_an_internal_error_record():
+    # A configuration the parser cannot use stands in for any bug: the message still gets its record.
+    broken = MappingSettings(TransformConfig(max_message_bytes=None))  # type: ignore[arg-type]
+    [out] = list(_ParseFn(broken, "job").process(RawMessage("t", 0, 1, T0_MS, None, _json())))
+    assert out.tag == INVALID
+    assert (out.value.stage, out.value.code, out.value.detail) == (
+        "parse",
+        "internal_error",
+        "TypeError in ParseAndValidate",
+    )
+
+
+def test_an_unexpected_exception_in_map_becomes_an_internal_error_record(monkeypatch):
+    def explode(_resource):
+        raise ValueError("Zyx-Patient-Name")  # an exception text that quotes a value
+
+    patient = REGISTRY["patient"]
+    monkeypatch.setitem(
+        REGISTRY, "patient", Mapper(patient.validate, patient.map, explode, patient.business_identifier)
+    )
+    [parsed] = list(_ParseFn(SETTINGS, "job").process(RawMessage("t", 0, 1, T0_MS, None, _json())))
+    [out] = list(_MapFn(SETTINGS, "job").process(parsed))
+    assert out.tag == FAILED
+    assert (out.value.stage, out.value.code, out.value.detail) == ("map", "internal_error", "ValueError in MapToFhir")
+
+
+def test_poison_mixed_with_valid_messages_each_gets_exactly_one_outcome_in_a_pipeline():
+    valid = [RawMessage("t", 0, i, T0_MS, None, _json(Id=f"ok-{i}")) for i in range(5)]
+    poison = [RawMessage("t", 1, i, T0_MS, None, raw) for i, (_, raw, _, _) in enumerate(POISON)]
+    timestamps = [RawMessage("t", 2, i, ts, None, _json(Id=f"ts-{i}")) for i, ts in enumerate((YEAR_10000_MS, -1))]
+    headers = [
+        RawMessage("t", 3, i, T0_MS, None, b"{oops", _replay_headers(**bad))
+        for i, bad in enumerate(BAD_HEADERS.values())
+    ]
+    messages = valid + poison + timestamps + headers
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        parsed = p | beam.Create(messages) | ParseAndValidate(SETTINGS, "job")
+        mapped = parsed[VALID] | MapToFhir(SETTINGS, "job")
+        ok = mapped[MAPPED] | "OkCoordinates" >> beam.Map(lambda m: (m.message.partition, m.message.offset))
+        failed = (
+            (parsed[INVALID], mapped[FAILED])
+            | beam.Flatten()
+            | beam.Map(lambda r: (r.source.partition, r.source.offset))
+        )
+        assert_that(parsed[FILTERED], equal_to([]), label="filtered")
+        assert_that(
+            (ok, failed) | "All" >> beam.Flatten(),
+            equal_to([(m.partition, m.offset) for m in messages]),
+            label="one outcome each",
+        )
+        assert_that(ok, equal_to([(0, i) for i in range(5)] + [(2, 0), (2, 1)]), label="valid ones mapped")
