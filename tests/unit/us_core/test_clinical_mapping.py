@@ -40,7 +40,8 @@ ROWS = {
     },
     "procedure": {
         "START": "2019-02-17T08:51:37Z", "STOP": "2019-02-17T09:06:37Z", "PATIENT": PATIENT,
-        "ENCOUNTER": ENCOUNTER, "SYSTEM": "SNOMED-CT", "CODE": "23426006", "DESCRIPTION": "Measurement of respiratory function",
+        "ENCOUNTER": ENCOUNTER, "SYSTEM": "SNOMED-CT", "CODE": "23426006",
+        "DESCRIPTION": "Measurement of respiratory function",
         "BASE_COST": "431.40", "REASONCODE": "444814009", "REASONDESCRIPTION": "Viral sinusitis (disorder)",
     },
     "medication": {
@@ -185,7 +186,9 @@ def test_reference_tokens_are_escaped_and_encoded():
 
 def test_source_id_system_names_the_patient():
     result = transform(raw("condition"), config=TransformConfig(source_id_system="https://ehr.example/ids"))
-    assert result.resources[0].resource["subject"]["reference"] == f"Patient?identifier=https://ehr.example/ids|{PATIENT}"
+    assert (
+        result.resources[0].resource["subject"]["reference"] == f"Patient?identifier=https://ehr.example/ids|{PATIENT}"
+    )
 
 
 # -- Encounter -----------------------------------------------------------------------------------------
@@ -301,7 +304,8 @@ def test_laboratory_goes_to_the_lab_profile():
 
 
 def test_smoking_status_goes_to_its_profile_with_a_snomed_value():
-    obs = mapped("observation", CATEGORY="survey", CODE="72166-2", VALUE="Never smoked tobacco (finding)", UNITS="", TYPE="text")
+    never = "Never smoked tobacco (finding)"
+    obs = mapped("observation", CATEGORY="survey", CODE="72166-2", VALUE=never, UNITS="", TYPE="text")
     assert obs["meta"]["profile"] == [t.US_CORE_SMOKING_STATUS]
     assert [c["coding"][0]["code"] for c in obs["category"]] == ["social-history", "survey"]
     assert obs["valueCodeableConcept"]["coding"] == [
