@@ -15,7 +15,9 @@ _ABSOLUTE_URI = re.compile(r"^(https?://|urn:(oid|uuid|[a-z0-9-]+):)\S+$")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
-_PLACEHOLDERS = frozenset({"N/A", "NA", "NULL", "NONE"})
+# The original sample's filler for missing data. "Na", "Null" and "None" are real names (only empty values
+# mean absent), so they are not placeholders.
+_PLACEHOLDERS = frozenset({"N/A"})
 
 
 def _is_blank(text: str) -> bool:

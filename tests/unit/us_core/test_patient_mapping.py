@@ -206,3 +206,78 @@ def test_message_type_by_topic():
 def test_validation_uses_the_given_date():
     raw = json.dumps(BASE | {"BIRTHDATE": "2030-01-01"}).encode()
     assert parse_and_validate(raw, None, TransformConfig(), today=date(2031, 1, 1)).message_type == "patient"
+
+
+@pytest.mark.parametrize("name", ["Na", "Null", "None", "NULL", "none", "NA"])
+def test_real_names_that_look_like_placeholders_are_kept(name):
+    # Only empty values mean absent: "Na" is a Korean surname, "Null" and "None" are family names too.
+    p = patient(FIRST=name, MIDDLE=name, LAST=name, MAIDEN=name)
+    assert p["name"][0] == {"use": "official", "family": name, "given": [name, name]}
+    assert p["name"][1]["family"] == name
+
+
+@pytest.mark.parametrize(
+    ("country", "zip_code", "expected"),
+    [
+        (None, 2115, "02115"),
+        ("US", "2115", "02115"),
+        ("USA", 501, "00501"),  # Holtsville, NY
+        ("United States", 12345, "12345"),
+        ("AU", 2000, "2000"),  # Sydney: four digits is the whole postcode
+        ("Denmark", "1050", "1050"),
+        ("CA", "K1A 0B1", "K1A 0B1"),
+        ("US", 12, "12"),  # not a ZIP code a dropped zero explains: kept as given
+    ],
+)
+def test_postal_code_gets_its_leading_zeros_back_only_for_us_addresses(country, zip_code, expected):
+    fields = {"ZIP": zip_code, "CITY": "X"} | ({"COUNTRY": country} if country else {})
+    assert patient(**fields)["address"][0]["postalCode"] == expected
+
+
+@pytest.mark.parametrize(
+    ("death", "expected"),
+    [
+        ("2020-05-05", "2020-05-05"),
+        ("2020-05-05T10:00:00Z", "2020-05-05T10:00:00Z"),
+        ("2020-05-05T10:00Z", "2020-05-05T10:00:00Z"),  # FHIR needs the seconds
+        ("2020-05-05T23:59:60.123+14:00", "2020-05-05T23:59:60.123+14:00"),
+        ("2020-05-05T00:00:00.123456789-12:30", "2020-05-05T00:00:00.123456789-12:30"),
+        ("2020-05-05T10:00:00", "2020-05-05"),  # no zone: only the date is certain
+    ],
+)
+def test_deathdate_becomes_a_valid_fhir_date_time(death, expected):
+    assert patient(DEATHDATE=death)["deceasedDateTime"] == expected
+
+
+@pytest.mark.parametrize("field", ["DEATHDATE", "BIRTHDATE"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2020-05-05T24:00:00Z",
+        "2020-05-05T10:60:00Z",
+        "2020-05-05T10:00:61Z",
+        "2020-05-05T10:00:00+15:00",
+        "2020-05-05T10:00:00+14:30",
+        "2020-05-05T10:00:00+05:60",
+        "2020-05-05T10:00:00.1234567890Z",
+        "2020-05-05T1:00:00Z",
+        "2020-05-05 10:00:00Z",
+        "0000-01-01",
+        "2020-05-05T10:00:00ZZ",
+    ],
+)
+def test_date_times_with_an_invalid_time_are_refused_before_the_store_sees_them(field, value):
+    result = error(BASE | {field: value})
+    assert (result.stage, result.code) == ("validate", "invalid_date")
+    assert value not in result.detail and field in result.detail
+
+
+@pytest.mark.parametrize("name", ["FIRST", "LAST", "MIDDLE", "ADDRESS", "Id", "SSN"])
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x1f", "\x0b"])
+def test_control_characters_are_refused_with_the_field_named(name, char):
+    result = error(BASE | {name: f"A{char}b"})
+    assert (result.stage, result.code) == ("validate", "invalid_characters") and name in result.detail
+
+
+def test_tabs_and_line_breaks_are_text():
+    assert patient(ADDRESS="1 Main St\nApt 2\t(rear)")["address"][0]["line"] == ["1 Main St\nApt 2\t(rear)"]
