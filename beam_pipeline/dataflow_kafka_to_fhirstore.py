@@ -22,7 +22,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import apache_beam as beam  # noqa: E402
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions  # noqa: E402
+from apache_beam.options.pipeline_options import (  # noqa: E402
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.kafka.connection import KafkaSecretError, consumer_config, parse_kafka_secret  # noqa: E402
@@ -33,7 +38,13 @@ from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MappingSettings, MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
-from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore  # noqa: E402
+from beam_pipeline.transforms.write import (  # noqa: E402
+    FAILED,
+    MIN_WRITE_SHARDS,
+    WRITTEN,
+    WriteToFhirStore,
+    default_write_shards,
+)
 
 log = logging.getLogger("kafka_to_fhir")
 DEFAULT_JOB_NAME = "kafka-to-fhir"
@@ -49,6 +60,7 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: MappingSettings
+    write_shards: int = MIN_WRITE_SHARDS
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
@@ -56,7 +68,9 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
     _ = messages | "ArchiveRaw" >> ArchiveRaw(settings.archive_bucket, settings.window_seconds)
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
-    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(settings.fhir, settings.job_name)
+    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
+        settings.fhir, settings.job_name, shards=settings.write_shards
+    )
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
     _ = failures | "DeadLetter" >> DeadLetter(settings.error_bucket, settings.window_seconds)
     return {"written": written[WRITTEN], "failed": failures, "filtered": parsed.filtered}
@@ -69,10 +83,11 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
     connection = parse_kafka_secret(access_secret(opts.kafka_secret_resource_name))
     extra = dict(_key_value(p) for p in opts.kafka_consumer_property)
     consumer = consumer_config(connection, opts.kafka_consumer_group, extra)
-    auth_secret = (
-        json.loads(access_secret(opts.fhir_auth_secret_resource_name)) if opts.fhir_auth_secret_resource_name else None
-    )
-    fhir = FhirStoreConfig.from_flags(options.get_all_options(), auth_secret)
+    # The FHIR config names the auth secret and holds no credential: workers read it in setup(). It is read
+    # here once only so that a missing or malformed secret stops the launch with a message.
+    fhir = FhirStoreConfig.from_flags(options.get_all_options())
+    fhir.resolve_secret(access_secret)
+    max_workers = options.view_as(WorkerOptions).max_num_workers
     settings = JobSettings(
         job_name=job_name,
         archive_bucket=opts.gcs_archive_bucket,
@@ -80,6 +95,7 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
         mapping=MappingSettings.from_options(opts),
+        write_shards=opts.write_shards or default_write_shards(max_workers),
     )
     topics = [t.strip() for t in opts.topics.split(",") if t.strip()]
     return settings, consumer, topics

@@ -9,12 +9,16 @@ Two kinds of target, exactly one per config:
   `read_base_url`, and auth none, bearer, basic or OAuth2 client credentials.
 
 Secrets (bearer token, password, client secret) are excluded from repr so a logged config leaks nothing.
+A config built for a Beam job carries no secret at all: only the Secret Manager resource name
+(`AuthConfig.secret_resource_name`), which workers resolve in setup() (`resolve_secret`), so credentials
+never enter the pickled job graph or a template.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from beam_pipeline.fhir_store import healthcare_api
@@ -23,6 +27,18 @@ from beam_pipeline.fhir_store.retry import RetryPolicy
 WRITE_MODES = ("upsert", "conditional_create", "create")
 AUTH_KINDS = ("none", "google", "bearer", "basic", "oauth2")
 OAUTH2_CLIENT_AUTH = ("post", "basic")
+# The credential fields each kind reads from its secret.
+SECRET_FIELDS = {
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "oauth2": ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth"),
+}
+# The fields each kind cannot do without.
+REQUIRED_FIELDS = {
+    "bearer": ("token",),
+    "basic": ("username", "password"),
+    "oauth2": ("token_url", "client_id", "client_secret"),
+}
 
 
 @dataclass(frozen=True)
@@ -35,7 +51,11 @@ class AuthConfig:
     - basic: `username` and `password`.
     - oauth2: client credentials grant at `token_url` with `client_id`/`client_secret` (sent in the form
       body, `client_auth="post"`, or as HTTP Basic, `client_auth="basic"`), optional `scope`/`audience`.
-    Tokens that expire are refreshed `refresh_margin` seconds before their expiry, and once on a 401.
+    Tokens that expire are refreshed `refresh_margin` seconds before their expiry (at most a quarter of
+    their lifetime), and once on a 401.
+
+    `secret_resource_name` instead of the credential fields: the Secret Manager version that holds them,
+    read where the client is built (`resolve_secret`), so the config itself carries no secret.
     """
 
     kind: str | None = None
@@ -50,18 +70,18 @@ class AuthConfig:
     client_auth: str = "post"
     scopes: tuple[str, ...] = healthcare_api.SCOPES
     refresh_margin: float = 300.0
+    secret_resource_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in AUTH_KINDS:
             raise ValueError(f"auth kind must be one of {AUTH_KINDS}")
         if self.client_auth not in OAUTH2_CLIENT_AUTH:
             raise ValueError(f"client_auth must be one of {OAUTH2_CLIENT_AUTH}")
-        required = {
-            "bearer": ("token",),
-            "basic": ("username", "password"),
-            "oauth2": ("token_url", "client_id", "client_secret"),
-        }.get(self.kind or "", ())
-        missing = [name for name in required if not getattr(self, name)]
+        if not self.unresolved:
+            self.check_complete()
+
+    def check_complete(self) -> None:
+        missing = [name for name in REQUIRED_FIELDS.get(self.kind or "", ()) if not getattr(self, name)]
         if missing:
             raise ValueError(f"auth kind {self.kind!r} needs {', '.join(missing)}")
 
@@ -70,11 +90,19 @@ class AuthConfig:
         """From the JSON of --fhir_auth_secret_resource_name: {"token"}, {"username", "password"} or
         {"token_url", "client_id", "client_secret", "scope", "audience", "client_auth"}."""
         data = dict(secret or {})
-        names = {"token", "username", "password", "token_url", "client_id", "client_secret", "scope", "audience"}
+        # Only the fields of this kind: a secret holding more (a token and a password) carries nothing else.
+        names = set(SECRET_FIELDS.get(kind, ())) - {"client_auth"}
         kwargs: dict[str, Any] = {k: str(v) for k, v in data.items() if k in names and v is not None}
-        if data.get("client_auth"):
+        if kind == "oauth2" and data.get("client_auth"):
             kwargs["client_auth"] = str(data["client_auth"])
         return cls(kind=kind, **kwargs)
+
+    @property
+    def unresolved(self) -> bool:
+        """Does this config name a secret whose credentials have not been read yet?"""
+        return bool(self.secret_resource_name) and not any(
+            getattr(self, name) for name in ("token", "password", "client_secret")
+        )
 
 
 @dataclass(frozen=True)
@@ -182,11 +210,18 @@ class FhirStoreConfig:
     def from_flags(cls, flags: Mapping[str, Any], auth_secret: Mapping[str, Any] | None = None) -> FhirStoreConfig:
         """From the pipeline's flags (beam_pipeline/options.py names), e.g. `options.get_all_options()`.
 
-        `--fhir_base_url` wins over the `--hcapi_*` store; `auth_secret` is the parsed JSON of
-        `--fhir_auth_secret_resource_name` for bearer/basic/oauth2.
+        `--fhir_base_url` wins over the `--hcapi_*` store. For bearer/basic/oauth2, `auth_secret` is the
+        parsed JSON of `--fhir_auth_secret_resource_name`; without it the config keeps only that name, to
+        be resolved where the client is built (the pipeline's workers), never in the job graph.
         """
         kind = flags.get("fhir_auth")
-        auth = AuthConfig.from_secret(kind, auth_secret) if kind else AuthConfig()
+        secret_name = flags.get("fhir_auth_secret_resource_name") or None
+        if kind in SECRET_FIELDS and auth_secret is None and secret_name:
+            auth = AuthConfig(kind=kind, secret_resource_name=secret_name)
+        elif kind:
+            auth = AuthConfig.from_secret(kind, auth_secret)
+        else:
+            auth = AuthConfig()
         common: dict[str, Any] = {"auth": auth}
         for name in ("write_mode", "bundle_size", "max_bundles_in_flight"):
             if flags.get(name) is not None:
@@ -209,3 +244,24 @@ class FhirStoreConfig:
             api_version=flags.get("hcapi_version") or "v1",
         )
         return cls(healthcare_api=store, **common)
+
+    def resolve_secret(self, read_secret: Callable[[str], bytes]) -> FhirStoreConfig:
+        """This config with the credentials of its named secret filled in (itself when there is none to read).
+
+        `read_secret` returns the payload of a Secret Manager version; it is called here, on the worker.
+        """
+        auth = self.auth
+        if not auth.unresolved or auth.kind is None:
+            return self
+        try:
+            data = json.loads(read_secret(str(auth.secret_resource_name)))
+        except ValueError:
+            raise ValueError("the FHIR auth secret is not JSON") from None
+        if not isinstance(data, Mapping):
+            raise ValueError("the FHIR auth secret is not a JSON object")
+        fields = AuthConfig.from_secret(auth.kind, {k: v for k, v in data.items() if v is not None})
+        resolved = replace(auth, **{name: getattr(fields, name) for name in SECRET_FIELDS.get(auth.kind, ())})
+        if resolved.unresolved:  # the secret holds none of the credentials this kind needs
+            resolved = replace(resolved, secret_resource_name=None)  # raises, naming the missing fields
+        resolved.check_complete()
+        return replace(self, auth=resolved)

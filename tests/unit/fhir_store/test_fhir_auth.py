@@ -4,6 +4,7 @@ bearer and basic; google-auth credentials objects, a recorded request log, no ne
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
@@ -243,3 +244,22 @@ def test_build_auth_kinds():
                 base_url=BASE, auth=AuthConfig(kind="oauth2", token_url="https://x", client_id="c", client_secret="s")
             )
         )
+
+
+def test_a_config_from_flags_names_the_secret_and_the_worker_resolves_it():
+    name = "projects/p/secrets/fhir-auth/versions/3"
+    flags = {"fhir_base_url": BASE, "fhir_auth": "oauth2", "fhir_auth_secret_resource_name": name}
+    config = FhirStoreConfig.from_flags(flags)
+    assert config.auth.unresolved and config.auth.client_secret is None and config.auth.secret_resource_name == name
+    payload = {"token_url": "https://idp/t", "client_id": "c", "client_secret": "s3cret", "token": "not-oauth2"}
+    reads = []
+    resolved = config.resolve_secret(lambda n: reads.append(n) or json.dumps(payload).encode())
+    assert reads == [name] and not resolved.auth.unresolved
+    assert (resolved.auth.client_secret, resolved.auth.token) == ("s3cret", None)  # only this kind's fields
+    assert resolved.resolve_secret(lambda n: 1 / 0) is resolved  # nothing left to read
+    with pytest.raises(ValueError, match="client_secret"):
+        config.resolve_secret(lambda n: b'{"token_url": "https://idp/t", "client_id": "c"}')
+    with pytest.raises(ValueError, match="not JSON"):
+        config.resolve_secret(lambda n: b"s3cret")
+    # Given the secret's payload (the Airflow checks do), the config carries the credentials as before.
+    assert FhirStoreConfig.from_flags(flags, payload).auth.client_secret == "s3cret"

@@ -1,0 +1,215 @@
+"""The write step's own rules (beam_pipeline/transforms/write.py): write shards follow the workers, the
+source time each write carries, no credential in the pickled step, the secret read and re-read on the
+worker, and an unexpected exception leaving its bundle's messages retryable instead of lost."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from apache_beam.utils.windowed_value import WindowedValue
+
+from beam_pipeline.error_record import replay_headers
+from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfig, errors
+from beam_pipeline.fhir_store.bundles import SOURCE_TIME_SYSTEM
+from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms import write
+from beam_pipeline.transforms.write import (
+    MappedMessage,
+    _WriteBundlesFn,
+    default_write_shards,
+    shard_key,
+    source_time_ms,
+)
+
+SYSTEM = "urn:k2f-test:write-step"
+NOW_MS = 1_795_000_000_000
+SECRET_NAME = "projects/k2f-local/secrets/fhir-auth/versions/latest"
+CREDENTIALS = {"token": "tok-3f1e", "password": "pw-9c2a", "client_secret": "cs-77d0"}
+
+
+def _message(offset: int, value: str = "p", *, timestamp_ms: int = NOW_MS, headers=()) -> MappedMessage:
+    raw = RawMessage("patients", 0, offset, timestamp_ms, None, json.dumps({"Id": value}).encode(), tuple(headers))
+    patient = {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}]}
+    return MappedMessage(raw, ((patient, (SYSTEM, value)),))
+
+
+# -- write shards ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("workers", "shards"), [(None, 8), (1, 8), (2, 8), (3, 12), (25, 100)])
+def test_write_shards_follow_the_workers(workers, shards):
+    assert default_write_shards(workers) == shards
+
+
+def test_a_lone_surrogate_in_an_identifier_still_gets_a_shard():
+    mapped = _message(0, "id-\ud800")
+    assert 0 <= shard_key(mapped, 8) < 8
+
+
+# -- source time ----------------------------------------------------------------------------------------------
+
+
+def test_the_source_time_is_the_kafka_timestamp_or_the_replayed_original():
+    assert source_time_ms(_message(0).message, NOW_MS) == NOW_MS
+    first = RawMessage("patients", 0, 7, NOW_MS - 3_600_000, None, b"{}")
+    from beam_pipeline.error_record import make_error_record
+
+    record = make_error_record(
+        stage="write", code="http_error", retryable=True, detail="x", raw=b"{}", **first.error_fields()
+    )
+    replayed = RawMessage("patients", 0, 99, NOW_MS, None, b"{}", tuple(replay_headers(record)))
+    assert source_time_ms(replayed, NOW_MS) == NOW_MS - 3_600_000  # a late replay keeps its original time
+
+
+@pytest.mark.parametrize("timestamp_ms", [-1, NOW_MS + 2 * 24 * 3600 * 1000, 253_402_300_800_000])
+def test_a_source_time_that_cannot_be_trusted_does_not_guard_the_write(timestamp_ms):
+    # A Kafka timestamp in the year 10000 must not shadow every later update of its patient.
+    assert source_time_ms(_message(0, timestamp_ms=timestamp_ms).message, NOW_MS) is None
+
+
+# -- credentials stay out of the pickled step ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bearer", "basic", "oauth2"])
+def test_the_pickled_write_step_carries_the_secret_name_and_no_credential(kind):
+    flags = {"fhir_base_url": "http://fhir.test/fhir", "fhir_auth": kind, "fhir_auth_secret_resource_name": SECRET_NAME}
+    config = FhirStoreConfig.from_flags(flags)
+    pickled = pickle.dumps(_WriteBundlesFn(config, "job"))
+    assert SECRET_NAME.encode() in pickled
+    for value in CREDENTIALS.values():
+        assert value.encode() not in pickled
+
+
+def test_the_write_step_refuses_credentials_in_its_config():
+    config = FhirStoreConfig(base_url="http://fhir.test/fhir", auth=AuthConfig(kind="bearer", token="tok-3f1e"))
+    with pytest.raises(ValueError, match="secret"):
+        _WriteBundlesFn(config, "job")
+
+
+# -- on the worker ----------------------------------------------------------------------------------------------
+
+
+class _Store:
+    """Enough of a FHIR server for the write step: searches find nothing, every batch entry is created."""
+
+    def __init__(self) -> None:
+        self.authorizations: list[str | None] = []
+        self.stored_source_time: int | None = None  # what a search finds, when set
+        self.batches = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.authorizations.append(request.headers.get("authorization"))
+        if request.url.path.endswith("/_search"):
+            entries = []
+            if self.stored_source_time is not None:
+                value = parse_qs(request.content.decode())["identifier"][0].split("|", 1)[1]
+                stored = {
+                    "resourceType": "Patient",
+                    "id": "1",
+                    "meta": {
+                        "versionId": "4",
+                        "tag": [{"system": SOURCE_TIME_SYSTEM, "code": str(self.stored_source_time)}],
+                    },
+                    "identifier": [{"system": SYSTEM, "value": value}],
+                }
+                entries = [{"resource": stored, "search": {"mode": "match"}}]
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
+        self.batches += 1
+        entries = json.loads(request.content)["entry"]
+        answers = [
+            {"response": {"status": "201 Created", "location": f"Patient/{i}/_history/1"}} for i in range(len(entries))
+        ]
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": answers})
+
+
+@pytest.fixture
+def store(monkeypatch):
+    store = _Store()
+
+    class LocalClient(FhirStoreClient):
+        def __init__(self, config, **kwargs):
+            super().__init__(config, transport=httpx.MockTransport(store), **kwargs)
+
+    monkeypatch.setattr(write, "FhirStoreClient", LocalClient)
+    return store
+
+
+def _run(fn: _WriteBundlesFn, messages: list[MappedMessage]) -> tuple[list, list]:
+    fn.start_bundle()
+    out = list(fn.process((0, messages), timestamp=0)) + list(fn.finish_bundle())
+    written = [o.value for o in out if isinstance(o, WindowedValue)]
+    failed = [o.value.value for o in out if not isinstance(o, WindowedValue)]
+    return written, failed
+
+
+def test_the_worker_reads_the_secret_in_setup_and_again_when_it_is_due(store, monkeypatch):
+    secret = {"token": "tok-1"}
+    reads = []
+
+    def read_secret(name):
+        reads.append(name)
+        return json.dumps(secret).encode()
+
+    config = FhirStoreConfig.from_flags(
+        {"fhir_base_url": "http://fhir.test/fhir", "fhir_auth": "bearer", "fhir_auth_secret_resource_name": SECRET_NAME}
+    )
+    fn = _WriteBundlesFn(config, "job", read_secret)
+    clock = [1000.0]
+    monkeypatch.setattr(write.time, "monotonic", lambda: clock[0])
+    fn.setup()
+    written, failed = _run(fn, [_message(0, "a")])
+    assert len(written) == 1 and not failed and reads == [SECRET_NAME]
+    assert store.authorizations[-1] == "Bearer tok-1"
+    secret["token"] = "tok-2"  # rotated
+    clock[0] += write.SECRET_REFRESH_SECONDS + 1
+    _run(fn, [_message(1, "b")])
+    assert reads == [SECRET_NAME] * 2 and store.authorizations[-1] == "Bearer tok-2"
+    fn.teardown()
+
+
+def test_an_unreadable_secret_leaves_the_messages_retryable(store):
+    def read_secret(name):
+        raise PermissionError("denied")
+
+    config = FhirStoreConfig.from_flags(
+        {"fhir_base_url": "http://fhir.test/fhir", "fhir_auth": "basic", "fhir_auth_secret_resource_name": SECRET_NAME}
+    )
+    fn = _WriteBundlesFn(config, "job", read_secret)
+    fn.setup()  # does not raise: a failing setup() would stall the job
+    written, failed = _run(fn, [_message(0, "a"), _message(1, "b")])
+    assert not written and [(r.code, r.retryable) for r in failed] == [(errors.AUTH_ERROR, True)] * 2
+    assert "denied" not in failed[0].detail and store.authorizations == []
+
+
+def test_an_unexpected_exception_in_the_write_step_leaves_the_bundles_messages_retryable(store, monkeypatch):
+    fn = _WriteBundlesFn(FhirStoreConfig(base_url="http://fhir.test/fhir"), "job")
+    fn.setup()
+
+    def explode(items):
+        raise RuntimeError("Patient Jane Doe")  # not an HTTP answer; its text must not reach the record
+
+    monkeypatch.setattr(fn._client, "write", explode)
+    messages = [_message(i, f"v{i}") for i in range(3)]
+    written, failed = _run(fn, messages)
+    assert written == []
+    assert [(r.source.offset, r.stage, r.code, r.retryable) for r in failed] == [
+        (i, "write", errors.INTERNAL_ERROR, True) for i in range(3)
+    ]
+    assert all("Jane" not in r.detail for r in failed)
+    fn.teardown()
+
+
+def test_a_message_older_than_the_stored_data_is_settled_without_a_write(store):
+    fn = _WriteBundlesFn(FhirStoreConfig(base_url="http://fhir.test/fhir"), "job")
+    fn.setup()
+    store.stored_source_time = NOW_MS + 1  # the store holds newer data for this patient
+    written, failed = _run(fn, [_message(0, "a", timestamp_ms=NOW_MS)])
+    assert [m.offset for m in written] == [0] and not failed and store.batches == 0
+    store.stored_source_time = NOW_MS - 1  # older data: this message replaces it
+    written, failed = _run(fn, [_message(1, "a", timestamp_ms=NOW_MS)])
+    assert [m.offset for m in written] == [1] and not failed and store.batches == 1
+    fn.teardown()
