@@ -3,18 +3,21 @@
 
 Trigger manually. Every prerequisite is checked first, one task each, and a failing one says what to
 fix: the archive and error buckets, the Kafka secret, Kafka and its topics, the FHIR store (R4), and
-that no job of the same name is already running. Then the Beam operator submits the job (Dataflow, or
-the local runner when `k2f_runner` is `local`) and `wait_until_running` waits until it runs; its XCom
-holds the job id.
+that no job of the same name is already running. `plan_launch` turns the settings into the arguments of
+the Beam provider's `BeamRunPythonPipelineOperator`, which `start_pipeline` is (Dataflow, or the local
+runner when the setting `runner` is `local`); `wait_until_running` waits on the triggerer until the job
+runs; its XCom holds the job id.
 
-Settings: the `k2f_*` Airflow Variables (docs/airflow.md). The params override two of them for one run.
+Settings: the Airflow Variable `k2f` (docs/airflow.md). The params below override two of them for one
+run; a run whose conf holds any other key is refused before any task acts.
 """
 
 from __future__ import annotations
 
+from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
 from airflow.sdk import DAG, Param, TaskGroup
 from k2f_airflow.dag_defaults import dag_kwargs
-from k2f_airflow.operators.launch import LaunchPipelineOperator
+from k2f_airflow.operators.launch import PlanLaunchOperator, launch_arguments
 from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
 from k2f_airflow.prerequisites import CHECKS
 from k2f_airflow.sensors.job_state import JobRunningSensor
@@ -22,18 +25,20 @@ from k2f_airflow.sensors.job_state import JobRunningSensor
 with DAG(
     **dag_kwargs("k2f_launch", __doc__, schedule=None, retries=0),
     params={
-        "job_name": Param(None, type=["null", "string"], description="overrides k2f_job_name for this run"),
-        "topics": Param(None, type=["null", "string"], description="overrides k2f_topics for this run"),
+        "job_name": Param(None, type=["null", "string"], description="overrides the job_name setting for this run"),
+        "topics": Param(None, type=["null", "string"], description="overrides the topics setting for this run"),
     },
 ):
     with TaskGroup("prerequisites") as prerequisites:
         for check in CHECKS:
             PrerequisiteCheckOperator(task_id=check, check=check)
 
-    start = LaunchPipelineOperator(task_id="start_pipeline")
+    plan = PlanLaunchOperator(task_id="plan_launch")
+    start = BeamRunPythonPipelineOperator(task_id="start_pipeline", **launch_arguments(plan.output))
     running = JobRunningSensor(
         task_id="wait_until_running",
-        job_id="{{ ti.xcom_pull(task_ids='start_pipeline')['job_id'] }}",
+        job_id="{{ ti.xcom_pull(task_ids='start_pipeline', key='dataflow_job_id') or '' }}",
+        known_job_ids=plan.output["known_job_ids"],
         poke_interval=10,
     )
-    prerequisites >> start >> running
+    prerequisites >> plan >> start >> running

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from beam_pipeline.job_service import JobServiceClient  # noqa: E402
 from beam_pipeline.us_core.terminology import DEFAULT_SOURCE_ID_SYSTEM  # noqa: E402
-from tests.support.airflow_api import AirflowApi, local_variables  # noqa: E402
+from tests.support.airflow_api import AirflowApi, local_config  # noqa: E402
 from tests.support.local_stack import create_topics, kafka_plain, kafka_sasl, publish  # noqa: E402
 
 TOPIC = "patients"
@@ -54,7 +54,7 @@ def launch(env: dict[str, str], airflow: AirflowApi) -> str:
     step(f"k2f_launch {state}: " + ", ".join(f"{t}={s}" for t, s in sorted(tasks.items())))
     if state != "success":
         raise SystemExit(f"the launch DAG did not succeed; see its task logs at {env['AIRFLOW_URL']}")
-    return airflow.xcom("k2f_launch", run_id, "start_pipeline")["job_id"]
+    return airflow.xcom("k2f_launch", run_id, "wait_until_running")["job_id"]
 
 
 def main() -> None:
@@ -62,11 +62,12 @@ def main() -> None:
     env["AIRFLOW_URL"] = f"http://127.0.0.1:{env['AIRFLOW_PORT']}"
     if not _topic_exists(env):
         create_topics(kafka_plain(env), [TOPIC], partitions=2)
-    variables = local_variables(env, [TOPIC], JOB_NAME)
+    config = local_config(env, [TOPIC], JOB_NAME)
     with AirflowApi(env["AIRFLOW_URL"]) as airflow:
         wait(lambda: "k2f_launch" in airflow.dag_ids(), 120, "Airflow to parse the DAGs")
-        airflow.set_variables(variables)
-        step(f"Airflow Variables set for the local stack ({len(variables)} k2f_*)")
+        # The whole Variable, not a part: nothing a test or an earlier run left in it survives.
+        airflow.set_config(config)
+        step(f"Airflow Variable k2f set for the local stack ({len(config)} settings, the rest defaults)")
         job_id = launch(env, airflow)
     step(f"streaming job {JOB_NAME} running on Prism as {job_id}")
 

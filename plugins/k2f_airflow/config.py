@@ -1,11 +1,14 @@
-"""The one place that names the Airflow Variables the DAGs read, with their defaults.
+"""The DAGs' settings: one JSON Airflow Variable, `k2f`, read once per task instance.
 
-Every Variable is `k2f_<field>` for a field of `K2fConfig`. They are read when a task runs (never when a
-DAG file is parsed, so parsing needs no database and no network). On Cloud Composer with the Secret
-Manager secrets backend a Variable `k2f_topics` is the secret `airflow-variables-k2f_topics`; locally,
-`airflow variables set` or an environment variable `AIRFLOW_VAR_K2F_TOPICS` work the same way.
+`k2f` holds a JSON object whose keys are the fields of `K2fConfig`; absent keys take their defaults and
+an unknown key or a value of the wrong type fails the task with a message naming the key. One Variable
+means one lookup per task: on Cloud Composer with the Secret Manager secrets backend it is the one secret
+`airflow-variables-k2f`, where per-field Variables cost a secret lookup each. Locally, `airflow variables
+set k2f '{...}'` or an environment variable `AIRFLOW_VAR_K2F` work the same way. It is read when a task
+runs, never when a DAG file is parsed, so parsing needs no database and no network.
 
-A value of "" means "not set": required settings then fail the task with a message naming the Variable.
+A value of "" means "not set": required settings then fail the task with a message naming the key.
+Deployments that still have the old per-field `k2f_<field>` Variables: docs/airflow.md, "Migrating".
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-PREFIX = "k2f_"
+VARIABLE = "k2f"
 RUNNERS = ("dataflow", "local")
 
 
@@ -54,7 +57,6 @@ class K2fConfig:
     region: str = _setting("us-central1", "Dataflow region")
     temp_location: str = _setting("", "gs:// path for Dataflow temp and staging files (required on Dataflow)")
     py_file: str = _setting("", "pipeline entry point (default: beam_pipeline/dataflow_kafka_to_fhirstore.py)")
-    py_interpreter: str = _setting("", "python that launches the pipeline (default: the worker's own)")
     local_job_endpoint: str = _setting("", "local runner: host:port of the Prism job service")
     local_worker_pool_port: str = _setting("", "local runner: port of the Python SDK worker pool")
     local_expansion_service: str = _setting("", "local runner: host:port of the KafkaIO expansion service")
@@ -75,9 +77,9 @@ class K2fConfig:
 
     def require(self, *names: str) -> None:
         """Fail with the Variables to set when any of `names` is empty."""
-        missing = [variable_name(n) for n in names if getattr(self, n) in ("", None)]
+        missing = [n for n in names if getattr(self, n) in ("", None)]
         if missing:
-            raise ConfigError(f"set the Airflow Variable(s) {', '.join(missing)}")
+            raise ConfigError(f"set {', '.join(missing)} in the Airflow Variable {VARIABLE} (docs/airflow.md)")
 
     @property
     def is_local(self) -> bool:
@@ -92,9 +94,9 @@ class K2fConfig:
         try:
             value = json.loads(self.pipeline_options or "{}")
         except json.JSONDecodeError:
-            raise ConfigError(f"{variable_name('pipeline_options')} is not JSON") from None
+            raise ConfigError(f"{setting_name('pipeline_options')} is not JSON") from None
         if not isinstance(value, dict):
-            raise ConfigError(f"{variable_name('pipeline_options')} must be a JSON object")
+            raise ConfigError(f"{setting_name('pipeline_options')} must be a JSON object")
         return value
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> K2fConfig:
@@ -106,13 +108,14 @@ class K2fConfig:
         return _validated(replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")}))
 
 
-def variable_name(setting: str) -> str:
-    return PREFIX + setting
+def setting_name(setting: str) -> str:
+    """How messages name a setting: its key inside the `k2f` Variable."""
+    return f"{VARIABLE}.{setting}"
 
 
 def settings_table() -> list[tuple[str, str, str]]:
-    """(Variable, default, meaning) for every setting: what docs/airflow.md lists."""
-    return [(variable_name(f.name), str(f.default), f.metadata["doc"]) for f in fields(K2fConfig)]
+    """(key, default, meaning) for every setting: what docs/airflow.md lists."""
+    return [(f.name, str(f.default), f.metadata["doc"]) for f in fields(K2fConfig)]
 
 
 Getter = Callable[[str], str | None]
@@ -126,27 +129,52 @@ def _airflow_variable(name: str) -> str | None:
 
 
 def load_config(getter: Getter | None = None) -> K2fConfig:
-    """The settings from Airflow Variables (or `getter`, for tests), defaults where a Variable is unset."""
-    get = getter or _airflow_variable
-    values: dict[str, Any] = {}
-    for f in fields(K2fConfig):
-        raw = get(variable_name(f.name))
-        if raw is None:
-            continue
-        values[f.name] = _coerce(f.name, raw, type(f.default))
-    return _validated(K2fConfig(**values))
+    """The settings from the `k2f` Variable (or `getter`, for tests): one lookup, validated."""
+    raw = (getter or _airflow_variable)(VARIABLE)
+    if raw is None:
+        raise ConfigError(
+            f"the Airflow Variable {VARIABLE} is not set: set it to a JSON object of settings "
+            "(docs/airflow.md lists them; the old k2f_<setting> Variables are no longer read, see 'Migrating')"
+        )
+    try:
+        values = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"the Airflow Variable {VARIABLE} is not JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    return config_from_mapping(values)
+
+
+def config_from_mapping(values: Any) -> K2fConfig:
+    """K2fConfig from a mapping of setting -> value; ConfigError naming the first bad key."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"the Airflow Variable {VARIABLE} must be a JSON object of settings")
+    known = {f.name: f for f in fields(K2fConfig)}
+    unknown = sorted(k for k in values if k not in known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in the Airflow Variable {VARIABLE}: {', '.join(map(str, unknown))}")
+    coerced = {name: _coerce(name, value, type(known[name].default)) for name, value in values.items()}
+    return _validated(K2fConfig(**coerced))
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
     if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ConfigError(f"{setting_name(name)} must be an integer")
         try:
             return int(str(raw).strip())
         except ValueError:
-            raise ConfigError(f"{variable_name(name)} must be an integer") from None
-    return str(raw).strip()
+            raise ConfigError(f"{setting_name(name)} must be an integer") from None
+    if name == "pipeline_options" and isinstance(raw, dict):
+        return json.dumps(raw, sort_keys=True)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)  # a port or a count written as a JSON number
+    if not isinstance(raw, str):
+        raise ConfigError(f"{setting_name(name)} must be a string")
+    return raw.strip()
 
 
 def _validated(config: K2fConfig) -> K2fConfig:
     if config.runner not in RUNNERS:
-        raise ConfigError(f"{variable_name('runner')} must be one of {', '.join(RUNNERS)}")
+        raise ConfigError(f"{setting_name('runner')} must be one of {', '.join(RUNNERS)}")
     return config

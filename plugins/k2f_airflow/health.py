@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from k2f_airflow.config import K2fConfig, variable_name
+from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import StorageHook
 from k2f_airflow.hooks.jobs import DataflowJobsHook, jobs_hook
 from k2f_airflow.hooks.kafka import KafkaHook
@@ -44,7 +44,7 @@ def consumer_lag(cfg: K2fConfig, since: datetime, kafka: KafkaHook | None = None
     limit = cfg.health_max_consumer_lag
     summary = f"consumer group {cfg.kafka_consumer_group} is {lag} message(s) behind on {cfg.topics}"
     if lag > limit:
-        raise Unhealthy(f"{summary} (more than {variable_name('health_max_consumer_lag')}={limit})")
+        raise Unhealthy(f"{summary} (more than {setting_name('health_max_consumer_lag')}={limit})")
     return summary
 
 
@@ -61,7 +61,7 @@ def data_freshness(cfg: K2fConfig, since: datetime, jobs: Any = None) -> str:
     limit = cfg.health_max_data_freshness_seconds
     summary = f"data freshness of {running[0].job_id} is {freshness:.0f} s"
     if freshness > limit:
-        raise Unhealthy(f"{summary} (more than {variable_name('health_max_data_freshness_seconds')}={limit} s)")
+        raise Unhealthy(f"{summary} (more than {setting_name('health_max_data_freshness_seconds')}={limit} s)")
     return summary
 
 
@@ -81,7 +81,7 @@ def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = No
     detail = ", ".join(f"{stage}: {n}" for stage, n in sorted(by_stage.items())) or "none"
     summary = f"{total} new error record(s) since {since:%Y-%m-%d %H:%M} UTC ({detail})"
     if total > cfg.health_max_new_errors:
-        raise Unhealthy(f"{summary} (more than {variable_name('health_max_new_errors')}={cfg.health_max_new_errors})")
+        raise Unhealthy(f"{summary} (more than {setting_name('health_max_new_errors')}={cfg.health_max_new_errors})")
     return summary
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from k2f_airflow.config import ConfigError, K2fConfig, variable_name
+from k2f_airflow.config import ConfigError, K2fConfig, setting_name
 
 ENTRY_POINT = "dataflow_kafka_to_fhirstore.py"
 _HCAPI = ("project_id", "location", "dataset", "post_fhir_store", "get_fhir_store", "version")
@@ -73,7 +73,7 @@ def default_py_file() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
             f"beam_pipeline is not importable: put it on the workers' PYTHONPATH (on Composer, upload it to the "
-            f"dags/ folder) or set {variable_name('py_file')}"
+            f"dags/ folder) or set {setting_name('py_file')}"
         )
     return str(Path(next(iter(spec.submodule_search_locations))) / ENTRY_POINT)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from k2f_airflow.config import K2fConfig, variable_name
+from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import BucketProblem, StorageHook
 from k2f_airflow.hooks.jobs import jobs_hook
 from k2f_airflow.hooks.kafka import KafkaHook, KafkaProblem
@@ -46,7 +46,7 @@ def kafka_secret(cfg: K2fConfig, access: Callable[[str], bytes] | None = None) -
     except exceptions.NotFound:
         raise PrerequisiteFailed(
             f"secret {name} does not exist: create it with the Kafka connection JSON "
-            f"(gcloud secrets create / versions add) or fix {variable_name('kafka_secret_resource_name')}"
+            f"(gcloud secrets create / versions add) or fix {setting_name('kafka_secret_resource_name')}"
         ) from None
     except exceptions.PermissionDenied:
         raise PrerequisiteFailed(
@@ -69,7 +69,7 @@ def kafka_topics(cfg: K2fConfig, kafka: KafkaHook | None = None) -> str:
         raise PrerequisiteFailed(str(exc)) from None
     if missing:
         raise PrerequisiteFailed(
-            f"Kafka has no topic(s) {', '.join(missing)}: create them, or fix {variable_name('topics')}"
+            f"Kafka has no topic(s) {', '.join(missing)}: create them, or fix {setting_name('topics')}"
         )
     return f"Kafka reachable; topics {', '.join(cfg.topic_list)} exist"
 
@@ -88,7 +88,7 @@ def fhir_store(cfg: K2fConfig, client_factory: Callable[[Any], Any] | None = Non
             "create the store with version R4 or fix the k2f_hcapi_* Variables, and grant Airflow's service "
             "account roles/healthcare.fhirResourceEditor"
             if config.healthcare_api is not None
-            else f"start the server or fix {variable_name('fhir_base_url')}"
+            else f"start the server or fix {setting_name('fhir_base_url')}"
         )
         raise PrerequisiteFailed(f"FHIR store not usable: {'; '.join(report.problems)}: {fix}")
     return f"FHIR store is R4 ({report.fhir_version}, {report.software or 'unknown software'})"
@@ -102,7 +102,7 @@ def no_running_job(cfg: K2fConfig, jobs: Any = None) -> str:
         listed = ", ".join(f"{j.job_id} ({j.state})" for j in active)
         raise PrerequisiteFailed(
             f"job {cfg.job_name} is already running: {listed}: drain it with the k2f_drain DAG first, "
-            f"or launch under another {variable_name('job_name')} and consumer group"
+            f"or launch under another {setting_name('job_name')} and consumer group"
         )
     return f"no job named {cfg.job_name} is running"
 

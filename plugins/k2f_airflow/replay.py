@@ -27,7 +27,6 @@ REPLAYED_PREFIX = "replayed"
 QUARANTINE_PREFIX = "quarantine"
 
 
-
 class ReplayError(Exception):
     """Publishing did not complete; the object stays under errors/ for the next run."""
 

@@ -7,13 +7,12 @@ accepts again -> the replay DAG re-publishes them and they land -> drain stops t
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 
 from beam_pipeline.job_service import JobServiceClient
-from tests.support.airflow_api import AirflowApi, local_variables
+from tests.support.airflow_api import AirflowApi, local_config
 from tests.support.fault_proxy import FaultProxy
 from tests.support.local_stack import (
     ROOT,
@@ -38,60 +37,83 @@ def test_launch_health_replay_and_drain_through_the_airflow_api(env):
     run = uuid.uuid4().hex[:8]
     topic, job_name, system = f"af-{run}", f"af-{run}", f"urn:k2f-af:{run}"
     create_topics(kafka_plain(env), [topic])
-    airflow = AirflowApi(f"http://127.0.0.1:{env['AIRFLOW_PORT']}")
-    jobs = JobServiceClient(env["PRISM_ENDPOINT"])
     job_id = None
-    with FaultProxy(env["FHIR_BASE_URL"].rsplit("/fhir", 1)[0]) as proxy:
-        try:
-            assert {"k2f_launch", "k2f_health", "k2f_error_replay", "k2f_drain"} <= set(airflow.dag_ids())
-            variables = local_variables(env, [topic], job_name)
-            variables |= {
-                "k2f_fhir_base_url": f"{proxy.url}/fhir",
-                "k2f_pipeline_options": json.dumps({"source_id_system": system, "archive_window_seconds": 5}),
-                # The error bucket is shared with other tests: this run's thresholds ignore their records.
-                "k2f_health_max_new_errors": "1000000",
-                "k2f_replay_max_objects": "100000",
-            }
-            airflow.set_variables(variables)
+    with (
+        AirflowApi(f"http://127.0.0.1:{env['AIRFLOW_PORT']}") as airflow,
+        JobServiceClient(env["PRISM_ENDPOINT"]) as jobs,
+        FaultProxy(env["FHIR_BASE_URL"].rsplit("/fhir", 1)[0]) as proxy,
+    ):
+        config = local_config(env, [topic], job_name)
+        config |= {
+            "fhir_base_url": f"{proxy.url}/fhir",
+            "pipeline_options": {"source_id_system": system, "archive_window_seconds": 5},
+            # The error bucket is shared with other tests: this run's thresholds ignore their records.
+            "health_max_new_errors": 1000000,
+            "replay_max_objects": 100000,
+        }
+        # The k2f Variable goes back to what it was afterwards (make demo sets its own whole).
+        with airflow.config(config):
+            try:
+                assert {"k2f_launch", "k2f_health", "k2f_error_replay", "k2f_drain"} <= set(airflow.dag_ids())
 
-            # Launch: prerequisites, the Beam operator, wait until running.
-            run_id = airflow.trigger("k2f_launch")
-            state = airflow.wait_for_run("k2f_launch", run_id, 900)
-            assert state == "success", airflow.task_states("k2f_launch", run_id)
-            job_id = airflow.xcom("k2f_launch", run_id, "start_pipeline")["job_id"]
-            assert jobs.state(job_id) == "RUNNING"
+                # Launch: prerequisites, plan, the Beam operator, the deferred wait until running.
+                run_id = airflow.trigger("k2f_launch")
+                state = airflow.wait_for_run("k2f_launch", run_id, 900)
+                assert state == "success", airflow.task_states("k2f_launch", run_id)
+                job_id = airflow.xcom("k2f_launch", run_id, "wait_until_running")["job_id"]
+                assert jobs.state(job_id) == "RUNNING"
 
-            publish(kafka_sasl(env), topic, _samples())
-            wait_for(lambda: fhir_count(env, system) == 6, 300, "the six sample Patients", poll=2)
+                publish(kafka_sasl(env), topic, _samples())
+                wait_for(lambda: fhir_count(env, system) == 6, 300, "the six sample Patients", poll=2)
 
-            run_id = airflow.trigger("k2f_health")
-            state = airflow.wait_for_run("k2f_health", run_id, 300)
-            assert state == "success", airflow.task_states("k2f_health", run_id)
+                run_id = airflow.trigger("k2f_health")
+                state = airflow.wait_for_run("k2f_health", run_id, 300)
+                assert state == "success", airflow.task_states("k2f_health", run_id)
 
-            # The store rejects (503) until told otherwise: five new messages become retryable errors.
-            proxy.inject(503, count=100_000)
-            rejected = synthetic_rows(5, seed=21, id_prefix=f"af-{run}-")
-            publish(kafka_plain(env), topic, rejected)
+                # The store rejects (503) until told otherwise: five new messages become retryable errors.
+                proxy.inject(503, count=100_000)
+                rejected = synthetic_rows(5, seed=21, id_prefix=f"af-{run}-")
+                publish(kafka_plain(env), topic, rejected)
 
-            def write_errors() -> list[dict]:
-                return ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage=write/topic={topic}/")
+                def write_errors() -> list[dict]:
+                    return ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage=write/topic={topic}/")
 
-            wait_for(lambda: len(write_errors()) >= 5, 300, "five write error records", poll=3)
-            assert all(r["retryable"] and r["http_status"] == 503 for r in write_errors())
-            proxy.clear()  # the store accepts again
+                wait_for(lambda: len(write_errors()) >= 5, 300, "five write error records", poll=3)
+                assert all(r["retryable"] and r["http_status"] == 503 for r in write_errors())
+                proxy.clear()  # the store accepts again
 
-            run_id = airflow.trigger("k2f_error_replay")
-            assert airflow.wait_for_run("k2f_error_replay", run_id, 300) == "success"
-            wait_for(lambda: fhir_count(env, system) == 11, 300, "the replayed Patients", poll=2)
-            assert write_errors() == []  # moved to replayed/
-            replayed = ndjson_lines(env["GCS_ERROR_BUCKET"], f"replayed/stage=write/topic={topic}/")
-            assert len(replayed) == 5
+                run_id = airflow.trigger("k2f_error_replay")
+                assert airflow.wait_for_run("k2f_error_replay", run_id, 300) == "success"
+                wait_for(lambda: fhir_count(env, system) == 11, 300, "the replayed Patients", poll=2)
+                assert write_errors() == []  # moved to replayed/
+                replayed = ndjson_lines(env["GCS_ERROR_BUCKET"], f"replayed/stage=write/topic={topic}/")
+                assert len(replayed) == 5
 
-            run_id = airflow.trigger("k2f_drain")
-            assert airflow.wait_for_run("k2f_drain", run_id, 300) == "success", airflow.task_states("k2f_drain", run_id)
-            assert jobs.state(job_id) == "CANCELLED"
-        finally:
-            if job_id and jobs.state(job_id) == "RUNNING":
-                jobs.cancel(job_id)
-            jobs.close()
-            airflow.close()
+                run_id = airflow.trigger("k2f_drain")
+                assert airflow.wait_for_run("k2f_drain", run_id, 300) == "success", airflow.task_states(
+                    "k2f_drain", run_id
+                )
+                assert jobs.state(job_id) == "CANCELLED"
+            finally:
+                if job_id and jobs.state(job_id) == "RUNNING":
+                    jobs.cancel(job_id)
+
+
+@pytest.mark.parametrize("conf", [{"py_interpreter": "/bin/sh"}, {"fhir_base_url": "http://attacker.example/fhir"}])
+def test_a_trigger_with_an_undeclared_key_launches_nothing_and_says_why(env, conf):
+    key = next(iter(conf))
+    job_name = f"af-refused-{uuid.uuid4().hex[:8]}"
+    with (
+        AirflowApi(f"http://127.0.0.1:{env['AIRFLOW_PORT']}") as airflow,
+        JobServiceClient(env["PRISM_ENDPOINT"]) as jobs,
+    ):
+        with airflow.config(local_config(env, ["unused"], job_name)):
+            run_id = airflow.trigger("k2f_launch", conf)
+            assert airflow.wait_for_run("k2f_launch", run_id, 300) == "failed"
+            states = airflow.task_states("k2f_launch", run_id)
+            assert states["start_pipeline"] in ("upstream_failed", None), states
+            assert states["wait_until_running"] in ("upstream_failed", None), states
+            log = airflow.task_log("k2f_launch", run_id, "prerequisites.buckets")
+        assert f"conf sets {key}, which this DAG does not accept" in log
+        assert conf[key] not in log
+        assert jobs.active_jobs(job_name) == []

@@ -6,37 +6,46 @@ does, through the API server, never through its database.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+# plugins/ is on Airflow's path, not a package of this repository: put it on ours to share its names.
+_PLUGINS = str(Path(__file__).resolve().parents[2] / "plugins")
+if _PLUGINS not in sys.path:
+    sys.path.append(_PLUGINS)
+
+from k2f_airflow.config import VARIABLE  # noqa: E402
+
 FINISHED = {"success", "failed"}
 
 
-def local_variables(env: Mapping[str, str], topics: list[str], job_name: str) -> dict[str, str]:
-    """The k2f_* Variables that point the DAGs at the local stack (docs/airflow.md, "Locally")."""
+def local_config(env: Mapping[str, str], topics: list[str], job_name: str) -> dict[str, str]:
+    """The whole `k2f` Variable that points the DAGs at the local stack (docs/airflow.md, "Locally")."""
     return {
-        "k2f_runner": "local",
-        "k2f_job_name": job_name,
-        "k2f_kafka_consumer_group": job_name,
-        "k2f_topics": ",".join(topics),
-        "k2f_kafka_secret_resource_name": env["KAFKA_SECRET_RESOURCE"],
-        "k2f_archive_bucket": env["GCS_ARCHIVE_BUCKET"],
-        "k2f_error_bucket": env["GCS_ERROR_BUCKET"],
-        "k2f_fhir_base_url": env["FHIR_BASE_URL"],
-        "k2f_local_job_endpoint": env["PRISM_ENDPOINT"],
-        "k2f_local_worker_pool_port": env["PY_WORKER_POOL_PORT"],
-        "k2f_local_expansion_service": f"127.0.0.1:{env['EXPANSION_SERVICE_PORT']}",
+        "runner": "local",
+        "job_name": job_name,
+        "kafka_consumer_group": job_name,
+        "topics": ",".join(topics),
+        "kafka_secret_resource_name": env["KAFKA_SECRET_RESOURCE"],
+        "archive_bucket": env["GCS_ARCHIVE_BUCKET"],
+        "error_bucket": env["GCS_ERROR_BUCKET"],
+        "fhir_base_url": env["FHIR_BASE_URL"],
+        "local_job_endpoint": env["PRISM_ENDPOINT"],
+        "local_worker_pool_port": env["PY_WORKER_POOL_PORT"],
+        "local_expansion_service": f"127.0.0.1:{env['EXPANSION_SERVICE_PORT']}",
     }
 
 
 class AirflowApi:
     def __init__(self, base_url: str, username: str = "admin", password: str = "admin") -> None:
-        token = httpx.post(
-            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=30
-        )
+        token = httpx.post(f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=30)
         token.raise_for_status()
         self._http = httpx.Client(
             base_url=f"{base_url}/api/v2",
@@ -53,12 +62,49 @@ class AirflowApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def set_variables(self, values: Mapping[str, str]) -> None:
-        for key, value in values.items():
-            response = self._http.patch(f"/variables/{key}", json={"key": key, "value": value})
-            if response.status_code == 404:
-                response = self._http.post("/variables", json={"key": key, "value": value})
+    def get_variable(self, key: str) -> str | None:
+        response = self._http.get(f"/variables/{key}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()["value"]
+
+    def set_variable(self, key: str, value: str) -> None:
+        response = self._http.patch(f"/variables/{key}", json={"key": key, "value": value})
+        if response.status_code == 404:
+            response = self._http.post("/variables", json={"key": key, "value": value})
+        response.raise_for_status()
+
+    def delete_variable(self, key: str) -> None:
+        response = self._http.delete(f"/variables/{key}")
+        if response.status_code != 404:
             response.raise_for_status()
+
+    def set_config(self, config: Mapping[str, Any]) -> None:
+        """Replace the whole `k2f` Variable: nothing of an earlier run's settings survives."""
+        self.set_variable(VARIABLE, json.dumps(dict(config), sort_keys=True))
+
+    @contextmanager
+    def config(self, config: Mapping[str, Any]) -> Iterator[None]:
+        """The `k2f` Variable set to `config` inside the block, and put back as it was afterwards."""
+        before = self.get_variable(VARIABLE)
+        self.set_config(config)
+        try:
+            yield
+        finally:
+            if before is None:
+                self.delete_variable(VARIABLE)
+            else:
+                self.set_variable(VARIABLE, before)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        response = self._http.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": True},
+            headers={"Accept": "text/plain"},
+        )
+        response.raise_for_status()
+        return response.text
 
     def dag_ids(self) -> list[str]:
         response = self._http.get("/dags", params={"limit": 100})

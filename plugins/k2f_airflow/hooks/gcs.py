@@ -1,7 +1,8 @@
 """Cloud Storage: the archive and error buckets.
 
-On Google the client comes from the Google provider's GCSHook (the Airflow Connection's credentials);
-when STORAGE_EMULATOR_HOST is set (the local stack) it talks to the emulator without credentials.
+An Airflow hook on the Google Cloud connection (`google_cloud_default` by default): on Google the client
+comes from the provider's GCSHook with that connection's credentials; when STORAGE_EMULATOR_HOST is set
+(the local stack) it talks to the emulator without credentials.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from typing import Any
+
+from airflow.sdk import BaseHook
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 PROBE_PREFIX = "_k2f_probe"
@@ -18,8 +21,14 @@ class BucketProblem(Exception):
     """A bucket is unusable; the message names the bucket and the fix, never object contents."""
 
 
-class StorageHook:
-    def __init__(self, gcp_conn_id: str = "google_cloud_default") -> None:
+class StorageHook(BaseHook):
+    conn_name_attr = "gcp_conn_id"
+    default_conn_name = "google_cloud_default"
+    conn_type = "google_cloud_platform"
+    hook_name = "kafka-to-fhir buckets"
+
+    def __init__(self, gcp_conn_id: str = default_conn_name) -> None:
+        super().__init__()
         self.gcp_conn_id = gcp_conn_id
         self._client: Any = None
 

@@ -1,22 +1,21 @@
 """The streaming job's runner: Dataflow through the Google provider, or the local stack's job service.
 
 Both answer in beam_pipeline.job_service terms (JobInfo, Beam job states such as RUNNING, DRAINED), so
-sensors and checks are written once for either runner.
+sensors and checks are written once for either runner. `DataflowJobsHook` is the Google provider's
+DataflowHook (its Airflow Connection, `google_cloud_default` by default) with the two questions the DAGs
+ask. `LocalJobsHook` is a plain client: Prism's job service is a local address with no credentials, so an
+Airflow Connection would only be a second place to write the endpoint down.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
+
+from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
 
 from k2f_airflow.config import K2fConfig
 
 DATAFLOW_STATE_PREFIX = "JOB_STATE_"
-
-
-class JobsHook(Protocol):
-    def active_jobs(self, job_name: str) -> list[Any]: ...
-
-    def state(self, job_id: str) -> str: ...
 
 
 class LocalJobsHook:
@@ -34,6 +33,11 @@ class LocalJobsHook:
         with self._client() as client:
             return client.active_jobs(job_name)
 
+    def jobs_named(self, job_name: str) -> list[Any]:
+        """Every job of this name the job service knows, finished ones included."""
+        with self._client() as client:
+            return [j for j in client.jobs() if j.job_name == job_name]
+
     def state(self, job_id: str) -> str:
         with self._client() as client:
             return client.state(job_id)
@@ -43,37 +47,39 @@ class LocalJobsHook:
             return client.cancel(job_id)
 
 
-class DataflowJobsHook:
-    """Dataflow jobs of one project and region, through the Google provider's DataflowHook."""
+class DataflowJobsHook(DataflowHook):
+    """Dataflow jobs of one project and region: the provider's DataflowHook plus the DAGs' questions."""
 
     def __init__(self, gcp_conn_id: str, project_id: str | None, location: str) -> None:
-        self.project_id = project_id or None
+        super().__init__(gcp_conn_id=gcp_conn_id)
+        self.job_project_id = project_id or None
         self.location = location
-        from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
-
-        self.hook = DataflowHook(gcp_conn_id=gcp_conn_id)
 
     @property
     def project(self) -> str:
-        return self.project_id or self.hook.project_id
+        return self.job_project_id or self.project_id
 
     def active_jobs(self, job_name: str) -> list[Any]:
         """Jobs of exactly this name that are not finished (the ACTIVE filter of jobs.list)."""
         from beam_pipeline.job_service import JobInfo
 
-        jobs_api = self.hook.get_conn().projects().locations().jobs()
+        jobs_api = self.get_conn().projects().locations().jobs()
         request = jobs_api.list(projectId=self.project, location=self.location, filter="ACTIVE")
         found = []
         while request is not None:
-            response = request.execute(num_retries=self.hook.num_retries)
+            response = request.execute(num_retries=self.num_retries)
             for job in response.get("jobs", []):
                 if job.get("name") == job_name:
                     found.append(JobInfo(job["id"], job["name"], beam_state(job.get("currentState", ""))))
             request = jobs_api.list_next(previous_request=request, previous_response=response)
         return found
 
+    def jobs_named(self, job_name: str) -> list[Any]:
+        """Unfinished jobs of this name (a launch's own job is found by id, from the Beam operator)."""
+        return self.active_jobs(job_name)
+
     def state(self, job_id: str) -> str:
-        job = self.hook.get_job(job_id=job_id, project_id=self.project, location=self.location)
+        job = self.get_job(job_id=job_id, project_id=self.project, location=self.location)
         return beam_state(job.get("currentState", ""))
 
     def data_freshness_seconds(self, job_id: str, lookback_seconds: int = 600) -> float | None:
@@ -82,7 +88,7 @@ class DataflowJobsHook:
 
         from google.cloud import monitoring_v3
 
-        client = monitoring_v3.MetricServiceClient(credentials=self.hook.get_credentials())
+        client = monitoring_v3.MetricServiceClient(credentials=self.get_credentials())
         now = int(time.time())
         interval = monitoring_v3.TimeInterval(end_time={"seconds": now}, start_time={"seconds": now - lookback_seconds})
         series = client.list_time_series(

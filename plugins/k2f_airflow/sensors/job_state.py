@@ -1,62 +1,79 @@
-"""Waiting for the streaming job: until it runs (after launch) or until it has stopped (after drain)."""
+"""Waiting for the streaming job: until it runs (after launch) or until it has stopped (after drain).
+
+Both sensors are deferrable: they read the settings once, in their worker slot, then hand the wait to
+JobStateTrigger on the triggerer, so minutes of waiting hold no worker slot.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from k2f_airflow.hooks.jobs import jobs_hook
+from k2f_airflow.config import K2fConfig
 from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
 
-RUNNING = "RUNNING"
+
+def _trigger(cfg: K2fConfig, target: str, poll: float, timeout: int, **job: Any) -> JobStateTrigger:
+    return JobStateTrigger(
+        target=target,
+        runner=cfg.runner,
+        job_name=cfg.job_name,
+        local_job_endpoint=cfg.local_job_endpoint,
+        gcp_conn_id=cfg.gcp_conn_id,
+        gcp_project=cfg.gcp_project,
+        region=cfg.region,
+        poll_seconds=poll,
+        timeout_seconds=timeout,
+        **job,
+    )
+
+
+def _finished(event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("status") != "success":
+        raise AirflowFailException(event.get("message") or f"waiting for the job failed: {event.get('status')}")
+    return event
 
 
 class JobRunningSensor(BaseSensorOperator):
-    """Done when job `job_id` is RUNNING; fails at once if it ends first. XCom: the job id and state."""
+    """Done when the launched job is RUNNING; fails at once if it ends first. XCom: job id, name, state.
 
-    template_fields = ("job_id",)
+    `job_id` (templated) is the Beam operator's Dataflow job id when there is one; without it (the local
+    runner) the job is the first of the configured name that is not in `known_job_ids` (templated list).
+    """
 
-    def __init__(self, *, job_id: str, **kwargs: Any) -> None:
+    template_fields = ("job_id", "known_job_ids")
+
+    def __init__(self, *, job_id: str = "", known_job_ids: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
+        self.known_job_ids = known_job_ids
 
     def execute(self, context: Any) -> Any:
-        self.timeout = task_config(context).launch_timeout_seconds
-        return super().execute(context)
-
-    def poke(self, context: Any) -> PokeReturnValue:
-        from beam_pipeline.job_service import TERMINAL
-
         cfg = task_config(context)
-        state = jobs_hook(cfg).state(self.job_id)
-        self.log.info("job %s is %s", self.job_id, state)
-        if state in TERMINAL:
-            raise AirflowFailException(
-                f"job {self.job_id} ended as {state} before running: see the runner's job log "
-                "(Dataflow console, or the Prism UI locally)"
-            )
-        if state != RUNNING:
-            return PokeReturnValue(is_done=False)
-        summarize(context, f"job {cfg.job_name} ({self.job_id}) is RUNNING on {cfg.runner}")
-        return PokeReturnValue(
-            is_done=True, xcom_value={"job_id": self.job_id, "job_name": cfg.job_name, "state": state}
-        )
+        timeout = cfg.launch_timeout_seconds
+        known = [str(i) for i in (self.known_job_ids or [])] if isinstance(self.known_job_ids, list) else []
+        trigger = _trigger(cfg, RUNNING, self.poke_interval, timeout, job_id=self.job_id or "", known_job_ids=known)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        event = _finished(event)
+        summarize(context, f"job {event['job_name']} ({event['job_id']}) is RUNNING")
+        return {"job_id": event["job_id"], "job_name": event["job_name"], "state": event["state"]}
 
 
 class JobStoppedSensor(BaseSensorOperator):
     """Done when no job of the configured name is unfinished any more."""
 
     def execute(self, context: Any) -> Any:
-        self.timeout = task_config(context).drain_timeout_seconds
-        return super().execute(context)
-
-    def poke(self, context: Any) -> PokeReturnValue:
         cfg = task_config(context)
-        active = jobs_hook(cfg).active_jobs(cfg.job_name)
-        if active:
-            self.log.info("still active: %s", ", ".join(f"{j.job_id} ({j.state})" for j in active))
-            return PokeReturnValue(is_done=False)
-        summarize(context, f"no job named {cfg.job_name} is running any more")
-        return PokeReturnValue(is_done=True)
+        timeout = cfg.drain_timeout_seconds
+        trigger = _trigger(cfg, STOPPED, self.poke_interval, timeout)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
+        event = _finished(event)
+        summarize(context, f"no job named {event['job_name']} is running any more")

@@ -16,7 +16,9 @@ for path in (ROOT / "plugins", ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from k2f_airflow.config import K2fConfig, variable_name  # noqa: E402
+import json  # noqa: E402
+
+from k2f_airflow.config import VARIABLE, K2fConfig  # noqa: E402
 
 LOCAL = {
     "runner": "local",
@@ -58,11 +60,10 @@ def dataflow_cfg() -> K2fConfig:
 
 @pytest.fixture
 def variables(monkeypatch):
-    """Set Airflow Variables the way the secrets backend chain sees them (AIRFLOW_VAR_*)."""
+    """Set the k2f Variable the way the secrets backend chain sees it (AIRFLOW_VAR_K2F)."""
 
-    def set_all(values: dict[str, str]) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(f"AIRFLOW_VAR_{variable_name(name).upper()}", str(value))
+    def set_all(values: dict[str, object]) -> None:
+        monkeypatch.setenv(f"AIRFLOW_VAR_{VARIABLE.upper()}", json.dumps(values))
 
     return set_all
 

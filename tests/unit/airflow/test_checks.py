@@ -127,7 +127,7 @@ def test_job_state_needs_a_running_job(local_cfg):
 def test_consumer_lag_threshold(local_cfg):
     kafka = mock.create_autospec(KafkaHook, instance=True)
     kafka.consumer_lag.return_value = [PartitionLag("patients", 0, 5, 20006, 20001)]
-    with pytest.raises(health.Unhealthy, match="20001 message.s. behind .* k2f_health_max_consumer_lag=10000"):
+    with pytest.raises(health.Unhealthy, match="20001 message.s. behind .* k2f.health_max_consumer_lag=10000"):
         health.consumer_lag(local_cfg, SINCE, kafka)
     kafka.consumer_lag.assert_called_once_with("kafka-to-fhir", ["patients", "patients-b"])
 

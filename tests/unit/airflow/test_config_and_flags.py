@@ -1,27 +1,58 @@
-"""Settings from Variables, and the pipeline flags built from them."""
+"""Settings from the k2f Variable, and the pipeline flags built from them."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from k2f_airflow.config import ConfigError, K2fConfig, load_config, settings_table
+from k2f_airflow.config import VARIABLE, ConfigError, K2fConfig, load_config, settings_table
 from k2f_airflow.pipeline_flags import args_to_options, local_runner, pipeline_options, store_flags
 
 
-def test_variables_override_defaults_and_are_typed(variables):
-    variables({"runner": "local", "topics": "a, b", "health_max_consumer_lag": "7"})
+def test_the_k2f_variable_overrides_defaults_and_is_typed(variables):
+    variables({"runner": "local", "topics": "a, b", "health_max_consumer_lag": "7", "replay_max_objects": 9})
     cfg = load_config()
     assert cfg.runner == "local" and cfg.topic_list == ["a", "b"]
-    assert cfg.health_max_consumer_lag == 7
+    assert cfg.health_max_consumer_lag == 7 and cfg.replay_max_objects == 9
     assert cfg.job_name == "kafka-to-fhir"  # default
 
 
-def test_malformed_variables_name_the_variable():
-    with pytest.raises(ConfigError, match="k2f_replay_max_attempts must be an integer"):
-        load_config({"k2f_replay_max_attempts": "many"}.get)
-    with pytest.raises(ConfigError, match="k2f_runner must be one of"):
-        load_config({"k2f_runner": "spark"}.get)
-    with pytest.raises(ConfigError, match="k2f_topics, k2f_error_bucket"):
+def test_the_settings_are_one_variable_read_once():
+    reads = []
+
+    def getter(name):
+        reads.append(name)
+        return json.dumps({"runner": "local", "topics": "t"})
+
+    assert load_config(getter).topics == "t"
+    assert reads == [VARIABLE]
+
+
+def test_a_bad_variable_names_the_key():
+    def load(value):
+        return load_config({VARIABLE: value}.get)
+
+    with pytest.raises(ConfigError, match="k2f.replay_max_attempts must be an integer"):
+        load('{"replay_max_attempts": "many"}')
+    with pytest.raises(ConfigError, match="k2f.runner must be one of"):
+        load('{"runner": "spark"}')
+    with pytest.raises(ConfigError, match="unknown setting.*k2f_topics"):
+        load('{"k2f_topics": "old-style key"}')
+    with pytest.raises(ConfigError, match="k2f.topics must be a string"):
+        load('{"topics": ["a"]}')
+    with pytest.raises(ConfigError, match="not JSON"):
+        load("{topics: a}")
+    with pytest.raises(ConfigError, match="JSON object"):
+        load('["a"]')
+    with pytest.raises(ConfigError, match="Variable k2f is not set.*Migrating"):
+        load_config({}.get)
+    with pytest.raises(ConfigError, match="set topics, error_bucket in the Airflow Variable k2f"):
         K2fConfig().require("topics", "error_bucket")
+
+
+def test_pipeline_options_may_be_an_object_or_its_json(variables):
+    variables({"pipeline_options": {"max_num_workers": 4}})
+    assert load_config().extra_pipeline_options == {"max_num_workers": 4}
 
 
 def test_params_override_only_known_settings(local_cfg):
@@ -30,9 +61,10 @@ def test_params_override_only_known_settings(local_cfg):
         local_cfg.with_overrides({"nope": 1})
 
 
-def test_every_setting_is_a_k2f_variable():
+def test_every_setting_is_listed_once_and_no_launcher_program_is_a_setting():
     names = [name for name, _, _ in settings_table()]
-    assert all(n.startswith("k2f_") for n in names) and len(names) == len(set(names))
+    assert len(names) == len(set(names)) and "topics" in names
+    assert "py_interpreter" not in names
 
 
 def test_dataflow_flags_are_the_pipelines_own(dataflow_cfg):
@@ -74,7 +106,7 @@ def test_local_runner_uses_the_pipelines_local_options(local_cfg):
 
 
 def test_store_flags_need_a_store():
-    with pytest.raises(ConfigError, match="k2f_hcapi_project_id"):
+    with pytest.raises(ConfigError, match="hcapi_project_id"):
         store_flags(K2fConfig())
     assert store_flags(K2fConfig(fhir_base_url="http://x/fhir")) == {"fhir_base_url": "http://x/fhir"}
 

@@ -63,7 +63,9 @@ def test_launch_checks_every_prerequisite_before_starting(dagbag):
     dag = dagbag.dags["k2f_launch"]
     assert dag.schedule is None
     start = dag.get_task("start_pipeline")
-    checks = {t for t in start.upstream_task_ids}
+    assert type(start).__name__ == "BeamRunPythonPipelineOperator"  # the provider's, configured, not patched
+    assert start.upstream_task_ids == {"plan_launch"}
+    checks = dag.get_task("plan_launch").upstream_task_ids
     assert checks == {
         "prerequisites.buckets",
         "prerequisites.kafka_secret",
@@ -71,7 +73,8 @@ def test_launch_checks_every_prerequisite_before_starting(dagbag):
         "prerequisites.fhir_store",
         "prerequisites.no_running_job",
     }
-    assert dag.get_task("wait_until_running").upstream_task_ids == {"start_pipeline"}
+    running = dag.get_task("wait_until_running")
+    assert running.upstream_task_ids == {"start_pipeline", "plan_launch"}
     assert set(dag.params.keys()) == {"job_name", "topics"}
 
 
@@ -90,5 +93,7 @@ def test_health_and_replay_are_scheduled_and_alert(dagbag):
 
 def test_drain_waits_for_the_stop(dagbag):
     dag = dagbag.dags["k2f_drain"]
-    assert dag.get_task("wait_until_stopped").upstream_task_ids == {"drain_pipeline"}
-    assert dag.get_task("drain_pipeline").drain_pipeline is True
+    assert dag.get_task("wait_until_stopped").upstream_task_ids == {"drain_dataflow_job", "cancel_local_jobs"}
+    drain = dag.get_task("drain_dataflow_job")
+    assert drain.operator_class.__name__ == "DataflowStopJobOperator"  # the provider's, as it is
+    assert drain.partial_kwargs["drain_pipeline"] is True

@@ -1,54 +1,52 @@
-"""The launch and drain operators: the exact provider arguments and hook calls (Google is not reachable)."""
+"""Launch and drain: the stock provider operators with our arguments, and the exact calls they make to
+Google (which is not reachable here); the deferrable waits; the refusal of undeclared trigger conf."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from unittest import mock
 
 import pytest
+from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
 from airflow.providers.google.cloud.hooks.dataflow import DataflowHook as RealDataflowHook
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.google.cloud.operators.dataflow import DataflowStopJobOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 from k2f_airflow.hooks.jobs import DataflowJobsHook, LocalJobsHook
-from k2f_airflow.operators.drain import DrainPipelineOperator
-from k2f_airflow.operators.launch import LaunchPipelineOperator, parse_launch_line
+from k2f_airflow.operators.common import task_config
+from k2f_airflow.operators.drain import CancelLocalJobsOperator, PlanDrainOperator
+from k2f_airflow.operators.launch import PlanLaunchOperator, launch_arguments, launch_plan
+from k2f_airflow.sensors.job_state import JobRunningSensor, JobStoppedSensor
+from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
 
 from beam_pipeline.job_service import JobInfo
 
 BEAM_OPS = "airflow.providers.apache.beam.operators.beam"
 
 
-def launch_line(job_id="job-123"):
-    return json.dumps({"job_name": "k2f-unit", "job_id": job_id, "state": "RUNNING"}) + "\n"
-
-
-def test_parse_launch_line_reads_only_the_launchers_line():
-    assert parse_launch_line(launch_line())["job_id"] == "job-123"
-    assert parse_launch_line("INFO submitting") is None
-    assert parse_launch_line('{"job_id": ') is None
-
-
 def test_dataflow_launch_passes_the_exact_configuration(dataflow_cfg, context):
-    op = LaunchPipelineOperator(task_id="start_pipeline")
-    op.configure(dataflow_cfg)
-    assert op.runner == "DataflowRunner"
-    cfg = op.dataflow_config
-    assert (cfg.job_name, cfg.append_job_name, cfg.project_id, cfg.location) == (
-        "k2f-unit",
-        False,
-        "df-project",
-        "europe-west1",
-    )
-    assert cfg.wait_until_finished is False and cfg.drain_pipeline is True
-    assert op.py_file.endswith("beam_pipeline/dataflow_kafka_to_fhirstore.py")
+    plan = launch_plan(dataflow_cfg)
+    assert plan["runner"] == "DataflowRunner"
+    assert plan["dataflow_config"] == {
+        "job_name": "k2f-unit",
+        "append_job_name": False,
+        "project_id": "df-project",
+        "location": "europe-west1",
+        "gcp_conn_id": "google_cloud_default",
+        "wait_until_finished": False,
+        "drain_pipeline": True,
+    }
+    assert plan["py_file"].endswith("beam_pipeline/dataflow_kafka_to_fhirstore.py")
+    json.dumps(plan)  # an XCom: plain JSON
+
+    op = BeamRunPythonPipelineOperator(task_id="start_pipeline", **launch_arguments(plan))
 
     def start(**kwargs):
         kwargs["process_line_callback"]("Submitted job: 2025-01-01_00_00_00-123\n")
-        kwargs["process_line_callback"](launch_line("2025-01-01_00_00_00-123"))
 
     with (
         mock.patch(f"{BEAM_OPS}.DataflowHook") as dataflow_hook,
         mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline", side_effect=start) as run,
-        mock.patch("k2f_airflow.operators.launch.task_config", return_value=dataflow_cfg),
         mock.patch(f"{BEAM_OPS}.DataflowJobLink"),
     ):
         # The job's name is computed by the real static method: the Dataflow job keeps the configured name.
@@ -65,46 +63,46 @@ def test_dataflow_launch_passes_the_exact_configuration(dataflow_cfg, context):
     dataflow_hook.return_value.wait_for_done.assert_called_once_with(
         job_name="k2f-unit", location="europe-west1", job_id="2025-01-01_00_00_00-123", project_id="df-project"
     )
-    assert result == {"job_id": "2025-01-01_00_00_00-123", "job_name": "k2f-unit", "runner": "dataflow"}
-    assert "2025-01-01_00_00_00-123" in context["ti"].xcom["summary"]
+    assert result == {"dataflow_job_id": "2025-01-01_00_00_00-123"}
 
 
-def test_local_launch_reads_the_job_id_from_the_launcher(local_cfg, context):
-    op = LaunchPipelineOperator(task_id="start_pipeline")
+def test_local_launch_runs_the_pipeline_with_the_workers_own_python(local_cfg, context):
+    import sys
 
-    def start(**kwargs):
-        kwargs["process_line_callback"](launch_line("job-local-1"))
-
-    with (
-        mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline", side_effect=start) as run,
-        mock.patch("k2f_airflow.operators.launch.task_config", return_value=local_cfg),
-    ):
-        result = op.execute(context)
-    assert op.runner != "DataflowRunner"
-    assert run.call_args.kwargs["variables"]["job_endpoint"] == "127.0.0.1:8073"
-    assert result["job_id"] == "job-local-1"
-
-
-def test_launch_without_a_job_id_fails(local_cfg, context):
-    op = LaunchPipelineOperator(task_id="start_pipeline")
-    with (
-        mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline"),
-        mock.patch("k2f_airflow.operators.launch.task_config", return_value=local_cfg),
-        pytest.raises(AirflowFailException, match="without printing a job id"),
-    ):
+    plan = launch_plan(local_cfg)
+    op = BeamRunPythonPipelineOperator(task_id="start_pipeline", **launch_arguments(plan))
+    with mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline") as run:
         op.execute(context)
+    assert plan["runner"] != "DataflowRunner"
+    assert run.call_args.kwargs["variables"]["job_endpoint"] == "127.0.0.1:8073"
+    assert run.call_args.kwargs["variables"]["job_name"] == "k2f-unit"
+    assert run.call_args.kwargs["py_interpreter"] == sys.executable
 
 
-def test_dataflow_drain_uses_the_stop_operator_with_drain(dataflow_cfg, context):
+def test_plan_launch_lists_the_jobs_that_exist_already(local_cfg, context):
+    jobs = mock.create_autospec(LocalJobsHook, instance=True)
+    jobs.jobs_named.return_value = [JobInfo("old-1", "k2f-unit", "CANCELLED")]
+    with (
+        mock.patch("k2f_airflow.operators.launch.task_config", return_value=local_cfg),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+    ):
+        plan = PlanLaunchOperator(task_id="plan_launch").execute(context)
+    assert plan["known_job_ids"] == ["old-1"]
+    jobs.jobs_named.assert_called_once_with("k2f-unit")
+
+
+def test_dataflow_drain_plans_the_stock_stop_operator_by_job_id(dataflow_cfg, context):
     jobs = mock.create_autospec(DataflowJobsHook, instance=True)
     jobs.project = "df-project"
     jobs.active_jobs.return_value = [JobInfo("2025-01-01_00_00_00-123", "k2f-unit", "RUNNING")]
-    op = DrainPipelineOperator(task_id="drain_pipeline")
     with (
         mock.patch("k2f_airflow.operators.drain.task_config", return_value=dataflow_cfg),
-        mock.patch("k2f_airflow.operators.drain.jobs_hook", return_value=jobs),
-        mock.patch("airflow.providers.google.cloud.operators.dataflow.DataflowHook") as hook,
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
     ):
+        plan = PlanDrainOperator(task_id="plan_drain").execute(context)
+    [kwargs] = plan
+    op = DataflowStopJobOperator(task_id="drain_dataflow_job", drain_pipeline=True, **kwargs)
+    with mock.patch("airflow.providers.google.cloud.operators.dataflow.DataflowHook") as hook:
         op.execute(context)
     hook.assert_called_once_with(
         gcp_conn_id="google_cloud_default",
@@ -118,23 +116,33 @@ def test_dataflow_drain_uses_the_stop_operator_with_drain(dataflow_cfg, context)
     )
 
 
-def test_local_drain_cancels_through_the_job_service(local_cfg, context):
+def test_local_drain_cancels_through_the_job_service(local_cfg, dataflow_cfg, context):
     jobs = mock.create_autospec(LocalJobsHook, instance=True)
     jobs.active_jobs.return_value = [JobInfo("j1", "k2f-unit", "RUNNING")]
     with (
         mock.patch("k2f_airflow.operators.drain.task_config", return_value=local_cfg),
-        mock.patch("k2f_airflow.operators.drain.jobs_hook", return_value=jobs),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
     ):
-        DrainPipelineOperator(task_id="drain_pipeline").execute(context)
+        assert PlanDrainOperator(task_id="plan_drain").execute(context) == []
+        CancelLocalJobsOperator(task_id="cancel_local_jobs").execute(context)
     jobs.cancel.assert_called_once_with("j1")
     assert "cancelled j1" in context["ti"].xcom["summary"]
+    with (
+        mock.patch("k2f_airflow.operators.drain.task_config", return_value=dataflow_cfg),
+        pytest.raises(AirflowSkipException),
+    ):
+        CancelLocalJobsOperator(task_id="cancel_local_jobs").execute(context)
 
 
 def test_dataflow_jobs_hook_lists_active_jobs_of_exactly_the_name():
-    with mock.patch("airflow.providers.google.cloud.hooks.dataflow.DataflowHook") as hook_cls:
-        hook = hook_cls.return_value
-        hook.num_retries = 5
-        jobs_api = hook.get_conn.return_value.projects.return_value.locations.return_value.jobs.return_value
+    with (
+        mock.patch.object(RealDataflowHook, "__init__", return_value=None) as init,
+        mock.patch.object(DataflowJobsHook, "get_conn") as get_conn,
+        mock.patch.object(DataflowJobsHook, "get_job", return_value={"currentState": "JOB_STATE_DRAINING"}) as get_job,
+        mock.patch.object(DataflowJobsHook, "num_retries", 5),
+    ):
+        jobs = DataflowJobsHook("gcp", "df-project", "europe-west1")
+        jobs_api = get_conn.return_value.projects.return_value.locations.return_value.jobs.return_value
         jobs_api.list.return_value.execute.return_value = {
             "jobs": [
                 {"id": "a", "name": "k2f-unit", "currentState": "JOB_STATE_RUNNING"},
@@ -142,11 +150,116 @@ def test_dataflow_jobs_hook_lists_active_jobs_of_exactly_the_name():
             ]
         }
         jobs_api.list_next.return_value = None
-        hook.get_job.return_value = {"currentState": "JOB_STATE_DRAINING"}
-        jobs = DataflowJobsHook("gcp", "df-project", "europe-west1")
         assert jobs.active_jobs("k2f-unit") == [JobInfo("a", "k2f-unit", "RUNNING")]
         assert jobs.state("a") == "DRAINING"
-    hook_cls.assert_called_once_with(gcp_conn_id="gcp")
+    init.assert_called_once_with(gcp_conn_id="gcp")
     jobs_api.list.assert_called_once_with(projectId="df-project", location="europe-west1", filter="ACTIVE")
     jobs_api.list.return_value.execute.assert_called_once_with(num_retries=5)
-    hook.get_job.assert_called_once_with(job_id="a", project_id="df-project", location="europe-west1")
+    get_job.assert_called_once_with(job_id="a", project_id="df-project", location="europe-west1")
+
+
+# -- the waits run on the triggerer -------------------------------------------------------------------
+
+
+def test_both_sensors_defer_with_the_settings_they_read_once(local_cfg, context):
+    with mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg) as read:
+        with pytest.raises(TaskDeferred) as running:
+            JobRunningSensor(task_id="wait_until_running", known_job_ids=["old"], poke_interval=3).execute(context)
+        with pytest.raises(TaskDeferred) as stopped:
+            JobStoppedSensor(task_id="wait_until_stopped").execute(context)
+    assert read.call_count == 2
+    classpath, kwargs = running.value.trigger.serialize()
+    assert classpath == "k2f_airflow.triggers.job_state.JobStateTrigger"
+    assert kwargs["target"] == RUNNING and kwargs["known_job_ids"] == ["old"] and kwargs["poll_seconds"] == 3
+    assert kwargs["local_job_endpoint"] == "127.0.0.1:8073" and kwargs["timeout_seconds"] == 900
+    assert stopped.value.trigger.serialize()[1]["target"] == STOPPED
+    JobStateTrigger(**kwargs)  # what the triggerer rebuilds from the serialized form
+
+
+class FakeJobs:
+    def __init__(self, *views):
+        self.views = list(views)
+
+    def _next(self):
+        return self.views.pop(0) if len(self.views) > 1 else self.views[0]
+
+    def jobs_named(self, name):
+        return [j for j in self._next() if j.job_name == name]
+
+    def active_jobs(self, name):
+        return [j for j in self._next() if j.job_name == name and j.state not in ("CANCELLED", "FAILED", "DONE")]
+
+    def state(self, job_id):
+        return next(j.state for j in self._next() if j.job_id == job_id)
+
+
+def _events(trigger, hook):
+    async def collect():
+        with mock.patch.object(JobStateTrigger, "_hook", return_value=hook):
+            return [e.payload async for e in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def _trigger(target, **kw):
+    return JobStateTrigger(target=target, runner="local", job_name="k2f-unit", poll_seconds=0, **kw)
+
+
+def test_the_running_wait_ignores_older_jobs_and_fires_when_the_new_one_runs():
+    old = JobInfo("old", "k2f-unit", "RUNNING")
+    hook = FakeJobs([old], [old, JobInfo("new", "k2f-unit", "STARTING")], [old, JobInfo("new", "k2f-unit", "RUNNING")])
+    [event] = _events(_trigger(RUNNING, known_job_ids=["old"]), hook)
+    assert event == {"status": "success", "job_id": "new", "job_name": "k2f-unit", "state": "RUNNING"}
+
+
+def test_the_running_wait_fails_when_the_job_ends_first_and_times_out():
+    hook = FakeJobs([JobInfo("new", "k2f-unit", "FAILED")])
+    [event] = _events(_trigger(RUNNING), hook)
+    assert event["status"] == "error" and "ended as FAILED" in event["message"]
+    [event] = _events(_trigger(RUNNING, timeout_seconds=0), FakeJobs([]))
+    assert event["status"] == "timeout"
+    with pytest.raises(AirflowFailException, match="did not reach RUNNING"):
+        JobRunningSensor(task_id="w").execute_complete({"ti": None}, event)
+
+
+def test_the_stopped_wait_fires_when_no_job_of_the_name_is_active():
+    hook = FakeJobs([JobInfo("j", "k2f-unit", "RUNNING")], [JobInfo("j", "k2f-unit", "CANCELLED")])
+    [event] = _events(_trigger(STOPPED), hook)
+    assert event["status"] == "success" and event["state"] == STOPPED
+
+
+# -- trigger conf: only the declared params -----------------------------------------------------------
+
+
+class FakeRun:
+    def __init__(self, conf):
+        self.conf = conf
+
+
+class FakeDag:
+    def __init__(self, params):
+        self.params = params
+
+
+@pytest.mark.parametrize(
+    "conf", [{"py_interpreter": "/bin/sh"}, {"fhir_base_url": "http://elsewhere/fhir"}, {"error_bucket": "x"}]
+)
+def test_a_run_whose_conf_sets_an_undeclared_key_is_refused_naming_it(conf, context, variables, local_cfg):
+    variables({"runner": "local"})
+    key = next(iter(conf))
+    context |= {"dag": FakeDag({"job_name": None, "topics": None}), "dag_run": FakeRun(conf), "params": conf}
+    with pytest.raises(AirflowFailException, match=f"conf sets {key}, which this DAG does not accept") as refused:
+        task_config(context)
+    assert str(conf[key]) not in str(refused.value)  # the key, never the value
+
+
+def test_declared_params_still_override(context, variables):
+    variables({"runner": "local", "job_name": "from-variable"})
+    context |= {
+        "dag": FakeDag({"job_name": None, "topics": None}),
+        "dag_run": FakeRun({"job_name": "from-trigger"}),
+        "params": {"job_name": "from-trigger", "topics": None},
+    }
+    assert task_config(context).job_name == "from-trigger"
+    context |= {"dag": FakeDag({}), "dag_run": FakeRun({}), "params": {"job_name": "undeclared"}}
+    assert task_config(context).job_name == "from-variable"
