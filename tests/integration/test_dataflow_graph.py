@@ -3,19 +3,27 @@
 Google cannot be reached here, so the launcher writes a classic template to a local path and stages to
 the GCS emulator; the test reads back the staged pipeline proto and checks what Dataflow would run.
 The KafkaIO read is expanded by a Java expansion service with Beam's default (Docker) environment, the
-one Dataflow uses, started by this test on the local Beam Java classpath.
+one Dataflow uses, started by this test on the local Beam Java classpath. A second build with FHIR
+credentials in Secret Manager checks that none of them reaches the template, the proto or the staged
+files, in any form.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tarfile
+import uuid
+import zlib
 from pathlib import Path
 
 import pytest
+from apache_beam.internal import pickler
 from apache_beam.portability.api import beam_runner_api_pb2
 from google.cloud import storage
 
@@ -108,3 +116,133 @@ def test_original_flags_build_a_dataflow_streaming_graph(env, tmp_path, docker_e
         payload = beam_runner_api_pb2.DockerPayload.FromString(environment.payload)
         assert "beam_java" in payload.container_image
     assert {e.urn for e in pipeline.components.environments.values()} == {"beam:env:docker:v1"}
+
+
+# Synthetic credentials that must appear nowhere in what Dataflow stores: the template, the pipeline proto,
+# the staged files, the pickled DoFns.
+FHIR_CREDENTIALS = {
+    "token_url": "https://idp.k2f.test/oauth2/token",
+    "client_id": "k2f-graph-test-client",
+    "client_secret": "cs-5b8e0c3a-graph-test-secret",
+    "token": "tok-91d4e7f2-graph-test-bearer",
+    "username": "k2f-graph-test-user",
+    "password": "pw-c0ffee42-graph-test-password",
+}
+SECRET_VALUES = ("client_secret", "token", "password")
+
+
+def _forms(secret: str) -> list[bytes]:
+    """The secret as plain text and in every base64 alignment (a base64 of a larger string contains one of
+    these), plus the HTTP Basic header value."""
+    forms = [secret.encode()]
+    for pad in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * pad + secret.encode())[4 if pad else 0 :]
+            forms.append(encoded[: len(encoded) - 4])  # drop the edges the neighbouring bytes would change
+    basic = f"{FHIR_CREDENTIALS['username']}:{FHIR_CREDENTIALS['password']}".encode()
+    forms.append(base64.b64encode(basic))
+    return forms
+
+
+def _leaks(blob: bytes) -> list[str]:
+    found = []
+    for name in SECRET_VALUES:
+        if any(form in blob for form in _forms(FHIR_CREDENTIALS[name])):
+            found.append(name)
+    return found
+
+
+def _unpickled_strings(obj: object, seen: set[int] | None = None, depth: int = 0) -> list[str]:
+    """Every str reachable from an unpickled object (attributes, containers), to search the DoFns' state."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 40:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, bytes):
+        return [obj.decode("latin-1")]
+    children: list[object] = []
+    if isinstance(obj, dict):
+        children = [*obj.keys(), *obj.values()]
+    elif isinstance(obj, list | tuple | set | frozenset):
+        children = list(obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        children = list(vars(obj).values())
+    elif hasattr(obj, "__dataclass_fields__"):
+        children = [getattr(obj, f, None) for f in obj.__dataclass_fields__]
+    strings: list[str] = []
+    for child in children:
+        strings.extend(_unpickled_strings(child, seen, depth + 1))
+    return strings
+
+
+def _fhir_auth_secret() -> str:
+    from beam_pipeline.kafka.secret_manager import secret_manager_client
+
+    client = secret_manager_client()
+    created = client.create_secret(
+        parent="projects/k2f-local", secret_id=f"fhir-auth-graph-{uuid.uuid4().hex[:12]}", secret={}
+    )
+    client.add_secret_version(parent=created.name, payload={"data": json.dumps(FHIR_CREDENTIALS).encode()})
+    return f"{created.name}/versions/latest"
+
+
+def test_no_fhir_credential_is_in_the_dataflow_template_in_any_form(env, tmp_path, docker_env_expansion_service):
+    secret_name = _fhir_auth_secret()
+    template = tmp_path / "template.json"
+    values = {
+        "archive": env["GCS_ARCHIVE_BUCKET"],
+        "errors": env["GCS_ERROR_BUCKET"],
+        "secret": env["KAFKA_SECRET_RESOURCE"],
+    }
+    flags = [f.format(**values) for f in ORIGINAL_FLAGS]
+    flags += ["--fhir_base_url", "https://fhir.k2f.test/fhir", "--fhir_auth", "oauth2",
+              "--fhir_auth_secret_resource_name", secret_name]  # fmt: skip
+    command = [sys.executable, "-m", "beam_pipeline.dataflow_kafka_to_fhirstore", *flags,
+               f"--template_location={template}", f"--expansion_service={docker_env_expansion_service}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not _leaks((done.stdout + done.stderr).encode())
+
+    text = template.read_bytes()
+    assert not _leaks(text), "a FHIR credential is in the template"
+    job = json.loads(text)
+    options = job["environment"]["sdkPipelineOptions"]["options"]
+    assert options["fhir_auth_secret_resource_name"] == secret_name  # the name travels, nothing else
+
+    gcs = storage.Client(project="k2f-local")
+    bucket, _, name = options["pipelineUrl"].removeprefix("gs://").partition("/")
+    proto_bytes = gcs.bucket(bucket).blob(name).download_as_bytes()
+    assert not _leaks(proto_bytes), "a FHIR credential is in the pipeline proto"
+    for package in job["environment"]["workerPools"][0]["packages"]:  # pickled_main_session, the package...
+        location = package["location"].removeprefix("storage.googleapis.com/").removeprefix("gs://")
+        pkg_bucket, _, pkg_name = location.partition("/")
+        blob = gcs.bucket(pkg_bucket).blob(pkg_name).download_as_bytes()
+        assert not _leaks(blob), f"a FHIR credential is in the staged {package['name']}"
+        if package["name"].endswith((".tar.gz", ".tgz")):
+            with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
+                for member in archive.getmembers():
+                    data = archive.extractfile(member)
+                    assert data is None or not _leaks(data.read()), f"a FHIR credential is in {member.name}"
+
+    pipeline = beam_runner_api_pb2.Pipeline.FromString(proto_bytes)
+    write_fns = 0
+    for transform in pipeline.components.transforms.values():
+        if transform.spec.urn != "beam:transform:pardo:v1":
+            continue
+        payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload)
+        if not payload.do_fn.payload:
+            continue
+        raw = zlib.decompress(base64.b64decode(payload.do_fn.payload))
+        assert not _leaks(raw), f"a FHIR credential is pickled in {transform.unique_name}"
+        try:
+            fn = pickler.loads(payload.do_fn.payload)
+        except Exception:  # noqa: BLE001  (a Java or runner-side payload: its raw bytes were searched above)
+            continue
+        strings = "\n".join(_unpickled_strings(fn)).encode("utf-8", "surrogatepass")
+        assert not _leaks(strings), f"a FHIR credential is inside the unpickled DoFn of {transform.unique_name}"
+        write_fns += "WriteToFhirStore/WriteBundles" in transform.unique_name
+        if "WriteToFhirStore/WriteBundles" in transform.unique_name:
+            assert secret_name in strings.decode("utf-8", "surrogatepass")
+    assert write_fns == 1, "the write step's DoFn was not found in the graph"
