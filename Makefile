@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status demo test unit lint bench lock
+.PHONY: help up down status demo test unit lint bench lock composer-plan
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 up: ## start the local stack (installs what is missing; harmless when already up)
 	@bash dev/stack.sh up
@@ -33,3 +33,7 @@ bench: ## the benchmarks whose figures are in README.md
 
 lock: ## re-pin requirements.lock from the requirement files
 	@bash dev/lock.sh
+
+composer-plan: ## print the gcloud commands deploying to Cloud Composer (ENV= LOCATION= [CONFIG=k2f.json] [EXECUTE=1] runs them)
+	@python3 deploy/composer_plan.py --environment "$(ENV)" --location "$(LOCATION)" \
+	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(filter 1,$(EXECUTE)),--execute)
