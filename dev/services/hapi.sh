@@ -41,7 +41,8 @@ start() {
   mkdir -p "$DATA"
   : > "$K2F_LOG_DIR/hapi.log"
   HAPI_DATA_DIR="$DATA" start_bg hapi java -Xms256m -Xmx${HAPI_HEAP:-1g} -XX:+UseParallelGC -jar "$(jar_path)"
-  wait_until 300 hapi health
+  # A cold start installs US Core into the database (2-3 minutes on 2 busy cores) before it is ready.
+  wait_until "${HAPI_START_TIMEOUT:-600}" hapi health
   log "hapi healthy at $FHIR_BASE_URL (US Core validation: $HAPI_VALIDATE_US_CORE)"
 }
 
