@@ -111,6 +111,14 @@ class KafkaToFhirOptions(PipelineOptions):
 
         mapping = parser.add_argument_group("Mapping")
         mapping.add_argument(
+            "--topic_types",
+            default=None,
+            help="Topics that carry one kind of message, as topic=type pairs separated by commas (types: patient, "
+            "encounter, condition, observation, immunization, allergy, procedure, medication), e.g. "
+            "'synthea.conditions=condition'. Messages of other topics say their type in MESSAGE_TYPE; without "
+            "one they are patients. An unknown type gives error records (unknown_message_type).",
+        )
+        mapping.add_argument(
             "--structural_validation",
             action="store_true",
             help="Also validate each mapped resource's full structure with fhir.resources (about 0.45 ms of CPU "

@@ -22,7 +22,7 @@ from typing import IO
 
 from beam_pipeline.us_core import TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
-from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES
+from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES, parse_topic_types
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,6 +33,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input", type=argparse.FileType("rb"), default=None, help="read this file (default: stdin)")
     p.add_argument("--topic", help="Kafka topic to pretend the messages came from (picks the mapper by topic)")
+    p.add_argument(
+        "--topic_types",
+        help="topic=type pairs, comma-separated (e.g. synthea.conditions=condition): the type of --topic's messages",
+    )
     p.add_argument(
         "--source_id_system",
         default=t.DEFAULT_SOURCE_ID_SYSTEM,
@@ -63,6 +67,7 @@ def config_from(args: argparse.Namespace) -> TransformConfig:
         filter_country=args.filter_country,
         filter_program_names=frozenset(p.strip() for p in programs.split(",")) if programs else None,
         structural_validation=not args.no_structural_validation,
+        topic_types=parse_topic_types(args.topic_types),
     )
 
 

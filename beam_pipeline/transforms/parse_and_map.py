@@ -18,6 +18,7 @@ from beam_pipeline.error_record import ErrorRecord, make_error_record
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.write import MappedMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
+from beam_pipeline.us_core.config import parse_topic_types
 from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
@@ -36,6 +37,7 @@ class MappingSettings:
                 filter_country=opts.filter_country,
                 filter_program_names=frozenset(p.strip() for p in programs.split(",")) if programs else None,
                 structural_validation=opts.structural_validation,
+                topic_types=parse_topic_types(opts.topic_types),
             )
         )
 

@@ -25,3 +25,17 @@ class TransformConfig:
     default_message_type: str = "patient"
     # Identifier system of clinical rows without an Id (their value is a hash of the row's natural key).
     natural_key_system: str = terminology.DEFAULT_NATURAL_KEY_SYSTEM
+
+
+def parse_topic_types(value: str | None) -> dict[str, str]:
+    """`--topic_types "patients=patient,conditions=condition"` -> {topic: message type}. Types are checked
+    against the registry per message (an unknown one gives error records), not here."""
+    out: dict[str, str] = {}
+    for pair in (value or "").split(","):
+        if not pair.strip():
+            continue
+        topic, sep, kind = pair.partition("=")
+        if not sep or not topic.strip() or not kind.strip():
+            raise ValueError("--topic_types takes topic=type pairs separated by commas")
+        out[topic.strip()] = kind.strip().lower()
+    return out
