@@ -82,7 +82,7 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
     job_name = options.view_as(GoogleCloudOptions).job_name or DEFAULT_JOB_NAME
     connection = parse_kafka_secret(access_secret(opts.kafka_secret_resource_name))
     extra = dict(_key_value(p) for p in opts.kafka_consumer_property)
-    consumer = consumer_config(connection, opts.kafka_consumer_group, extra)
+    consumer = consumer_config(connection, opts.kafka_consumer_group, opts.kafka_secret_resource_name, extra)
     # The FHIR config names the auth secret and holds no credential: workers read it in setup(). It is read
     # here once only so that a missing or malformed secret stops the launch with a message.
     fhir = FhirStoreConfig.from_flags(options.get_all_options())

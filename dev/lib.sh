@@ -81,6 +81,26 @@ maven_fetch() {
   touch "$out/.complete"
 }
 
+# maven_jar SRC NAME: build the Maven module in SRC (pom.xml, src/) into NAME.jar once per hash of its sources
+# and of the versions it builds against; print the jar's path. Cached like the downloads, so a fresh clone reuses it.
+maven_jar() {
+  local src="$1" name="$2" hash jar build
+  hash="$( { echo "$BEAM_JAVA_VERSION $KAFKA_VERSION"; cd "$src" && find pom.xml src -type f -print0 | sort -z \
+    | xargs -0 sha256sum; } | sha256sum | cut -c1-12)"
+  jar="$K2F_CACHE_DIR/jars/$name/$hash/$name.jar"
+  if [[ ! -f "$jar" ]]; then
+    log "building $name.jar with Maven (first run only)"
+    build="$(mktemp -d)"
+    cp -r "$src/pom.xml" "$src/src" "$build/"
+    mvn -q -B -Dstyle.color=never -f "$build/pom.xml" package -DskipTests > "$build/build.log" 2>&1 \
+      || { cat "$build/build.log" >&2; die "Maven could not build $src"; }
+    mkdir -p "$(dirname "$jar")"
+    mv "$build/target/$name.jar" "$jar"
+    rm -rf "$build"
+  fi
+  echo "$jar"
+}
+
 service_main() {
   local cmd="${1:-}"
   case "$cmd" in

@@ -3,6 +3,11 @@
 Secret payload: {"bootstrap_servers": "...", "apiKey": "...", "apiSecret": "..."}, as in the original
 sample. apiKey/apiSecret present means SASL PLAIN over TLS (SASL_SSL), as for Confluent Cloud. The
 optional "security_protocol" overrides that, e.g. SASL_PLAINTEXT for the local stack's listener.
+
+The consumer settings never carry apiKey/apiSecret: they become part of the job graph (KafkaIO's
+configuration in the pipeline proto, the template, the job's stored pipeline). Instead the SASL login is a
+reference that Kafka's own config.providers mechanism resolves when the client starts on the worker,
+through the ConfigProvider in java/kafka-config-provider, which reads the same secret from Secret Manager.
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ import json
 from dataclasses import dataclass, field
 
 PROTOCOLS = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+# The ConfigProvider (java/kafka-config-provider) and the one key it serves: one definition each.
+CONFIG_PROVIDER = "k2fsm"
+CONFIG_PROVIDER_CLASS = "dev.k2f.kafka.SecretManagerConfigProvider"
+JAAS_KEY = "sasl.jaas.config"
 
 
 class KafkaSecretError(ValueError):
@@ -47,9 +56,13 @@ def parse_kafka_secret(payload: bytes | str) -> KafkaConnection:
 
 
 def consumer_config(
-    connection: KafkaConnection, group_id: str, extra: dict[str, str] | None = None
+    connection: KafkaConnection, group_id: str, secret_resource_name: str, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """Java Kafka consumer properties for ReadFromKafka (KafkaIO runs the Java client)."""
+    """Java Kafka consumer properties for ReadFromKafka (KafkaIO runs the Java client).
+
+    `secret_resource_name` names the secret `connection` was read from: with apiKey/apiSecret, the workers
+    read the login from it when the Kafka client starts.
+    """
     config = {
         "bootstrap.servers": connection.bootstrap_servers,
         "security.protocol": connection.security_protocol,
@@ -59,14 +72,16 @@ def consumer_config(
     }
     if connection.api_key:
         config["sasl.mechanism"] = "PLAIN"
-        user, password = _jaas_escape(connection.api_key), _jaas_escape(connection.api_secret or "")
-        config["sasl.jaas.config"] = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'username="{user}" password="{password}";'
-        )
+        config["config.providers"] = CONFIG_PROVIDER
+        config[f"config.providers.{CONFIG_PROVIDER}.class"] = CONFIG_PROVIDER_CLASS
+        config[JAAS_KEY] = jaas_reference(secret_resource_name)
     config.update(extra or {})
     return config
 
 
-def _jaas_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+def jaas_reference(secret_resource_name: str) -> str:
+    """`${k2fsm:projects/P/secrets/S/versions/V:sasl.jaas.config}`, resolved by the Kafka client on the worker."""
+    if ":" in secret_resource_name or "}" in secret_resource_name:
+        # Kafka's variable syntax (${provider:path:key}) has no escaping.
+        raise KafkaSecretError("the Kafka secret's resource name cannot contain ':' or '}'")
+    return f"${{{CONFIG_PROVIDER}:{secret_resource_name}:{JAAS_KEY}}}"

@@ -13,12 +13,24 @@ BEAM_JAVA_LIBS="$K2F_CACHE_DIR/beam-java/$BEAM_JAVA_VERSION/libs"
 
 beam_java_install() {
   maven_fetch "$BEAM_JAVA_LIBS" "$K2F_ROOT/dev/beam/pom.xml"
+  beam_java_launchers >/dev/null
+  kafka_config_provider_jar >/dev/null
 }
+
+# The Kafka ConfigProvider that resolves the SASL login from Secret Manager on the worker
+# (java/kafka-config-provider): on the classpath of the expansion service and of the Java harnesses.
+kafka_config_provider_jar() { maven_jar "$K2F_ROOT/java/kafka-config-provider" kafka-config-provider; }
+
+# Our entry points for both services (dev/beam/launchers/): Beam's own mains bind every interface, these
+# bind 127.0.0.1 only.
+beam_java_launchers() { maven_jar "$K2F_ROOT/dev/beam/launchers" local-beam-launchers; }
 
 # beam_java_start NAME HEAP MAIN_CLASS ARGS...: the JVM the same way for both services.
 beam_java_start() {
-  local name="$1" heap="$2"; shift 2
+  local name="$1" heap="$2" launchers provider; shift 2
+  launchers="$(beam_java_launchers)"
+  provider="$(kafka_config_provider_jar)"
   start_bg "$name" java -Xms64m "-Xmx$heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
     -Djava.util.logging.config.file="$K2F_ROOT/dev/beam/logging.properties" \
-    -cp "$BEAM_JAVA_LIBS/*" "$@"
+    -cp "$BEAM_JAVA_LIBS/*:$launchers:$provider" "$@"
 }

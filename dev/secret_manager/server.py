@@ -4,9 +4,13 @@ Google ships no Secret Manager emulator. This server answers the v1 SecretManage
 project uses (AccessSecretVersion, GetSecret, and CreateSecret / AddSecretVersion so the stack can seed
 itself through the real client) with the official generated protobuf messages from
 google-cloud-secret-manager, so the unmodified client library is what talks to it. State is one JSON
-file, written atomically, so secrets survive restarts.
+file, written atomically and readable by its owner only, so secrets survive restarts.
 
-Run: python dev/secret_manager/server.py --port 8095 --state .stack/data/secret_manager/secrets.json
+With --rest_port it also answers the REST API's AccessSecretVersion (GET /v1/{name}:access, JSON as
+Google's), which the Kafka ConfigProvider of java/kafka-config-provider calls from the Java workers.
+Both listen on --host, 127.0.0.1 by default.
+
+Run: python dev/secret_manager/server.py --port 8095 --rest_port 8096 --state .stack/data/secret_manager/secrets.json
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import threading
 from collections.abc import Callable
 from concurrent import futures
 from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,7 @@ class SecretStore:
 
     def _save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates the file with mode 0600, and the rename keeps it: the secrets stay private.
         fd, tmp = tempfile.mkstemp(dir=self._path.parent)
         with os.fdopen(fd, "w") as f:
             json.dump(self._data, f, indent=1, sort_keys=True)
@@ -139,9 +146,7 @@ def build_server(store: SecretStore, address: str) -> grpc.Server:
             service.AccessSecretVersionResponse.pb(),
         ),
         "GetSecret": _unary(handlers.get_secret, service.GetSecretRequest.pb(), resources.Secret.pb()),
-        "CreateSecret": _unary(
-            handlers.create_secret, service.CreateSecretRequest.pb(), resources.Secret.pb()
-        ),
+        "CreateSecret": _unary(handlers.create_secret, service.CreateSecretRequest.pb(), resources.Secret.pb()),
         "AddSecretVersion": _unary(
             handlers.add_secret_version, service.AddSecretVersionRequest.pb(), resources.SecretVersion.pb()
         ),
@@ -152,17 +157,56 @@ def build_server(store: SecretStore, address: str) -> grpc.Server:
     return server
 
 
+def access_response_json(found: tuple[str, bytes]) -> dict[str, Any]:
+    """The REST API's AccessSecretVersionResponse for a found version."""
+    name, data = found
+    payload = {"data": base64.b64encode(data).decode(), "dataCrc32c": str(google_crc32c.value(data))}
+    return {"name": name, "payload": payload}
+
+
+def build_rest_server(store: SecretStore, host: str, port: int) -> ThreadingHTTPServer:
+    """GET /v1/projects/P/secrets/S/versions/V:access, answered as the REST API does (errors included)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server hook's name)
+            path = self.path.split("?", 1)[0]
+            name = path.removeprefix("/v1/").removesuffix(":access")
+            found = store.access(name) if path.startswith("/v1/") and path.endswith(":access") else None
+            if found is None:
+                error = {"code": 404, "message": f"Secret Version [{name}] not found.", "status": "NOT_FOUND"}
+                self._send(HTTPStatus.NOT_FOUND, {"error": error})
+            else:
+                self._send(HTTPStatus.OK, access_response_json(found))
+
+        def _send(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: Any) -> None:
+            pass  # request lines name secrets; the log names the address only
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8095, help="port (default 8095)")
+    parser.add_argument("--port", type=int, default=8095, help="gRPC port (default 8095)")
+    parser.add_argument("--rest_port", type=int, help="also serve the REST AccessSecretVersion on this port")
     parser.add_argument("--state", type=Path, required=True, help="JSON file holding the secrets")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = build_server(SecretStore(args.state), f"{args.host}:{args.port}")
+    store = SecretStore(args.state)
+    server = build_server(store, f"{args.host}:{args.port}")
     server.start()
+    if args.rest_port:
+        rest = build_rest_server(store, args.host, args.rest_port)
+        threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()
+        log.info("Secret Manager stand-in serving REST on %s:%d", args.host, args.rest_port)
     # Log the address only: secret names and payloads stay out of the log.
     log.info("Secret Manager stand-in serving on %s:%d", args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: server.stop(grace=2))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Airflow 3 standalone (API server with the UI, scheduler, DAG processor, triggerer) on SQLite, reading
-# this checkout's dags/ and plugins/. UI and REST API on 127.0.0.1:$AIRFLOW_PORT, login in
-# $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated (admin / admin by default, local only).
+# Airflow 3 (API server with the UI, scheduler, DAG processor, triggerer) on SQLite, reading this
+# checkout's dags/ and plugins/, as `airflow standalone` runs it but through our own `run` below, so that
+# nothing listens beyond 127.0.0.1. UI and REST API on 127.0.0.1:$AIRFLOW_PORT, login in
+# $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated (admin / admin by default, local only, mode 0600).
 source "$(dirname "$0")/../lib.sh"
 
 export AIRFLOW_HOME="$K2F_STATE_DIR/airflow"
@@ -18,6 +19,9 @@ export AIRFLOW__API__BASE_URL="http://127.0.0.1:$AIRFLOW_PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_PORT/execution/"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+# The scheduler's health check server binds 0.0.0.0 unless told otherwise.
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST=127.0.0.1
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT="$AIRFLOW_HEALTH_PORT"
 # Sized for a 2-core machine: the defaults fork 32 LocalExecutor workers and several API workers.
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW_PARALLELISM:-4}"
 export AIRFLOW__API__WORKERS=1
@@ -36,12 +40,31 @@ start() {
   bin="$(dirname "$(k2f_python)")"
   mkdir -p "$AIRFLOW_HOME"
   local pw="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-  [[ -f "$pw" ]] || printf '{"%s": "%s"}\n' "${AIRFLOW_USER:-admin}" "${AIRFLOW_PASSWORD:-admin}" > "$pw"
-  PATH="$bin:$PATH" start_bg airflow "$bin/airflow" standalone
+  [[ -f "$pw" ]] || (umask 077 && printf '{"%s": "%s"}\n' "${AIRFLOW_USER:-admin}" "${AIRFLOW_PASSWORD:-admin}" > "$pw")
+  chmod 600 "$pw"
+  PATH="$bin:$PATH" start_bg airflow bash "$K2F_ROOT/dev/services/airflow.sh" run
   wait_until 300 airflow health
   log "airflow healthy: UI http://127.0.0.1:$AIRFLOW_PORT (login ${AIRFLOW_USER:-admin}/${AIRFLOW_PASSWORD:-admin})"
 }
 
 stop() { stop_bg airflow 30; }
 
-service_main "$@"
+# run: what `airflow standalone` does (create or migrate the database with the default connections, then
+# the four components), in the foreground of the service's process group. standalone cannot be told to
+# keep its components private: the scheduler and the triggerer each start a log server that binds every
+# interface (uvicorn with host "", no setting for the address). With the LocalExecutor, tasks write their
+# logs under $AIRFLOW_HOME/logs and the API server reads them from there, so --skip-serve-logs loses
+# nothing here. The API server binds AIRFLOW__API__HOST (127.0.0.1, above).
+run() {
+  python -c 'from airflow.utils.db import initdb; initdb()'
+  airflow scheduler --skip-serve-logs &
+  airflow triggerer --skip-serve-logs &
+  airflow dag-processor &
+  airflow api-server &
+  # One component gone means Airflow is broken: end them all, so health fails and `start` restarts it.
+  wait -n || true
+  log "an Airflow component exited; stopping the others"
+  kill -TERM -- "-$$" 2>/dev/null || true
+}
+
+if [[ "${1:-}" == run ]]; then run; else service_main "$@"; fi

@@ -21,7 +21,8 @@ start() {
   # (~140 MB of jars) as artifacts, which each submission downloads and uploads to Prism, and Prism keeps
   # in memory for the life of the job service. The Java worker pool has that classpath already, so the
   # environment carries one small file instead: the pom that describes it.
-  beam_java_start expansion_service 512m org.apache.beam.sdk.expansion.service.ExpansionService \
+  # Our launcher (dev/beam/launchers) runs Beam's ExpansionService on 127.0.0.1 only, same arguments.
+  beam_java_start expansion_service 512m dev.k2f.beam.LoopbackExpansionService \
     "$EXPANSION_SERVICE_PORT" \
     --defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig="127.0.0.1:$JAVA_WORKER_POOL_PORT" \
     --filesToStage="$K2F_ROOT/dev/beam/pom.xml"

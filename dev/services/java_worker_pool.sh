@@ -17,10 +17,11 @@ start() {
   install
   port_free_or_die "$JAVA_WORKER_POOL_PORT" java_worker_pool
   : > "$K2F_LOG_DIR/java_worker_pool.log"
-  # The service reads its own options (JSON) from PIPELINE_OPTIONS; the port is the EXTERNAL address.
+  # Our launcher (dev/beam/launchers) runs Beam's ExternalWorkerService on the EXTERNAL address of its
+  # options (JSON in PIPELINE_OPTIONS, as the upstream entry point reads them), 127.0.0.1 only.
   PIPELINE_OPTIONS="{\"options\": {\"defaultEnvironmentType\": \"EXTERNAL\", \
 \"defaultEnvironmentConfig\": \"127.0.0.1:$JAVA_WORKER_POOL_PORT\"}}" \
-    beam_java_start java_worker_pool 1g org.apache.beam.fn.harness.ExternalWorkerService
+    beam_java_start java_worker_pool 1g dev.k2f.beam.LoopbackWorkerPool
   wait_until 60 java_worker_pool health
   log "java_worker_pool healthy on 127.0.0.1:$JAVA_WORKER_POOL_PORT"
 }

@@ -12,9 +12,11 @@ install() {
   maven_fetch "$JARS" "$K2F_ROOT/dev/kafka/pom.xml"
 }
 
+# The file holds the SASL user's password (the broker's JAAS line): readable by its owner only.
 write_config() {
   mkdir -p "$(dirname "$CONF")" "$DATA"
-  cat > "$CONF" <<PROPS
+  rm -f "$CONF"
+  (umask 077 && cat > "$CONF") <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT

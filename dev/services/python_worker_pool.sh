@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Python SDK worker pool (apache_beam.runners.worker.worker_pool_main) on $PY_WORKER_POOL_PORT: the
-# EXTERNAL environment of the pipeline's Python steps (--environment_type=EXTERNAL
+# Python SDK worker pool (Beam's worker pool servicer, served on 127.0.0.1 only by our launcher
+# dev/beam/python_worker_pool.py) on $PY_WORKER_POOL_PORT: the EXTERNAL environment of the pipeline's
+# Python steps (--environment_type=EXTERNAL
 # --environment_config=127.0.0.1:$PY_WORKER_POOL_PORT, see beam_pipeline/runner_options.py). For each
 # worker Prism asks for it starts one SDK harness process through dev/beam/python_sdk_boot, which reads
 # the job's options from Prism, as the SDK container's boot would.
@@ -33,8 +34,8 @@ start() {
   # Workers import beam_pipeline from this checkout; the venv's bin first on PATH for anything they spawn.
   cd "$K2F_ROOT"
   PATH="$(dirname "$K2F_BEAM_PYTHON"):$PATH" PYTHONPATH="$K2F_ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 \
-    start_bg python_worker_pool "$K2F_BEAM_PYTHON" -m apache_beam.runners.worker.worker_pool_main \
-    --service_port="$PY_WORKER_POOL_PORT" --container_executable="$K2F_ROOT/dev/beam/python_sdk_boot"
+    start_bg python_worker_pool "$K2F_BEAM_PYTHON" "$K2F_ROOT/dev/beam/python_worker_pool.py" \
+    --port="$PY_WORKER_POOL_PORT" --container_executable="$K2F_ROOT/dev/beam/python_sdk_boot"
   wait_until 60 python_worker_pool health
   log "python_worker_pool healthy on 127.0.0.1:$PY_WORKER_POOL_PORT ($K2F_BEAM_PYTHON)"
 }

@@ -6,16 +6,17 @@ STATE="$K2F_DATA_DIR/secret_manager/secrets.json"
 
 install() { k2f_python >/dev/null; }
 
-health() { port_open "$SECRET_MANAGER_PORT"; }
+health() { port_open "$SECRET_MANAGER_PORT" && port_open "$SECRET_MANAGER_REST_PORT"; }
 
 start() {
   if pid_alive secret_manager && health; then seed; return 0; fi
   port_free_or_die "$SECRET_MANAGER_PORT" secret_manager
+  port_free_or_die "$SECRET_MANAGER_REST_PORT" secret_manager
   start_bg secret_manager "$(k2f_python)" "$K2F_ROOT/dev/secret_manager/server.py" \
-    --port "$SECRET_MANAGER_PORT" --state "$STATE"
+    --port "$SECRET_MANAGER_PORT" --rest_port "$SECRET_MANAGER_REST_PORT" --state "$STATE"
   wait_until 30 secret_manager health
   seed
-  log "secret manager stand-in healthy on 127.0.0.1:$SECRET_MANAGER_PORT"
+  log "secret manager stand-in healthy on 127.0.0.1:$SECRET_MANAGER_PORT (gRPC) and :$SECRET_MANAGER_REST_PORT (REST)"
 }
 
 # The Kafka secret in the original sample's shape, through the real client; rerunning adds nothing.

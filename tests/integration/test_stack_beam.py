@@ -19,6 +19,8 @@ from apache_beam.runners.runner import PipelineState
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from beam_pipeline.kafka.connection import consumer_config, parse_kafka_secret
+from beam_pipeline.kafka.secret_manager import access_secret, secret_manager_client
 from beam_pipeline.runner_options import local_expansion_service, local_runner_options
 
 pytestmark = pytest.mark.integration
@@ -127,6 +129,39 @@ def test_read_from_kafka_through_the_sasl_listener(env, tmp_path):
     }
     assert _read_kafka_to_file(env, sasl, topic, out) == PipelineState.DONE
     _assert_read_exactly(out, sent, topic)
+
+
+def test_sasl_login_is_read_from_secret_manager_on_the_worker_not_carried_by_the_job(env, tmp_path):
+    # What the launcher builds from the Kafka secret: the secret's name, never apiKey/apiSecret.
+    name = env["KAFKA_SECRET_RESOURCE"]
+    settings = consumer_config(parse_kafka_secret(access_secret(name)), f"g-{uuid.uuid4().hex[:8]}", name)
+    assert env["KAFKA_SASL_PASSWORD"] not in json.dumps(settings)
+    assert settings["sasl.jaas.config"] == f"${{k2fsm:{name}:sasl.jaas.config}}"
+    topic = f"beam-sasl-sm-{uuid.uuid4().hex[:8]}"
+    sent = _produce(env, topic)
+    out = tmp_path / "records.jsonl"
+    assert _read_kafka_to_file(env, settings, topic, out) == PipelineState.DONE
+    _assert_read_exactly(out, sent, topic)
+
+
+def test_a_wrong_login_in_secret_manager_fails_the_read(env, tmp_path):
+    # The same settings naming a secret whose apiSecret is wrong: the worker's login comes from that secret.
+    client = secret_manager_client()
+    secret_id = f"kafka-wrong-{uuid.uuid4().hex[:8]}"
+    secret = client.create_secret(parent=f"projects/{env['GCP_PROJECT']}", secret_id=secret_id, secret={})
+    payload = {
+        "bootstrap_servers": env["KAFKA_SASL_BOOTSTRAP"],
+        "apiKey": env["KAFKA_SASL_USER"],
+        "apiSecret": "not-the-password",
+        "security_protocol": "SASL_PLAINTEXT",
+    }
+    client.add_secret_version(parent=secret.name, payload={"data": json.dumps(payload).encode()})
+    name = f"{secret.name}/versions/latest"
+    settings = consumer_config(parse_kafka_secret(access_secret(name)), "g-wrong", name)
+    topic = f"beam-sasl-wrong-{uuid.uuid4().hex[:8]}"
+    _produce(env, topic)
+    with pytest.raises(RuntimeError, match="SaslAuthenticationException"):
+        _read_kafka_to_file(env, settings, topic, tmp_path / "none.jsonl")
 
 
 def test_streaming_read_runs_detached_until_cancelled_through_the_job_service(env, tmp_path):

@@ -6,6 +6,8 @@ import pytest
 
 from beam_pipeline.kafka.connection import KafkaSecretError, consumer_config, parse_kafka_secret
 
+NAME = "projects/p/secrets/kafka/versions/latest"
+
 
 def _secret(**kw) -> bytes:
     return json.dumps(kw).encode()
@@ -13,33 +15,43 @@ def _secret(**kw) -> bytes:
 
 def test_api_key_means_sasl_ssl_plain_as_for_confluent_cloud():
     conn = parse_kafka_secret(_secret(bootstrap_servers="b:9092", apiKey="KEY", apiSecret="s3cret"))
-    config = consumer_config(conn, "group-1")
+    config = consumer_config(conn, "group-1", NAME)
     assert config["security.protocol"] == "SASL_SSL"
     assert config["sasl.mechanism"] == "PLAIN"
-    assert 'username="KEY" password="s3cret";' in config["sasl.jaas.config"]
     assert config["group.id"] == "group-1" and config["bootstrap.servers"] == "b:9092"
+
+
+def test_the_login_is_a_reference_the_worker_resolves_never_the_credentials():
+    conn = parse_kafka_secret(_secret(bootstrap_servers="b:9092", apiKey="KEY", apiSecret="s3cret"))
+    config = consumer_config(conn, "g", NAME)
+    assert config["sasl.jaas.config"] == "${k2fsm:projects/p/secrets/kafka/versions/latest:sasl.jaas.config}"
+    assert config["config.providers"] == "k2fsm"
+    assert config["config.providers.k2fsm.class"] == "dev.k2f.kafka.SecretManagerConfigProvider"
+    assert "s3cret" not in json.dumps(config) and "KEY" not in json.dumps(config)
+
+
+def test_a_secret_name_kafka_cannot_reference_is_refused():
+    conn = parse_kafka_secret(_secret(bootstrap_servers="b", apiKey="k", apiSecret="s"))
+    with pytest.raises(KafkaSecretError, match="cannot contain"):
+        consumer_config(conn, "g", "projects/p/secrets/a:b/versions/1")
 
 
 def test_local_listener_overrides_the_protocol():
     conn = parse_kafka_secret(
         _secret(bootstrap_servers="b:9094", apiKey="u", apiSecret="p", security_protocol="SASL_PLAINTEXT")
     )
-    assert consumer_config(conn, "g")["security.protocol"] == "SASL_PLAINTEXT"
+    assert consumer_config(conn, "g", NAME)["security.protocol"] == "SASL_PLAINTEXT"
 
 
 def test_no_credentials_is_plaintext_without_sasl():
-    config = consumer_config(parse_kafka_secret(_secret(bootstrap_servers="b:9092")), "g")
+    config = consumer_config(parse_kafka_secret(_secret(bootstrap_servers="b:9092")), "g", NAME)
     assert config["security.protocol"] == "PLAINTEXT" and "sasl.jaas.config" not in config
+    assert "config.providers" not in config
 
 
 def test_extra_properties_win():
     conn = parse_kafka_secret(_secret(bootstrap_servers="b:9092"))
-    assert consumer_config(conn, "g", {"auto.offset.reset": "latest"})["auto.offset.reset"] == "latest"
-
-
-def test_quotes_in_credentials_cannot_break_the_jaas_line():
-    conn = parse_kafka_secret(_secret(bootstrap_servers="b", apiKey='a"b', apiSecret="c\\d"))
-    assert 'username="a\\"b" password="c\\\\d";' in consumer_config(conn, "g")["sasl.jaas.config"]
+    assert consumer_config(conn, "g", NAME, {"auto.offset.reset": "latest"})["auto.offset.reset"] == "latest"
 
 
 @pytest.mark.parametrize(
