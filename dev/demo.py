@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from beam_pipeline.job_service import JobServiceClient  # noqa: E402
+from beam_pipeline.us_core import transform  # noqa: E402
 from beam_pipeline.us_core.terminology import DEFAULT_SOURCE_ID_SYSTEM  # noqa: E402
 from tests.support.airflow_api import AirflowApi, local_config  # noqa: E402
 from tests.support.local_stack import create_topics, kafka_plain, kafka_sasl, publish  # noqa: E402
@@ -73,22 +74,46 @@ def main() -> None:
 
     samples = sorted((ROOT / "include" / "sample_messages").glob("*.json"))
     values = [p.read_bytes().strip() for p in samples]
+    kinds = [json.loads(v).get("MESSAGE_TYPE", "patient") for v in values]
+    patients = [v for v, k in zip(values, kinds, strict=True) if k == "patient"]
+    encounters = [v for v, k in zip(values, kinds, strict=True) if k == "encounter"]
+    clinical = [v for v, k in zip(values, kinds, strict=True) if k != "patient"]
     before = outcomes(env, job_id)
-    publish(kafka_sasl(env), TOPIC, values)
-    step(f"published {len(values)} sample messages to '{TOPIC}' through the SASL listener")
+    # In the order they refer to one another: a row refers to its Patient (and Encounter) by identifier,
+    # which must exist by then (a row that comes first is a retryable error record, replayed later).
+    batches = (
+        (patients, "Patient"),
+        (encounters, "Encounter"),
+        ([v for v in clinical if v not in encounters], "clinical"),
+    )
+    for batch, what in batches:
+        publish(kafka_sasl(env), TOPIC, batch)
+        step(f"published {len(batch)} {what} sample messages to '{TOPIC}' through the SASL listener")
+        target = before["read"] + len(batch)
 
-    def settled() -> bool:
-        now = outcomes(env, job_id)
-        return now["read"] - before["read"] >= len(values) and now["done"] >= now["read"]
+        def settled(target: int = target) -> bool:
+            now = outcomes(env, job_id)
+            return now["read"] >= target and now["done"] >= now["read"]
 
-    wait(settled, 300, "every message's outcome")
-    wait(lambda: outcomes(env, job_id)["archived"] - before["archived"] >= len(values), 180, "the archive")
+        wait(settled, 300, f"every {what} message's outcome")
+        before = outcomes(env, job_id)
+    wait(lambda: outcomes(env, job_id)["archived"] >= before["read"], 180, "the archive")
 
-    ids = [json.loads(v)["Id"] for v in values]
+    ids = [json.loads(v)["Id"] for v in patients]
     urls = [f"{env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|{i}" for i in ids]
 
-    def found() -> int:
-        return sum(httpx.get(u, params={"_summary": "count"}, timeout=30).json()["total"] > 0 for u in urls)
+    def count(url: str) -> int:
+        return httpx.get(url, params={"_summary": "count"}, timeout=30).json()["total"]
+
+    found = sum(count(u) > 0 for u in urls)
+    # The clinical samples all belong to one Patient: its record, by type, through a chained search.
+    owner = {json.loads(v)["PATIENT"] for v in clinical}
+    record = {}
+    # The resource types the mapping makes of them (the dry-run mapping, as `python -m beam_pipeline.transform`).
+    types = {r.resource["resourceType"] for v in clinical for r in transform(v).resources}
+    for resource_type in sorted(types):
+        chained = f"patient.identifier={DEFAULT_SOURCE_ID_SYSTEM}|{next(iter(owner))}" if owner else ""
+        record[resource_type] = count(f"{env['FHIR_BASE_URL']}/{resource_type}?{chained}")
 
     client = storage.Client(project=env["GCP_PROJECT"])
     archive = [b.name for b in client.list_blobs(env["GCS_ARCHIVE_BUCKET"], prefix=f"archive/topic={TOPIC}/")]
@@ -99,9 +124,11 @@ def main() -> None:
 
     print(f"""
 What happened
-  Patients in HAPI:  {found()} of {len(ids)} sample messages
+  Patients in HAPI:  {found} of {len(ids)} Patient sample messages
      e.g. {urls[0]}
      all: {env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|&_count=50
+  Clinical record:   {", ".join(f"{t} {n}" for t, n in record.items())}
+                     of Patient {", ".join(owner)} ({len(clinical)} clinical sample messages)
   Archive objects:   {len(archive)} in gs://{env['GCS_ARCHIVE_BUCKET']}/archive/topic={TOPIC}/
                      (GCS emulator at {env['STORAGE_EMULATOR_HOST']})
   Error objects:     {len(errors)} in gs://{env['GCS_ERROR_BUCKET']}/errors/

@@ -98,13 +98,24 @@ class AirflowApi:
                 self.set_variable(VARIABLE, before)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task try's log as text (the API returns structured events; their text joined)."""
         response = self._http.get(
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"full_content": True},
-            headers={"Accept": "text/plain"},
         )
         response.raise_for_status()
-        return response.text
+        content = response.json().get("content", "")
+        if isinstance(content, str):
+            return content
+        lines = []
+        for entry in content:
+            if not isinstance(entry, dict):
+                lines.append(str(entry))
+                continue
+            lines.append(str(entry.get("event", "")))
+            # A failure's exception travels beside the event, as the UI shows it.
+            lines += [f"{e.get('exc_type')}: {e.get('exc_value')}" for e in entry.get("error_detail") or []]
+        return "\n".join(lines)
 
     def dag_ids(self) -> list[str]:
         response = self._http.get("/dags", params={"limit": 100})
