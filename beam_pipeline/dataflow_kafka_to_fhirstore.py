@@ -65,14 +65,18 @@ class JobSettings:
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
     """Everything after the read, so tests can feed RawMessages without Kafka."""
-    _ = messages | "ArchiveRaw" >> ArchiveRaw(settings.archive_bucket, settings.window_seconds)
+    _ = messages | "ArchiveRaw" >> ArchiveRaw(
+        settings.archive_bucket, settings.window_seconds, job_name=settings.job_name
+    )
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
         settings.fhir, settings.job_name, shards=settings.write_shards
     )
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
-    _ = failures | "DeadLetter" >> DeadLetter(settings.error_bucket, settings.window_seconds)
+    _ = failures | "DeadLetter" >> DeadLetter(
+        settings.error_bucket, settings.window_seconds, job_name=settings.job_name
+    )
     return {"written": written[WRITTEN], "failed": failures, "filtered": parsed.filtered}
 
 
