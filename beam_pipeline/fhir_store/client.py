@@ -52,6 +52,8 @@ _SPLIT_STATUSES = frozenset({400, 413, 422})
 # Answers to a guarded entry that mean "the stored resource changed since we read it": If-Match failed
 # (HAPI says 409, the FHIR specification 412), or the guarded create found a resource after all.
 _GUARD_CONFLICT_STATUSES = frozenset({409, 412})
+# HAPI's header naming the meta elements a write states in full (tags are otherwise carried forward).
+_META_SNAPSHOT_HEADER = "X-Meta-Snapshot-Mode"
 # Pages of search results followed when reading the store's state for guarded writes.
 _MAX_LOOKUP_PAGES = 50
 
@@ -439,6 +441,11 @@ class FhirStoreClient:
         headers = {"Content-Type": healthcare_api.FHIR_JSON}
         if self.config.prefer_minimal:
             headers["Prefer"] = "return=minimal"
+        if any(e.source_time_ms is not None for e in entries):
+            # HAPI carries a resource's earlier tags into each new version unless told that the tags sent are
+            # the whole set; without this, every update would add one more source-time tag. Other servers
+            # ignore the header (and stored_source_time reads the newest tag either way).
+            headers[_META_SNAPSHOT_HEADER] = "TAG"
         self.stats.add("bundles")
         return self._send(
             "POST",

@@ -12,14 +12,13 @@ import time
 
 import pytest
 
-from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem, errors
+from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem, bundles, errors
 from tests.support import identifier_of, unique_system, us_core_patient
 from tests.support.fault_proxy import FaultProxy
 from tests.support.local_stack import hapi as hapi_service
 from tests.support.local_stack import wait_for
 
 pytestmark = pytest.mark.integration
-
 
 
 def _items(system: str, n: int, start: int = 0, family: str | None = None) -> list[WriteItem]:
@@ -190,3 +189,78 @@ def test_hapi_stopped_mid_run_gives_retries_then_success_or_a_retryable_error(ha
             assert _count(c, system) == patient_count
     finally:
         hapi_service("start")  # idempotent; leaves HAPI running (validation on) even when the test failed
+
+
+# -- issue 10: identifiers of any shape, older never overwrites newer -------------------------------------
+
+ODD_VALUES = ["a|b", "a&b=c", "a#b", "a?b", "50%off", "%25", "a/b/../c", "with space", "a,b", "a$b", "a\\b", "Zoë-名字"]
+
+
+def _patient_with(system: str, value: str, family: str = "Testperson") -> dict:
+    resource = us_core_patient(system, 0, family=family)
+    resource["identifier"] = [{"system": system, "value": value}]
+    return resource
+
+
+def test_identifiers_of_any_shape_write_once_and_redelivery_finds_them(client):
+    system = unique_system("it-odd") + "/odd$sys,tem"  # a URI: `|` has no place in a system
+    items = [WriteItem(_patient_with(system, v), (system, v), key=v) for v in ODD_VALUES]
+    first = client.write(items)
+    assert all(o.ok and o.status == 201 for o in first), [str(o.error) for o in first if not o.ok]
+    again = client.write(items)  # a redelivery: each conditional update must find its own Patient
+    assert all(o.ok and o.status == 200 for o in again), [str(o.error) for o in again if not o.ok]
+    assert [o.resource_id for o in again] == [o.resource_id for o in first]
+    for value in ODD_VALUES:
+        [found] = client.search_by_identifier("Patient", system, value)
+        assert found["identifier"][0]["value"] == value
+    assert client.count("Patient", {"identifier": bundles.token_search_value(system, "")}) == len(ODD_VALUES)
+
+
+def test_long_identifiers_write_once_up_to_the_limit_and_fail_alone_beyond_it(client):
+    system = unique_system("it-long")
+    # HAPI keeps conditional URLs in a 768-character column: the client's limit must let everything up to
+    # it through and stop what is beyond it, which HAPI would refuse with a 409 (retried in vain).
+    near_limit = "L" * (bundles.MAX_CONDITIONAL_URL - len("Patient?" + bundles.identifier_query(system, "")))
+    values = ["L" * 150, "L" * 250, "L" * 600, near_limit]  # HAPI indexes 200 characters of a token
+    items = [WriteItem(_patient_with(system, v), (system, v), key=len(v)) for v in values]
+    too_long = near_limit + "L"
+    items.append(WriteItem(_patient_with(system, too_long), (system, too_long), key="too long"))
+    for _ in range(2):  # the second time is a redelivery
+        outcomes = client.write(items)
+        assert [o.ok for o in outcomes] == [True] * 4 + [False], [str(o.error) for o in outcomes if not o.ok]
+        assert outcomes[4].error.code == errors.IDENTIFIER_TOO_LONG
+    assert _count(client, system) == 4
+
+
+def _timed(system: str, family: str, source_time_ms: int) -> WriteItem:
+    resource = us_core_patient(system, 1, family=family)
+    return WriteItem(resource, identifier_of(resource), key=family, source_time_ms=source_time_ms)
+
+
+def test_a_replayed_older_record_after_a_newer_update_leaves_the_newer_data(client):
+    system = unique_system("it-superseded")
+    t0 = 1_795_000_000_000
+    created = client.write([_timed(system, "Original", t0)])[0]
+    updated = client.write([_timed(system, "Newer", t0 + 2_000)])[0]
+    assert created.status == 201 and updated.ok and updated.version_id == "2" and not updated.superseded
+
+    replayed = client.write([_timed(system, "Older", t0 + 1_000)])[0]  # a late replay of an older message
+    assert replayed.ok and replayed.superseded and replayed.resource_id == created.resource_id
+    [stored] = client.search_by_identifier("Patient", system, "P000001")
+    assert stored["name"][0]["family"] == "Newer" and stored["meta"]["versionId"] == "2"
+
+    redelivered = client.write([_timed(system, "Newer", t0 + 2_000)])[0]  # the same message again
+    assert redelivered.ok and not redelivered.superseded
+    [stored] = client.search_by_identifier("Patient", system, "P000001")
+    assert stored["name"][0]["family"] == "Newer" and stored["meta"]["versionId"] == "2"  # still a no-op
+    assert bundles.stored_source_time(stored) == t0 + 2_000
+    assert _count(client, system) == 1
+
+
+def test_old_and_new_of_one_patient_in_one_call_keep_the_newest_on_hapi(client):
+    system = unique_system("it-superseded-one-call")
+    t0 = 1_795_000_000_000
+    outcomes = client.write([_timed(system, "Newest", t0 + 5), _timed(system, "Oldest", t0)])
+    assert [o.superseded for o in outcomes] == [False, True]
+    [stored] = client.search_by_identifier("Patient", system, "P000001")
+    assert stored["name"][0]["family"] == "Newest"

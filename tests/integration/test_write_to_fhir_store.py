@@ -11,6 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
+from beam_pipeline.error_record import make_error_record, replay_headers
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.runner_options import local_runner_options
@@ -66,3 +67,38 @@ def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(en
         f"{env['FHIR_BASE_URL']}/Patient", params={"identifier": f"{system}|", "_summary": "count"}, timeout=60
     ).json()["total"]
     assert total == 38
+
+
+def _run_write(env, config, messages):
+    with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
+        results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=2)
+        assert_that(results[WRITTEN] | beam.Map(lambda m: m.offset), equal_to([m.message.offset for m in messages]))
+
+
+def test_a_replayed_older_record_after_a_newer_update_leaves_the_newer_data(env):
+    system = f"urn:k2f-test:{uuid.uuid4().hex}"
+    config = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=16)
+    t0 = 1_795_000_000_000
+
+    def mapped(offset, family, timestamp_ms, headers=()):
+        raw = RawMessage("patients", 0, offset, timestamp_ms, None, json.dumps({"Id": "r1"}).encode(), headers)
+        return MappedMessage(raw, ((us_core_patient(system, "r1", family=family), (system, "r1")),))
+
+    older = mapped(1, "Older", t0)
+    _run_write(env, config, [older])
+    _run_write(env, config, [mapped(2, "Newer", t0 + 60_000)])
+    # The older message comes back through the replay DAG: a new offset and Kafka timestamp, its original
+    # coordinates and timestamp in the replay headers.
+    record = make_error_record(
+        stage="write", code="http_error", retryable=True, detail="synthetic", raw=older.message.value,
+        **older.message.error_fields(),
+    )  # fmt: skip
+    replayed = mapped(3, "Older", t0 + 120_000, tuple(replay_headers(record)))
+    _run_write(env, config, [replayed, mapped(4, "Newer", t0 + 60_000)])  # and a redelivery of the newer one
+
+    found = httpx.get(
+        f"{env['FHIR_BASE_URL']}/Patient", params={"identifier": f"{system}|r1"}, headers={"Cache-Control": "no-cache"}
+    ).json()
+    [entry] = found["entry"]
+    assert entry["resource"]["name"][0]["family"] == "Newer"
+    assert entry["resource"]["meta"]["versionId"] == "2"  # the replay was skipped, the redelivery changed nothing

@@ -41,22 +41,30 @@ def test_a_conditional_url_names_exactly_its_identifier_whatever_the_characters(
 @pytest.mark.parametrize("value", ODD_VALUES)
 def test_identifiers_of_any_shape_write_once_and_redelivery_finds_them(server, make_client, value):
     client = make_client()
-    resource = patient(value, system="urn:k2f-test:odd/sys|tem")
-    first = client.write([WriteItem(resource, ("urn:k2f-test:odd/sys|tem", value), key=1)])[0]
-    again = client.write([WriteItem(resource, ("urn:k2f-test:odd/sys|tem", value), key=1)])[0]
+    system = "urn:k2f-test:odd/sys$tem,x"
+    resource = patient(value, system=system)
+    first = client.write([WriteItem(resource, (system, value), key=1)])[0]
+    again = client.write([WriteItem(resource, (system, value), key=1)])[0]
     assert first.ok and first.status == 201 and again.ok and again.status == 200
     assert len(server.patients()) == 1 and server.patients()[0]["identifier"][0]["value"] == value
 
 
+def test_a_system_with_a_bar_is_refused_alone(server, make_client):
+    # Not a URI, and HAPI matches no conditional write on it: refused before sending, not a 412 later.
+    system = "urn:k2f-test:odd|system"
+    outcomes = make_client().write([WriteItem(patient("v", system=system), (system, "v")), item("P1")])
+    assert outcomes[0].error.code == errors.INVALID_ITEM and outcomes[1].ok
+
+
 def test_an_identifier_too_long_for_a_url_fails_alone_with_its_own_code(server, make_client):
-    long_value = "x" * 3000
+    long_value = "x" * 800
     outcomes = make_client().write([WriteItem(patient(long_value), (SYSTEM, long_value), key="long"), item("P1")])
     err = outcomes[0].error
     assert (err.code, err.retryable, outcomes[0].attempts) == (errors.IDENTIFIER_TOO_LONG, False, 0)
     assert "x" * 20 not in str(err)
     assert outcomes[1].ok and len(server.patients()) == 1
     # Non-ASCII grows threefold in a URL: the limit is on the encoded form.
-    wide = "名" * 700
+    wide = "名" * 100  # 100 characters, 900 once percent-encoded
     assert make_client().write([WriteItem(patient(wide), (SYSTEM, wide))])[0].error.code == errors.IDENTIFIER_TOO_LONG
 
 
