@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka as _KafkaIORead
 
+from beam_pipeline.kafka.expansion import kafka_expansion_service
 from beam_pipeline.raw_message import RawMessage
 
 
@@ -26,7 +27,8 @@ class ReadFromKafka(beam.PTransform):
         super().__init__()
         self._consumer_config = consumer_config
         self._topics = topics
-        self._expansion_service = expansion_service
+        # Without a running expansion service (the local stack's), Beam's own, with the Kafka ConfigProvider.
+        self._expansion_service = expansion_service or kafka_expansion_service(consumer_config)
         self._max_num_records = max_num_records
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[RawMessage]:

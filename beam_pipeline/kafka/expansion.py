@@ -1,0 +1,37 @@
+"""The KafkaIO expansion service for Dataflow: Beam's own, with the Kafka ConfigProvider jar added.
+
+KafkaIO runs in Dataflow's Java SDK container with the jars its expansion service stages, and nothing
+else. Beam's default expansion service for ReadFromKafka (its beam-sdks-java-io-expansion-service jar)
+lacks java/kafka-config-provider, so consumer settings that name the provider would fail on the workers
+("Invalid value dev.k2f.kafka.SecretManagerConfigProvider ... could not be found"). Beam stages the
+`classpath` jars of a JavaJarExpansionService together with the expansion jar (--filesToStage), which is
+how the provider reaches the Java workers without a custom container.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from apache_beam.transforms.external import BeamJarExpansionService
+
+from beam_pipeline.kafka.connection import CONFIG_PROVIDER_CLASS
+
+PROVIDER_JAR_ENV = "K2F_KAFKA_CONFIG_PROVIDER_JAR"
+IO_EXPANSION_SERVICE = "sdks:java:io:expansion-service:shadowJar"  # Beam's target for ReadFromKafka
+
+
+def kafka_expansion_service(
+    consumer_config: Mapping[str, str], env: Mapping[str, str] = os.environ
+) -> BeamJarExpansionService | None:
+    """The expansion service a launch without --expansion_service needs; None means Beam's default."""
+    if CONFIG_PROVIDER_CLASS not in consumer_config.values():
+        return None
+    jar = env.get(PROVIDER_JAR_ENV)
+    if not jar:
+        raise ValueError(
+            f"the Kafka login is read on the workers by {CONFIG_PROVIDER_CLASS}: set {PROVIDER_JAR_ENV} to "
+            "its jar (built by `mvn package` in java/kafka-config-provider; a local path or an https URL), "
+            "or pass --expansion_service with an expansion service that has it"
+        )
+    return BeamJarExpansionService(IO_EXPANSION_SERVICE, classpath=[jar])
