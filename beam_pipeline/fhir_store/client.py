@@ -49,9 +49,6 @@ log = logging.getLogger(__name__)
 # Whole-bundle rejections that may come from a single bad entry (a server validating the Bundle as one
 # resource) or from sheer size: halving the bundle isolates the cause.
 _SPLIT_STATUSES = frozenset({400, 413, 422})
-# Answers to a guarded entry that mean "the stored resource changed since we read it": If-Match failed
-# (HAPI says 409, the FHIR specification 412), or the guarded create found a resource after all.
-_GUARD_CONFLICT_STATUSES = frozenset({409, 412})
 # HAPI's header naming the meta elements a write states in full (tags are otherwise carried forward).
 _META_SNAPSHOT_HEADER = "X-Meta-Snapshot-Mode"
 # Pages of search results followed when reading the store's state for guarded writes.
@@ -405,9 +402,7 @@ class FhirStoreClient:
         entry_failures: dict[int, errors.FhirStoreError],
     ) -> None:
         item = items[entry.position]
-        if entry.guard is not None and (
-            answer.status in _GUARD_CONFLICT_STATUSES or (entry.guard == "create" and answer.status == 200)
-        ):
+        if _lost_race(entry, answer):
             # The resource changed (or appeared) between our read and this write: read and decide again.
             conflict = errors.FhirStoreError(
                 code=errors.CONFLICT,
@@ -616,6 +611,24 @@ class FhirStoreClient:
 
 def _internal_error(detail: str) -> errors.FhirStoreError:
     return errors.FhirStoreError(code=errors.INTERNAL_ERROR, retryable=True, transient=False, detail=detail)
+
+
+def _lost_race(entry: PreparedEntry, answer: bundles.EntryResponse) -> bool:
+    """Does this answer to a guarded entry mean "the stored resource changed since we read it"?
+
+    409 (HAPI's answer to a failed If-Match, and to two creates of one conditional URL at once); 412 on a
+    versioned update, the FHIR specification's If-Match answer, unless its OperationOutcome names anything but
+    a conflict (HAPI answers 412 to a resource that fails profile validation too); 200 to the guarded create
+    (the resource exists after all).
+    """
+    if entry.guard is None:
+        return False
+    if answer.status == 409 or (entry.guard == "create" and answer.status == 200):
+        return True
+    if entry.guard == "update" and answer.status == 412:
+        severe = [code.split("/", 1) for code in errors.outcome_issue_codes(answer.outcome)]
+        return {code for severity, code in severe if severity in ("error", "fatal")} <= {"conflict"}
+    return False
 
 
 def _is_conflict(outcome: WriteOutcome | None) -> bool:

@@ -271,3 +271,15 @@ def test_source_time_tag_replaces_an_earlier_one():
     # A server that keeps earlier tags (HAPI carries tags forward) still yields the newest time.
     kept = dict(again, meta={"tag": [{"system": bundles.SOURCE_TIME_SYSTEM, "code": c} for c in ("3", "9", "x")]})
     assert bundles.stored_source_time(kept) == 9
+
+
+def test_a_guarded_update_refused_for_validation_is_a_permanent_error_not_a_race(server, make_client):
+    # HAPI answers 412 both to a failed If-Match and to a resource that fails profile validation.
+    client = make_client()
+    client.write([_timed("P1", 1_000, "First")])
+    server.entry_status = lambda entry: 412 if entry["request"].get("ifMatch") else None  # outcome: processing
+    outcome = client.write([_timed("P1", 2_000, "Invalid")])[0]
+    assert (outcome.error.code, outcome.error.http_status, outcome.error.retryable) == ("http_error", 412, False)
+    assert client.stats.snapshot()["conflicts"] == 0
+    server.entry_status = None
+    assert client.write([_timed("P1", 3_000, "Valid")])[0].ok
