@@ -54,7 +54,15 @@ def launch_plan(cfg: K2fConfig) -> dict[str, Any]:
 
 
 class PlanLaunchOperator(BaseOperator):
-    """Returns launch_plan() plus the ids of jobs already carrying the name (`known_job_ids`)."""
+    """Returns launch_plan() plus the ids of jobs already carrying the name (`known_job_ids`).
+
+    Each key is also its own XCom (multiple_outputs), so the DAG hands `plan.output["py_file"]` and the
+    rest to the provider's operator as they are.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("multiple_outputs", True)
+        super().__init__(**kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from k2f_airflow.hooks.jobs import jobs_hook
