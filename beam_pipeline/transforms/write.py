@@ -75,8 +75,11 @@ class MappedMessage:
 
 def shard_key(item: MappedMessage, shards: int) -> int:
     # Every message about one resource identity lands on one key, so its updates are written in order.
-    _, identifier = item.resources[0]
-    ident = "|".join(identifier) if identifier else f"{item.message.topic}|{item.message.partition}"
+    try:
+        _, identifier = item.resources[0]
+        ident = "|".join(identifier)
+    except (IndexError, TypeError, ValueError):  # no resource, or no usable identifier: key by partition
+        ident = f"{item.message.topic}|{item.message.partition}"
     # surrogatepass: a lone surrogate in an identifier must still get a key (the client then refuses it alone).
     digest = hashlib.blake2b(ident.encode("utf-8", "surrogatepass"), digest_size=4).digest()
     return int.from_bytes(digest, "big") % shards

@@ -102,3 +102,21 @@ def test_a_replayed_older_record_after_a_newer_update_leaves_the_newer_data(env)
     [entry] = found["entry"]
     assert entry["resource"]["name"][0]["family"] == "Newer"
     assert entry["resource"]["meta"]["versionId"] == "2"  # the replay was skipped, the redelivery changed nothing
+
+
+def test_a_resource_that_cannot_be_encoded_fails_alone_on_prism(env):
+    # A `\ud800` escape in a message passes parsing and mapping; encoding the bundle used to fail the
+    # runner's bundle, and with it every valid message beside it.
+    system = f"urn:k2f-test:{uuid.uuid4().hex}"
+    messages = _messages(system, 6, invalid=set())
+    poisoned = us_core_patient(system, "w2", family="Lone\ud800Surrogate")
+    messages[2] = MappedMessage(messages[2].message, ((poisoned, (system, "w2")),))
+    config = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=16)
+    with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
+        results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=1)
+        assert_that(results[WRITTEN] | beam.Map(lambda m: m.offset), equal_to([0, 1, 3, 4, 5]), label="written")
+        assert_that(
+            results[FAILED] | beam.Map(lambda r: (r.source.offset, r.code, r.retryable, "\ud800" in r.detail)),
+            equal_to([(2, "invalid_item", False, False)]),
+            label="failed",
+        )

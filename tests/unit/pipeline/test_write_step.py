@@ -50,6 +50,12 @@ def test_a_lone_surrogate_in_an_identifier_still_gets_a_shard():
     assert 0 <= shard_key(mapped, 8) < 8
 
 
+def test_a_message_without_resources_or_identifier_is_keyed_by_its_partition():
+    raw = _message(0).message
+    for resources in ((), (({"resourceType": "Patient"}, None),), (({"resourceType": "Patient"}, ("a", 1)),)):
+        assert shard_key(MappedMessage(raw, resources), 8) == shard_key(MappedMessage(raw, ()), 8)
+
+
 # -- source time ----------------------------------------------------------------------------------------------
 
 
