@@ -419,6 +419,13 @@ class FhirStoreClient:
         if answer.ok:
             results[entry.position] = bundles.ok_outcome(item, answer, attempts[entry.position])
             return
+        what = f"batch entry {entry.interaction}"
+        unresolved = errors.unresolved_reference(
+            answer.status, answer.outcome, what=what, endpoint=self._write_endpoint
+        )
+        if unresolved is not None:
+            results[entry.position] = bundles.error_outcome(item, unresolved, attempts[entry.position])
+            return
         error = errors.http_error(
             answer.status,
             retryable=is_retryable_status(answer.status),

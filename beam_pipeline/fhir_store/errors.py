@@ -28,6 +28,9 @@ AUTH_ERROR = "auth_error"  # no credentials could be obtained (token endpoint, A
 IDENTIFIER_TOO_LONG = "identifier_too_long"  # the business identifier does not fit in a conditional URL
 CONFLICT = "conflict"  # the stored resource kept changing between our read and our versioned write
 INTERNAL_ERROR = "internal_error"  # an unexpected exception in the write step, not an answer of the store
+# A conditional reference (`Patient?identifier=...`) matched nothing: the patient or encounter is not stored
+# yet. Retryable: a replay after it lands succeeds.
+REFERENCE_NOT_FOUND = "reference_not_found"
 
 CODES = (
     HTTP_ERROR,
@@ -39,7 +42,13 @@ CODES = (
     IDENTIFIER_TOO_LONG,
     CONFLICT,
     INTERNAL_ERROR,
+    REFERENCE_NOT_FOUND,
 )
+
+# How HAPI answers an entry whose conditional reference matches no resource: HTTP 404, diagnostics
+# `HAPI-1091: Invalid match URL "Patient?identifier=..." - No resources match this search`. Only matched,
+# never copied: the diagnostics quote the identifier.
+_UNRESOLVED_REFERENCE_MARKERS = ("HAPI-1091:", "No resources match this search")
 
 
 class FhirStoreError(Exception):
@@ -137,6 +146,29 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def unresolved_reference(
+    status: int, outcome: Mapping[str, Any] | None, *, what: str, endpoint: str = ""
+) -> FhirStoreError | None:
+    """A retryable reference_not_found error when the store refused an entry because a conditional
+    reference in it matched no resource; None for any other failure."""
+    if status not in (400, 404, 412, 422) or not isinstance(outcome, Mapping):
+        return None
+    for issue in outcome.get("issue") or []:
+        text = issue.get("diagnostics") if isinstance(issue, Mapping) else None
+        if isinstance(text, str) and all(marker in text for marker in _UNRESOLVED_REFERENCE_MARKERS):
+            return FhirStoreError(
+                code=REFERENCE_NOT_FOUND,
+                retryable=True,
+                # Resending now rarely helps; the replay DAG re-delivers once the patient has had time to land.
+                transient=False,
+                detail=f"{what} failed with HTTP {status}: a conditional reference matched no resource",
+                http_status=status,
+                operation_outcome=outcome,
+                endpoint=endpoint,
+            )
+    return None
 
 
 def http_error(

@@ -11,7 +11,7 @@ import json
 
 import httpx
 
-from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfig, HealthcareApiStore, WriteItem
+from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfig, HealthcareApiStore, WriteItem, errors
 from beam_pipeline.us_core import TransformConfig, transform
 from tests.unit.us_core.clinical_rows import clinical_rows
 
@@ -60,3 +60,41 @@ def test_clinical_rows_reach_execute_bundle_with_conditional_references():
             assert resource["encounter"] == {"reference": f"Encounter?identifier={config.source_id_system}|e-1"}
         # No resource id: the store assigns it on create and finds it by identifier afterwards.
         assert "id" not in resource
+
+
+HAPI_1091 = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {
+            "severity": "error",
+            "code": "exception",
+            "diagnostics": 'HAPI-1091: Invalid match URL "Patient?identifier=urn:x|secret-patient-id" - '
+            "No resources match this search",
+        }
+    ],
+}
+
+
+def test_a_row_before_its_patient_is_a_retryable_reference_not_found():
+    def hapi(request: httpx.Request) -> httpx.Response:
+        entries = json.loads(request.content)["entry"]
+        answers = [{"response": {"status": "404 Not Found", "outcome": HAPI_1091}} for _ in entries]
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": answers})
+
+    row = next(r for r in clinical_rows("secret-patient-id", "e-1") if r["MESSAGE_TYPE"] == "condition")
+    mapped = transform(json.dumps(row).encode()).resources[0]
+    with FhirStoreClient(FhirStoreConfig(base_url="http://fhir.test/fhir"), transport=httpx.MockTransport(hapi)) as c:
+        (outcome,) = c.write([WriteItem(mapped.resource, mapped.identifier)])
+    assert not outcome.ok and outcome.status == 404
+    assert outcome.error.code == "reference_not_found"
+    assert outcome.error.retryable  # the error record goes to replay, not to quarantine
+    assert outcome.attempts == 1  # not resent at once: the patient needs time to land
+    assert "secret-patient-id" not in outcome.error.detail and "secret-patient-id" not in str(outcome.error)
+
+
+def test_other_refusals_stay_what_they_were():
+    other = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
+    assert errors.unresolved_reference(404, other, what="batch entry") is None
+    assert errors.unresolved_reference(500, HAPI_1091, what="batch entry") is None
+    assert errors.unresolved_reference(404, None, what="batch entry") is None
+    assert errors.unresolved_reference(404, HAPI_1091, what="batch entry").code == errors.REFERENCE_NOT_FOUND
