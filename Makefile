@@ -35,5 +35,5 @@ lock: ## re-pin requirements.lock from the requirement files
 	@bash dev/lock.sh
 
 composer-plan: ## print the gcloud commands deploying to Cloud Composer (ENV= LOCATION= [CONFIG=k2f.json] [EXECUTE=1] runs them)
-	@python3 deploy/composer_plan.py --environment "$(ENV)" --location "$(LOCATION)" \
+	@source dev/lib.sh && "$$(k2f_python)" deploy/composer_plan.py --environment "$(ENV)" --location "$(LOCATION)" \
 	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(filter 1,$(EXECUTE)),--execute)

@@ -8,7 +8,10 @@ What it deploys (docs/airflow.md, "Cloud Composer runbook"):
 2. `gcloud composer environments storage dags|plugins import` of that copy into the environment's bucket
    (the pipeline goes into dags/, which is on the workers' sys.path);
 3. the PyPI packages the plugins and the launcher need, pinned as in this repository;
-4. the `k2f` Airflow Variable from the JSON file given by --config, validated first.
+4. the Kafka ConfigProvider jar (java/kafka-config-provider, built with Maven) in the bucket's data/ folder
+   and the environment variable that tells the launcher where it is, so the Dataflow workers resolve the
+   Kafka login from Secret Manager and the job graph holds only the secret's name (docs/security.md);
+5. the `k2f` Airflow Variable from the JSON file given by --config, validated first.
 Nothing here reads credentials: gcloud uses its own login.
 """
 
@@ -23,10 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from beam_pipeline.kafka.expansion import PROVIDER_JAR_ENV  # noqa: E402
+
 # The pipeline package and what its launcher needs beside it to ship the package to Dataflow workers.
 PIPELINE = ("beam_pipeline", "setup.py", "requirements.txt")
 # Packages Composer needs beyond its image: the pipeline's (requirements.txt) and the replay's Kafka client.
 EXTRA_PACKAGES = ("confluent-kafka",)
+PROVIDER = ROOT / "java" / "kafka-config-provider"
+PROVIDER_JAR = "kafka-config-provider.jar"
+# Where Composer mounts the bucket's data/ folder on its workers.
+COMPOSER_DATA = "/home/airflow/gcs/data"
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,14 @@ def pinned_packages(root: Path = ROOT) -> list[str]:
     return packages
 
 
+def kafka_version(root: Path = ROOT) -> str:
+    """The Kafka client version the provider is built against: the local stack's (dev/env.sh)."""
+    for line in (root / "dev" / "env.sh").read_text().splitlines():
+        if "KAFKA_VERSION=" in line and ":-" in line:
+            return line.split(":-", 1)[1].split("}", 1)[0]
+    raise ValueError("KAFKA_VERSION not found in dev/env.sh")
+
+
 def validate_config(path: Path) -> dict:
     """The k2f Variable's JSON, checked with the plugins' own rules (ConfigError names the bad key)."""
     sys.path.insert(0, str(ROOT / "plugins"))
@@ -101,6 +119,14 @@ def plan(environment: str, location: str, config: Path | None, staging: str = st
             commands.append(
                 ["gcloud", "composer", "environments", "storage", folder, "import", *env, "--source", source]
             )
+    # Built from a copy, so the checkout gets no target/ folder.
+    jar = f"{staging}/provider/target/{PROVIDER_JAR}"
+    commands.append(["cp", "-r", str(PROVIDER), f"{staging}/provider"])
+    commands.append(["env", f"KAFKA_VERSION={kafka_version()}", "mvn", "-q", "-B", "-f", f"{staging}/provider/pom.xml",
+                     "package"])  # fmt: skip
+    commands.append(["gcloud", "composer", "environments", "storage", "data", "import", *env, "--source", jar])
+    commands.append(["gcloud", "composer", "environments", "update", environment, "--location", location,
+                     f"--update-env-variables={PROVIDER_JAR_ENV}={COMPOSER_DATA}/{PROVIDER_JAR}"])  # fmt: skip
     pypi = [f"--update-pypi-package={p}" for p in packages]
     commands.append(["gcloud", "composer", "environments", "update", environment, "--location", location, *pypi])
     if config is not None:

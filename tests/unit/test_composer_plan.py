@@ -70,7 +70,7 @@ def test_the_plan_deploys_every_dag_plugin_module_and_the_pipeline_package(tmp_p
 
 
 def test_the_plan_pins_the_packages_as_the_repository_does(tmp_path):
-    [update] = [c for c in _printed_plan(tmp_path) if c[:4] == ["gcloud", "composer", "environments", "update"]]
+    [update] = [c for c in _printed_plan(tmp_path) if any(a.startswith("--update-pypi-package=") for a in c)]
     assert update[4:7] == ["k2f-prod", "--location", "europe-west1"]
     packages = {a.removeprefix("--update-pypi-package=") for a in update[7:]}
     required = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
@@ -88,3 +88,18 @@ def test_the_variable_is_validated_before_anything_runs(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as failed:
         _printed_plan(tmp_path, f"CONFIG={bad}")
     assert "unknown setting(s) in the Airflow Variable k2f: k2f_topics" in failed.value.stderr
+
+
+def test_the_plan_ships_the_kafka_config_provider_and_tells_the_launcher_where_it_is(tmp_path):
+    commands = _printed_plan(tmp_path)
+    [build] = [c for c in commands if "mvn" in c]
+    assert build[build.index("-f") + 1].endswith("/provider/pom.xml") and build[-1] == "package"
+    [data] = [c for c in commands if c[:6] == ["gcloud", "composer", "environments", "storage", "data", "import"]]
+    assert data[-1].endswith("/kafka-config-provider.jar")
+    [env] = [c for c in commands if any(a.startswith("--update-env-variables=") for a in c)]
+    assert (
+        env[-1]
+        == "--update-env-variables=K2F_KAFKA_CONFIG_PROVIDER_JAR=/home/airflow/gcs/data/kafka-config-provider.jar"
+    )
+    # Built before it is uploaded, uploaded before the launcher is told about it.
+    assert commands.index(build) < commands.index(data) < commands.index(env)
