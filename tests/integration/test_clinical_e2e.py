@@ -1,0 +1,176 @@
+"""A small synthetic population end to end: Kafka (two topics) -> the streaming job on Prism -> HAPI.
+
+100 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions,
+three observations, an immunization, an allergy, a procedure, a medication) on a second topic, typed by
+their MESSAGE_TYPE. The rows of 10 patients are published before any patient: they fail as retryable
+reference_not_found records, and the replay (the replay DAG's ErrorReplayer) lands them once their patients
+are there. Then: the count per type in HAPI, every reference resolved (counted through the patient's
+identifier), and a re-publish of everything changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+from google.cloud import storage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
+
+from k2f_airflow.replay import ErrorReplayer  # noqa: E402
+
+from beam_pipeline.job_service import JobServiceClient  # noqa: E402
+from tests.support.local_stack import (  # noqa: E402
+    cancel_job,
+    create_topics,
+    fhir_count,
+    kafka_plain,
+    kafka_sasl,
+    launch_local_job,
+    ndjson_lines,
+    publish,
+    wait_for,
+)
+from tests.unit.us_core.clinical_rows import clinical_rows, patient_row  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+PATIENTS, EARLY = 100, 10
+# The rows each patient gets: (MESSAGE_TYPE, CODE) picks them out of clinical_rows().
+PICKS = [
+    ("encounter", "162673000"), ("condition", "444814009"), ("condition", "38341003"),
+    ("observation", "29463-7"), ("observation", "8480-6"), ("observation", "72166-2"),
+    ("immunization", "140"), ("allergy", "91935009"), ("procedure", "710824005"), ("medication", "308182"),
+]  # fmt: skip
+EXPECTED = {
+    "Encounter": PATIENTS,
+    "Condition": 2 * PATIENTS,
+    "Observation": 3 * PATIENTS,
+    "Immunization": PATIENTS,
+    "AllergyIntolerance": PATIENTS,
+    "Procedure": PATIENTS,
+    "MedicationRequest": PATIENTS,
+}
+PATIENT_PARAM = {"Immunization": "patient", "AllergyIntolerance": "patient"}
+
+
+def _rows(patient: str, encounter: str) -> list[bytes]:
+    rows, seen = [], set()
+    for row in clinical_rows(patient, encounter):
+        pick = (row["MESSAGE_TYPE"], row["CODE"])
+        if pick in PICKS and pick not in seen:  # the second smoking-status row has the same code
+            seen.add(pick)
+            rows.append(json.dumps(row).encode())
+    assert len(rows) == len(PICKS)
+    return rows
+
+
+def _counts(env, system: str) -> dict[str, int]:
+    """Resources per type whose patient reference resolved to a Patient of this run (chained search)."""
+    out = {}
+    for rtype in EXPECTED:
+        param = f"{PATIENT_PARAM.get(rtype, 'subject')}:Patient.identifier"
+        response = httpx.get(
+            f"{env['FHIR_BASE_URL']}/{rtype}",
+            params={param: f"{system}|", "_summary": "count"},
+            headers={"Cache-Control": "no-cache"},
+            timeout=60,
+        )
+        response.raise_for_status()
+        out[rtype] = int(response.json()["total"])
+    return out
+
+
+def _outcomes(env, job_id: str) -> tuple[int, int]:
+    """(messages read, messages finished: written, filtered or dead-lettered) from the job's counters."""
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        counters = jobs.counters(job_id)
+    read = sum(v for k, v in counters.items() if k.startswith("parse_and_validate/"))
+    done = counters.get("write_to_fhir_store/resources_written", 0) + counters.get("parse_and_validate/filtered", 0)
+    done += sum(v for k, v in counters.items() if k.startswith("dead_letter/"))
+    return read, done
+
+
+def _settled(env, job_id: str, published: int) -> bool:
+    read, done = _outcomes(env, job_id)
+    return read >= published and done >= read
+
+
+def _write_errors(env, topic: str) -> list[dict]:
+    return ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage=write/topic={topic}/")
+
+
+def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
+    run = uuid.uuid4().hex[:8]
+    system = f"urn:k2f-clinical-e2e:{run}"
+    patients_topic, clinical_topic = f"clinical-e2e-{run}-patients", f"clinical-e2e-{run}-rows"
+    create_topics(kafka_plain(env), [patients_topic, clinical_topic])
+    ids = [(f"{run}-patient-{i:03d}", f"{run}-encounter-{i:03d}") for i in range(PATIENTS)]
+    # Patients carry no MESSAGE_TYPE: their topic's type says what they are.
+    patients = [
+        json.dumps({k: v for k, v in patient_row(p, i).items() if k != "MESSAGE_TYPE"}).encode()
+        for i, (p, _) in enumerate(ids)
+    ]
+    early = [row for p, e in ids[:EARLY] for row in _rows(p, e)]
+    late = [row for p, e in ids[EARLY:] for row in _rows(p, e)]
+
+    published = publish(kafka_sasl(env), clinical_topic, early)  # rows before any patient
+    job_id = launch_local_job(
+        env,
+        f"clinical-e2e-{run}",
+        [patients_topic, clinical_topic],
+        f"--kafka_consumer_group=clinical-e2e-{run}",
+        f"--source_id_system={system}",
+        f"--topic_types={patients_topic}=patient",
+        "--archive_window_seconds=5",
+    )
+    try:
+        # 1. The early rows find no patient: each is a retryable reference_not_found record.
+        wait_for(lambda: len(_write_errors(env, clinical_topic)) >= len(early), 300, "early rows' error records", 2)
+        records = _write_errors(env, clinical_topic)
+        assert Counter((r["code"], r["retryable"]) for r in records) == {("reference_not_found", True): len(early)}
+        assert fhir_count(env, system) == 0
+
+        # 2. The patients, then the other rows.
+        published += publish(kafka_plain(env), patients_topic, patients)
+        wait_for(lambda: fhir_count(env, system) >= PATIENTS, 300, "100 Patients in HAPI", 2)
+        published += publish(kafka_sasl(env), clinical_topic, late)
+        wait_for(lambda: _settled(env, job_id, published), 300, "every message finished", 2)
+
+        # 3. Replay, as the replay DAG does, until every retryable record has landed.
+        bucket = storage.Client(project="k2f-local").bucket(env["GCS_ERROR_BUCKET"])
+        replayed = 0
+        for _ in range(5):
+            time.sleep(8)  # the last error window (5 s) reaches the bucket
+            if not _write_errors(env, clinical_topic):
+                break
+            counts = ErrorReplayer(bucket, Producer(kafka_plain(env)), max_attempts=5).run(
+                prefix=f"errors/stage=write/topic={clinical_topic}/"
+            )
+            assert counts.quarantined == 0
+            replayed += counts.replayed
+            published += counts.replayed
+            wait_for(lambda total=published: _settled(env, job_id, total), 300, "replayed messages finished", 2)
+        assert replayed >= len(early)
+        assert _write_errors(env, clinical_topic) == []
+        assert fhir_count(env, system) == PATIENTS
+        assert _counts(env, system) == EXPECTED
+
+        # 4. The same population again: every resource is updated in place, nothing new, no error.
+        published += publish(kafka_plain(env), patients_topic, patients)
+        published += publish(kafka_sasl(env), clinical_topic, early + late)
+        wait_for(lambda: _settled(env, job_id, published), 300, "re-published messages finished", 2)
+        time.sleep(8)
+        assert fhir_count(env, system) == PATIENTS
+        assert _counts(env, system) == EXPECTED
+        assert _write_errors(env, clinical_topic) == []
+        assert ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage=validate/topic={clinical_topic}/") == []
+    finally:
+        cancel_job(env, job_id)
