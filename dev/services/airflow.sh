@@ -56,6 +56,14 @@ stop() { stop_bg airflow 30; }
 # logs under $AIRFLOW_HOME/logs and the API server reads them from there, so --skip-serve-logs loses
 # nothing here. The API server binds AIRFLOW__API__HOST (127.0.0.1, above).
 run() {
+  # The components sign and check each other's tokens (the execution API) with one JWT secret. Started
+  # together on a fresh AIRFLOW_HOME, each would generate its own before airflow.cfg holds one, and tasks
+  # would fail with "Invalid auth token"; so the secret is made once, kept 0600, and given to all.
+  local keys="$AIRFLOW_HOME/signing_keys.env"
+  [[ -f "$keys" ]] || (umask 077 && python -c 'import secrets
+print(f"AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(64)}")
+print(f"AIRFLOW__API__SECRET_KEY={secrets.token_urlsafe(32)}")' > "$keys")
+  set -a && source "$keys" && set +a
   python -c 'from airflow.utils.db import initdb; initdb()'
   airflow scheduler --skip-serve-logs &
   airflow triggerer --skip-serve-logs &

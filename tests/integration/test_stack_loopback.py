@@ -150,6 +150,8 @@ def _credential_files(env: dict[str, str]) -> list[Path]:
     return [
         state / "kafka" / "server.properties",  # the broker's JAAS line with the SASL user's password
         state / "airflow" / "simple_auth_manager_passwords.json.generated",  # the UI login
+        state / "airflow" / "signing_keys.env",  # the components' JWT and session secrets
+        state / "airflow" / "airflow.cfg",  # holds the Fernet key
         state / "data" / "secret_manager" / "secrets.json",  # the stand-in's secrets
     ]
 
