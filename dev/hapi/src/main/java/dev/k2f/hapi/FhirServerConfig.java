@@ -62,7 +62,15 @@ public class FhirServerConfig {
 
   /** Resource types whose declared profiles are enforced when validation is on. */
   private static final List<String> VALIDATED_TYPES =
-      List.of("Patient", "Encounter", "Observation", "Condition", "Procedure", "AllergyIntolerance");
+      List.of(
+          "Patient",
+          "Encounter",
+          "Observation",
+          "Condition",
+          "Procedure",
+          "AllergyIntolerance",
+          "Immunization",
+          "MedicationRequest");
 
   @Value("${k2f.us-core-package:}")
   private String usCorePackage;
