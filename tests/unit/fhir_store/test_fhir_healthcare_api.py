@@ -16,6 +16,7 @@ from beam_pipeline.fhir_store import (
     FhirStoreConfig,
     HealthcareApiStore,
     RetryPolicy,
+    WriteItem,
 )
 from beam_pipeline.fhir_store import healthcare_api as hc
 
@@ -215,3 +216,18 @@ def test_default_credentials_come_from_adc(monkeypatch):
         client.write([item("P1")])
     assert seen["scopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
     assert fake.log[0].headers["authorization"] == "Bearer token-1"
+
+
+def test_guarded_writes_read_the_write_store_not_the_read_store():
+    # The read store may be another store altogether: what decides "newer" is what the write store holds.
+    creds = CountingCredentials(lambda: 1_700_000_000.0)
+    fake = HealthcareFake()
+    timed = item("P1", "Newer")
+    with _client(fake, creds) as client:
+        first = client.write([WriteItem(timed.resource, timed.identifier, key=1, source_time_ms=2_000)])[0]
+        older = item("P1", "Older")
+        second = client.write([WriteItem(older.resource, older.identifier, key=2, source_time_ms=1_000)])[0]
+    assert first.ok and first.status == 201 and second.ok and second.superseded
+    searches = [str(r.url) for r in fake.log if r.url.path.endswith("/_search")]
+    assert searches == [f"{ROOT}/post-store/fhir/Patient/_search"] * 2
+    assert [p["name"][0]["family"] for p in fake.write.patients()] == ["Newer"]
