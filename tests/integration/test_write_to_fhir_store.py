@@ -120,3 +120,26 @@ def test_a_resource_that_cannot_be_encoded_fails_alone_on_prism(env):
             equal_to([(2, "invalid_item", False, False)]),
             label="failed",
         )
+
+
+def test_workers_read_the_fhir_auth_secret_themselves(env):
+    # The step carries the secret's name only; the worker pool's SDK harness reads it from Secret Manager
+    # (the local stand-in) in setup(). HAPI ignores the bearer token, so the writes landing show the read.
+    from beam_pipeline.kafka.secret_manager import secret_manager_client
+
+    sm = secret_manager_client()
+    secret = sm.create_secret(parent="projects/k2f-local", secret_id=f"fhir-auth-{uuid.uuid4().hex[:12]}", secret={})
+    sm.add_secret_version(parent=secret.name, payload={"data": json.dumps({"token": "synthetic-bearer"}).encode()})
+    system = f"urn:k2f-test:{uuid.uuid4().hex}"
+    flags = {
+        "fhir_base_url": env["FHIR_BASE_URL"],
+        "fhir_auth": "bearer",
+        "fhir_auth_secret_resource_name": f"{secret.name}/versions/latest",
+    }
+    config = FhirStoreConfig.from_flags(flags)
+    assert config.auth.unresolved  # nothing secret in what is pickled
+    _run_write(env, config, _messages(system, 3, invalid=set()))
+    count = httpx.get(
+        f"{env['FHIR_BASE_URL']}/Patient", params={"identifier": f"{system}|", "_summary": "count"}, timeout=60
+    ).json()["total"]
+    assert count == 3
