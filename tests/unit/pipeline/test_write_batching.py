@@ -39,3 +39,10 @@ def test_messages_without_an_identifier_are_keyed_by_their_partition():
     b = RawMessage("patients", 3, 1, 1_795_000_000_000, None, b"{}")
     assert shard_key(a, 8) == shard_key(_mapped(99, None), 8)
     assert 0 <= shard_key(MappedMessage(b, a.resources), 8) < 8
+
+
+@given(st.text(), st.text(), st.integers(min_value=1, max_value=64))
+def test_any_identifier_gets_a_key_in_range(system, value, shards):
+    # Lone surrogates included: a key is computed before the client judges the identifier.
+    raw = RawMessage("patients", 0, 1, 1_795_000_000_000, None, b"{}")
+    assert 0 <= shard_key(MappedMessage(raw, (({"resourceType": "Patient"}, (system, value)),)), shards) < shards
