@@ -63,7 +63,8 @@ def create_object(bucket: Any, name: str, body: bytes) -> str:  # noqa: ANN401  
     """Upload `body` as a new object and return its name; never replaces an existing object.
 
     When `name` exists with the same bytes (a retried bundle, or an upload whose answer was lost) it is
-    already written; with other bytes the body goes under `name` plus a random suffix.
+    already written; with other bytes, or when the writer may not read objects (a create-only role), the
+    body goes under `name` plus a random suffix: a line may then be stored twice, never lost.
     """
     from google.api_core.exceptions import PreconditionFailed
 
@@ -75,10 +76,19 @@ def create_object(bucket: Any, name: str, body: bytes) -> str:  # noqa: ANN401  
             )
             return candidate
         except PreconditionFailed:
-            if bucket.blob(candidate).download_as_bytes() == body:
+            if _holds(bucket, candidate, body):
                 return candidate
             candidate = f"{name.removesuffix('.ndjson')}-{uuid.uuid4().hex[:8]}.ndjson"
     raise RuntimeError(f"{MAX_NAME_CLASHES} name clashes in a row under {name}")
+
+
+def _holds(bucket: Any, name: str, body: bytes) -> bool:  # noqa: ANN401
+    from google.api_core.exceptions import Forbidden, NotFound
+
+    try:
+        return bucket.blob(name).download_as_bytes() == body
+    except (Forbidden, NotFound):
+        return False
 
 
 def shard_of(line: str, shards: int) -> int:
