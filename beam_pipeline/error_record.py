@@ -215,8 +215,10 @@ def _bounded_int(values: dict[str, str], name: str, low: int, high: int) -> int 
 
 
 def replay_origin(headers: Iterable[tuple[str, bytes]], key: str | None = None) -> ReplayOrigin | None:
-    """From a consumed message's headers; None for a first delivery, or when any replay header is out of
-    range or malformed (the message's own coordinates then stand, and the error record can be written)."""
+    """From a consumed message's headers; None for a first delivery, or when the topic, attempt, partition
+    or offset header is out of range or malformed (the message's own coordinates then stand, and the error
+    record can be written). An unusable timestamp or first failure time is dropped alone, so the attempt
+    count still grows and the replay DAG's cap still stops a message that keeps failing."""
     values = {k: v.decode("utf-8", "replace") for k, v in headers if isinstance(k, str) and v is not None}
     if HEADER_ATTEMPT not in values or HEADER_TOPIC not in values:
         return None
@@ -227,11 +229,14 @@ def replay_origin(headers: Iterable[tuple[str, bytes]], key: str | None = None) 
         attempt = _bounded_int(values, HEADER_ATTEMPT, 1, MAX_ATTEMPT) or 1
         partition = _bounded_int(values, HEADER_PARTITION, 0, MAX_PARTITION)
         offset = _bounded_int(values, HEADER_OFFSET, 0, MAX_OFFSET)
-        timestamp = _bounded_int(values, HEADER_TIMESTAMP, -MAX_OFFSET, MAX_OFFSET)
     except _BadHeader:
         return None
+    try:
+        timestamp = _bounded_int(values, HEADER_TIMESTAMP, -MAX_OFFSET, MAX_OFFSET)
+    except _BadHeader:
+        timestamp = None
     if timestamp is not None and utc_date(timestamp) is None:
-        return None
+        timestamp = None
     first_failure = values.get(HEADER_FIRST_FAILURE)
     if first_failure is not None and not _valid_time(first_failure):
         first_failure = None

@@ -83,7 +83,13 @@ def poison_set(run: str, topic: str) -> list[Poison]:
         Poison("tombstone (null value)", None, ("parse", "empty_message")),
         Poison("record timestamp in the year 10000", _patient(run, "y10000"), WRITTEN, timestamp_ms=YEAR_10000_MS),
         Poison("record timestamp at the epoch", _patient(run, "epoch"), WRITTEN, timestamp_ms=1),
-        _bad_replay("replay timestamp out of range", **{HEADER_TIMESTAMP: str(YEAR_10000_MS)}),
+        Poison(
+            "replay timestamp out of range",
+            NOT_JSON,
+            INVALID_JSON,
+            headers=_replay(**{HEADER_TIMESTAMP: str(YEAR_10000_MS)}),
+            replayed_from=("patients", 0, 5, 2),  # the timestamp alone is dropped; the attempt still counts
+        ),
         _bad_replay("replay attempt not a number", **{HEADER_ATTEMPT: "two"}),
         _bad_replay("replay partition not a number", **{HEADER_PARTITION: "p"}),
         _bad_replay("replay offset not a number", **{HEADER_OFFSET: "1e3"}),
