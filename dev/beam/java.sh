@@ -25,12 +25,21 @@ kafka_config_provider_jar() { maven_jar "$K2F_ROOT/java/kafka-config-provider" k
 # bind 127.0.0.1 only.
 beam_java_launchers() { maven_jar "$K2F_ROOT/dev/beam/launchers" local-beam-launchers; }
 
-# beam_java_start NAME HEAP MAIN_CLASS ARGS...: the JVM the same way for both services.
-beam_java_start() {
-  local name="$1" heap="$2" launchers provider; shift 2
+# beam_java_args HEAP: the JVM's flags and classpath, one a line, the same for both services and for each
+# Java SDK harness the worker pool starts (dev/beam/java_sdk_boot.py reads them from the pool's environment).
+beam_java_args() {
+  local launchers provider
   launchers="$(beam_java_launchers)"
   provider="$(kafka_config_provider_jar)"
-  start_bg "$name" java -Xms64m "-Xmx$heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
-    -Djava.util.logging.config.file="$K2F_ROOT/dev/beam/logging.properties" \
-    -cp "$BEAM_JAVA_LIBS/*:$launchers:$provider" "$@"
+  printf '%s\n' -Xms64m "-Xmx$1" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
+    "-Djava.util.logging.config.file=$K2F_ROOT/dev/beam/logging.properties" \
+    -cp "$BEAM_JAVA_LIBS/*:$launchers:$provider"
+}
+
+# beam_java_start NAME HEAP MAIN_CLASS ARGS...: the JVM the same way for both services.
+beam_java_start() {
+  local name="$1" lines args; shift
+  lines="$(beam_java_args "$1")"; shift
+  mapfile -t args <<< "$lines"
+  start_bg "$name" java "${args[@]}" "$@"
 }

@@ -61,41 +61,64 @@ def _fetch_main_session(
                 out.write(chunk.data)
 
 
-def main(argv: list[str]) -> None:
+def parse_flags(argv: list[str]) -> argparse.Namespace:
+    """The container contract's flags, as the worker pool passes them."""
     parser = argparse.ArgumentParser()
     for flag in ("id", "provision_endpoint", "control_endpoint", "logging_endpoint", "artifact_endpoint"):
         parser.add_argument(f"--{flag}", default="")
     args, _ = parser.parse_known_args(argv)
+    return args
 
+
+def worker_metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
     # The runner tells its workers apart by this header, as the Go boot's grpcx.WriteWorkerID sends it.
-    metadata = [("worker_id", args.id)]
+    return [("worker_id", args.id)]
+
+
+def provision(args: argparse.Namespace) -> beam_provision_api_pb2.ProvisionInfo:
+    """The job's options and endpoints, from the runner's provision service."""
     with grpc.insecure_channel(args.provision_endpoint) as channel:
-        info = (
+        return (
             beam_provision_api_pb2_grpc.ProvisionServiceStub(channel)
-            .GetProvisionInfo(beam_provision_api_pb2.GetProvisionInfoRequest(), metadata=metadata, timeout=60)
+            .GetProvisionInfo(
+                beam_provision_api_pb2.GetProvisionInfoRequest(), metadata=worker_metadata(args), timeout=60
+            )
             .info
         )
 
-    # One directory per worker, so workers of one pool never share a staging folder; the pool's script
-    # names the parent (inside .stack/) and empties it when the pool starts.
-    semi_persistent = Path(tempfile.mkdtemp(prefix="worker-", dir=os.environ.get("K2F_WORKER_DIR")))
-    _fetch_main_session(
-        info, info.artifact_endpoint.url or args.artifact_endpoint, metadata, semi_persistent / "staged"
-    )
 
+def fn_api_environment(info: beam_provision_api_pb2.ProvisionInfo, args: argparse.Namespace) -> dict[str, str]:
+    """What every SDK harness (Python's sdk_worker_main, Java's FnHarness) reads from its environment."""
     env = {
-        "WORKER_ID": args.id,
         "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),
         "CONTROL_API_SERVICE_DESCRIPTOR": _descriptor(info.control_endpoint.url or args.control_endpoint),
         "LOGGING_API_SERVICE_DESCRIPTOR": _descriptor(info.logging_endpoint.url or args.logging_endpoint),
         "RUNNER_CAPABILITIES": " ".join(info.runner_capabilities),
-        "SEMI_PERSISTENT_DIRECTORY": str(semi_persistent),
     }
     if info.status_endpoint.url:
         env["STATUS_API_SERVICE_DESCRIPTOR"] = _descriptor(info.status_endpoint.url)
     for key, var in (("job_name", "JOB_NAME"), ("job_id", "JOB_ID")):
         if key in info.metadata:
             env[var] = info.metadata[key]
+    return env
+
+
+def main(argv: list[str]) -> None:
+    args = parse_flags(argv)
+    info = provision(args)
+
+    # One directory per worker, so workers of one pool never share a staging folder; the pool's script
+    # names the parent (inside .stack/) and empties it when the pool starts.
+    semi_persistent = Path(tempfile.mkdtemp(prefix="worker-", dir=os.environ.get("K2F_WORKER_DIR")))
+    _fetch_main_session(
+        info, info.artifact_endpoint.url or args.artifact_endpoint, worker_metadata(args), semi_persistent / "staged"
+    )
+
+    env = {
+        **fn_api_environment(info, args),
+        "WORKER_ID": args.id,
+        "SEMI_PERSISTENT_DIRECTORY": str(semi_persistent),
+    }
     # A fresh interpreter, as the Go boot starts one: Beam reads WORKER_ID from the environment at import.
     harness = [sys.executable, "-m", "apache_beam.runners.worker.sdk_worker_main"]
     os.execve(sys.executable, harness, {**os.environ, **env})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from google.cloud import storage
 
@@ -68,10 +68,30 @@ def publish(conf: Mapping[str, str], topic: str, values: Iterable[bytes]) -> int
     return n
 
 
+def group_offsets(
+    conf: Mapping[str, str], group: str, topics: Iterable[str], partitions: int = 2
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """{(topic, partition): (the consumer group's committed offset, the partition's end offset)}.
+
+    A partition the group never committed reads as a negative offset (librdkafka's OFFSET_INVALID).
+    """
+    consumer = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
+    try:
+        wanted = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        return {
+            (tp.topic, tp.partition): (tp.offset, consumer.get_watermark_offsets(tp, timeout=10)[1])
+            for tp in consumer.committed(wanted, timeout=10)
+        }
+    finally:
+        consumer.close()
+
+
 def fhir_count(env: Mapping[str, str], system: str, resource: str = "Patient") -> int:
     response = httpx.get(
         f"{env['FHIR_BASE_URL']}/{resource}",
         params={"identifier": f"{system}|", "_summary": "count"},
+        # HAPI answers a repeated search from its result cache for up to 60 s; a poll must see writes now.
+        headers={"Cache-Control": "no-cache"},
         timeout=60,
     )
     response.raise_for_status()
