@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -73,12 +74,32 @@ class MappedMessage:
     resources: tuple[tuple[dict[str, Any], tuple[str, str] | None], ...]
 
 
+# A row about a patient refers to it as `Patient?identifier=system|value` (us_core/clinical.py).
+_PATIENT_REFERENCE = "Patient?identifier="
+_REFERENCE_FIELDS = ("subject", "patient")
+# Within one bundle, what others refer to goes first: the store resolves an entry's conditional references
+# when it writes that entry, in the bundle's order.
+_WRITE_ORDER = {"Patient": 0, "Encounter": 1}
+
+
+def owner_identity(resource: dict[str, Any], identifier: tuple[str, str]) -> str:
+    """The patient a resource belongs to, as `system|value`: its own identifier for a Patient, the one its
+    subject/patient reference names for a clinical row, else its own identifier."""
+    for name in _REFERENCE_FIELDS:
+        field = resource.get(name)
+        reference = field.get("reference", "") if isinstance(field, dict) else ""
+        if isinstance(reference, str) and reference.startswith(_PATIENT_REFERENCE):
+            return unquote(reference.removeprefix(_PATIENT_REFERENCE))
+    return "|".join(identifier)
+
+
 def shard_key(item: MappedMessage, shards: int) -> int:
-    # Every message about one resource identity lands on one key, so its updates are written in order.
+    # Every message about one patient lands on one key: its updates are written in order, and its
+    # Encounter and the rows that refer to both usually share a bundle, where they are written in order.
     try:
-        _, identifier = item.resources[0]
-        ident = "|".join(identifier)
-    except (IndexError, TypeError, ValueError):  # no resource, or no usable identifier: key by partition
+        resource, identifier = item.resources[0]
+        ident = owner_identity(resource, identifier)
+    except (IndexError, TypeError, ValueError, AttributeError):  # no resource or usable identifier
         ident = f"{item.message.topic}|{item.message.partition}"
     # surrogatepass: a lone surrogate in an identifier must still get a key (the client then refuses it alone).
     digest = hashlib.blake2b(ident.encode("utf-8", "surrogatepass"), digest_size=4).digest()
@@ -249,13 +270,20 @@ class _WriteBundlesFn(beam.DoFn):
         )
 
 
+def _write_rank(message: MappedMessage) -> int:
+    try:
+        return _WRITE_ORDER.get(message.resources[0][0].get("resourceType"), len(_WRITE_ORDER))
+    except (IndexError, TypeError, AttributeError):
+        return len(_WRITE_ORDER)
+
+
 def split_into_bundles(
     keyed: tuple[int, Iterable[MappedMessage]], bundle_size: int
 ) -> Iterable[tuple[int, list[MappedMessage]]]:
     """One key's messages of one window, in chunks of at most bundle_size (a chunk is one batch bundle)."""
     key, messages = keyed
     chunk: list[MappedMessage] = []
-    for message in messages:
+    for message in sorted(messages, key=_write_rank):
         chunk.append(message)
         if len(chunk) == bundle_size:
             yield key, chunk

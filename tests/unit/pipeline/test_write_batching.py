@@ -46,3 +46,27 @@ def test_any_identifier_gets_a_key_in_range(system, value, shards):
     # Lone surrogates included: a key is computed before the client judges the identifier.
     raw = RawMessage("patients", 0, 1, 1_795_000_000_000, None, b"{}")
     assert 0 <= shard_key(MappedMessage(raw, (({"resourceType": "Patient"}, (system, value)),)), shards) < shards
+
+
+def _clinical(offset: int, resource_type: str, patient: str, own_id: str) -> MappedMessage:
+    raw = RawMessage("clinical", 0, offset, 1_795_000_000_000, None, b"{}")
+    field = "patient" if resource_type in ("Immunization", "AllergyIntolerance") else "subject"
+    resource = {"resourceType": resource_type, field: {"reference": f"Patient?identifier=urn%3Atest|{patient}"}}
+    return MappedMessage(raw, ((resource, ("urn:natural", own_id)),))
+
+
+def test_a_patient_and_the_rows_about_it_share_a_key():
+    patient = _mapped(0, "p-1")
+    rows = [_clinical(i, t, "p-1", f"row-{i}") for i, t in enumerate(["Encounter", "Condition", "Immunization"], 1)]
+    assert {shard_key(m, 64) for m in [patient, *rows]} == {shard_key(patient, 64)}
+    # Other patients' rows spread over the keys.
+    assert len({shard_key(_clinical(i, "Condition", f"p-{i}", "x"), 64) for i in range(200)}) > 32
+
+
+def test_within_a_bundle_patients_go_first_then_encounters_then_the_rest():
+    condition = _clinical(1, "Condition", "p-1", "c")
+    encounter = _clinical(2, "Encounter", "p-1", "e")
+    patient = _mapped(3, "p-1")
+    observation = _clinical(4, "Observation", "p-1", "o")
+    [(_, chunk)] = split_into_bundles((1, iter([condition, encounter, observation, patient])), 10)
+    assert chunk == [patient, encounter, condition, observation]
