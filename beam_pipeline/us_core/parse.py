@@ -18,7 +18,8 @@ from beam_pipeline.us_core import outcome as o
 # pipeline steps (each step's encoder recurses through them).
 MAX_DEPTH = 32
 # Longer than any identifier or coordinate a record carries; Python's int() refuses 4,300 digits anyway.
-MAX_NUMBER_CHARS = 100
+MAX_NUMBER_DIGITS = 100
+_INT_LIMIT = 10**MAX_NUMBER_DIGITS
 _BOM = "\ufeff"
 # A \uD800-\uDFFF escape: the only way a lone surrogate gets into a str (strict UTF-8 decoding refuses them).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -31,21 +32,6 @@ class _Rejected(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.error = o.Error(o.PARSE, code, detail)
-
-
-def _parse_int(token: str) -> int:
-    if len(token) > MAX_NUMBER_CHARS:
-        raise _Rejected(o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_CHARS} characters")
-    return int(token)
-
-
-def _parse_float(token: str) -> float:
-    if len(token) > MAX_NUMBER_CHARS:
-        raise _Rejected(o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_CHARS} characters")
-    value = float(token)
-    if not math.isfinite(value):
-        raise _Rejected(o.INVALID_NUMBER, "a number is outside the range of a double")
-    return value
 
 
 def _parse_constant(name: str) -> float:
@@ -61,16 +47,44 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _too_deep(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)
-    """Nesting beyond MAX_DEPTH, found without recursion."""
-    stack = [(data, 1)]
+# Built once: json.loads with any hook builds a new decoder per call, which costs more than the parse.
+_DECODER = json.JSONDecoder(parse_constant=_parse_constant)
+_KEY_COUNTING_DECODER = json.JSONDecoder(parse_constant=_parse_constant, object_pairs_hook=_object)
+
+
+def _scan(data: dict[str, Any]) -> tuple[o.Error | None, int | None]:
+    """One pass over the values, without recursion: nesting beyond MAX_DEPTH, integers over
+    MAX_NUMBER_DIGITS, floats beyond a double (1e400 parses as infinity). Also the number of string
+    values when the object is flat (None when it is not), for `_keys_may_repeat`."""
+    strings, flat = 0, True
+    stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return True
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+            return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels"), None
+        for child in value.values() if type(value) is dict else value:
+            kind = type(child)
+            if kind is str:
+                strings += 1
+            elif kind is float:
+                if not math.isfinite(child):
+                    return o.Error(o.PARSE, o.INVALID_NUMBER, "a number is outside the range of a double"), None
+            elif kind is int:
+                if not -_INT_LIMIT < child < _INT_LIMIT:
+                    return o.Error(
+                        o.PARSE, o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_DIGITS} digits"
+                    ), None
+            elif kind is dict or kind is list:
+                flat = False
+                stack.append((child, depth + 1))
+    return None, strings if flat else None
+
+
+def _keys_may_repeat(text: str, data: dict[str, Any], strings: int | None) -> bool:
+    """False when the text provably names each key once, without a second parse: a flat object with no
+    escapes holds exactly two quotes per key and per string value, and a repeated key adds two more (json
+    keeps only its last value, so the parsed object cannot show it)."""
+    return strings is None or "\\" in text or text.count('"') != 2 * (len(data) + strings)
 
 
 def _has_lone_surrogate(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)
@@ -100,13 +114,7 @@ def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
     # Some producers start UTF-8 with a byte order mark; it says nothing about the record.
     text = text.removeprefix(_BOM)
     try:
-        data = json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-        )
+        data = _DECODER.decode(text)
     except _Rejected as exc:
         return exc.error
     except json.JSONDecodeError as exc:
@@ -114,13 +122,20 @@ def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
         return o.Error(o.PARSE, o.INVALID_JSON, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
         return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels")
-    except ValueError as exc:
-        # Any other refusal of the decoder (its message may quote the input, so only the type is kept).
-        return o.Error(o.PARSE, o.INVALID_JSON, f"not JSON: {type(exc).__name__}")
+    except ValueError:
+        # Not a JSONDecodeError: Python's int() refusing over 4,300 digits (its message quotes none, but
+        # the detail is ours anyway).
+        return o.Error(o.PARSE, o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_DIGITS} digits")
     if not isinstance(data, dict):
         return o.Error(o.PARSE, o.NOT_AN_OBJECT, f"a JSON {type(data).__name__} is not an object")
-    if _too_deep(data):
-        return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels")
+    problem, strings = _scan(data)
+    if problem is not None:
+        return problem
+    if _keys_may_repeat(text, data, strings):
+        try:
+            _KEY_COUNTING_DECODER.decode(text)
+        except _Rejected as exc:
+            return exc.error
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
         # A lone surrogate cannot be encoded as UTF-8, so the FHIR write would fail with the whole bundle.
         return o.Error(o.PARSE, o.LONE_SURROGATE, "a \\u escape is half of a UTF-16 surrogate pair")
