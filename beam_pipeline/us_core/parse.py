@@ -81,10 +81,11 @@ def _scan(data: dict[str, Any]) -> tuple[o.Error | None, int | None]:
 
 
 def _keys_may_repeat(text: str, data: dict[str, Any], strings: int | None) -> bool:
-    """False when the text provably names each key once, without a second parse: a flat object with no
-    escapes holds exactly two quotes per key and per string value, and a repeated key adds two more (json
-    keeps only its last value, so the parsed object cannot show it)."""
-    return strings is None or "\\" in text or text.count('"') != 2 * (len(data) + strings)
+    """False when the text provably names each key once, without a second parse. In a flat object every key
+    and every string value brings two quotes, and an escaped quote one more; json keeps only a repeated
+    key's last value, so a repeat shows as at least two quotes the parsed object does not explain. Escapes
+    can only add quotes: at worst they cost the second parse."""
+    return strings is None or text.count('"') != 2 * (len(data) + strings)
 
 
 def _has_lone_surrogate(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)

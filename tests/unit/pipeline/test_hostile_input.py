@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beam_pipeline.error_record import (
     HEADER_ATTEMPT,
@@ -34,6 +36,7 @@ from beam_pipeline.transforms.parse_and_map import (
     _ParseFn,
 )
 from beam_pipeline.us_core import REGISTRY, Error, Mapper, Ok, TransformConfig, transform
+from beam_pipeline.us_core.parse import parse_json_object
 
 BASE = {"Id": "hostile-1", "FIRST": "Ann", "LAST": "Lee"}
 YEAR_10000_MS = 253_402_300_800_000
@@ -261,3 +264,31 @@ def test_poison_mixed_with_valid_messages_each_gets_exactly_one_outcome():
     mapped = sorted(key for key, tags in outcomes.items() if tags == [MAPPED])
     assert mapped == [(0, i) for i in range(5)] + [(2, 0), (2, 1)]
     assert FILTERED not in {tag for tags in outcomes.values() for tag in tags}
+
+
+_member_values = st.one_of(
+    st.text(alphabet='ab"\\/\u00e9 :,{}', max_size=6),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["x", "y"]), st.integers(0, 3), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["Id", "FIRST", 'a"b', "c\\d", "é"]), _member_values), max_size=6),
+    st.sampled_from(["", " ", "\n", "\t "]),
+    st.booleans(),
+)
+def test_a_repeated_key_is_found_however_the_object_is_written(members, space, escape_all):
+    # The fast path counts quotes; escapes, whitespace, nesting and quotes inside values must not fool it.
+    dump = lambda v: json.dumps(v, ensure_ascii=escape_all)  # noqa: E731
+    text = "{" + f",{space}".join(f"{dump(k)}{space}:{space}{dump(v)}" for k, v in members) + "}"
+    result = parse_json_object(text.encode("utf-8"), 10_000)
+    repeated = len({k for k, _ in members}) != len(members)
+    assert (isinstance(result, Error) and result.code == "duplicate_key") == repeated, (text, result)
+    if not repeated:
+        assert result == dict(members)
