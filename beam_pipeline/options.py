@@ -8,24 +8,37 @@ original command passes, is kept here as an alias of Beam's --subnetwork.
 
 from __future__ import annotations
 
+from apache_beam.options import pipeline_options as _beam_options
 from apache_beam.options.pipeline_options import PipelineOptions
 
 WRITE_MODES = ("upsert", "conditional_create", "create")
 FHIR_AUTH = ("none", "google", "bearer", "basic", "oauth2")
 
 
+def _on_command_line(parser: object) -> bool:
+    """Whether `parser` reads the job's command line (the launcher's) rather than being one of Beam's own.
+
+    Beam parses every registered option class whenever any pipeline in the process runs, so a flag
+    required there stops unrelated pipelines in the same process (tests, tools) with a SystemExit; the
+    launcher's parser still requires it.
+    """
+    beam_parser = getattr(_beam_options, "_BeamArgumentParser", None)
+    return beam_parser is None or not isinstance(parser, beam_parser)
+
+
 class KafkaToFhirOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:  # noqa: ANN001  (Beam's own parser type)
+        required = _on_command_line(parser)
         kafka = parser.add_argument_group("Kafka source")
         kafka.add_argument(
             "--topics",
-            required=True,
+            required=required,
             help="Comma-separated Kafka topics to read, e.g. patients,patients-b.",
         )
         kafka.add_argument(
             "--kafka_secret_resource_name",
-            required=True,
+            required=required,
             help="Secret Manager version holding the Kafka connection JSON "
             '{"bootstrap_servers": ..., "apiKey": ..., "apiSecret": ...}, as '
             "projects/P/secrets/S/versions/V. apiKey/apiSecret mean SASL_SSL with PLAIN (Confluent Cloud).",
@@ -129,12 +142,12 @@ class KafkaToFhirOptions(PipelineOptions):
         storage = parser.add_argument_group("Archive and errors")
         storage.add_argument(
             "--gcs_archive_bucket",
-            required=True,
+            required=required,
             help="Bucket (name or gs://name) that receives every consumed raw message as windowed NDJSON.",
         )
         storage.add_argument(
             "--gcs_error_bucket",
-            required=True,
+            required=required,
             help="Bucket (name or gs://name) that receives an error record for every failed message.",
         )
         storage.add_argument(
