@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from confluent_kafka import Producer
+from google.api_core.exceptions import NotFound
+from google.cloud import storage
 
 from beam_pipeline.error_record import (
     HEADER_ATTEMPT,
@@ -160,14 +162,28 @@ def _archive(env, topic: str) -> list[dict]:
     return ndjson_lines(env["GCS_ARCHIVE_BUCKET"], f"archive/topic={topic}/")
 
 
+def error_records(env, prefixes: list[str]) -> list[dict]:
+    """The error records under errors/<prefix>, wherever they are now: the replay DAG (which may run on a
+    shared stack while this test does) copies an errors/ object's lines to its replayed/ and quarantine/
+    twins, then deletes it. So each object is read from errors/ while it is there, else from its twins."""
+    client = storage.Client(project=env["GCP_PROJECT"])
+    found: dict[str, dict[str, list[str]]] = {"errors": {}, "twins": {}}
+    for prefix in prefixes:
+        for area in ("errors", "replayed", "quarantine"):
+            for blob in client.list_blobs(env["GCS_ERROR_BUCKET"], prefix=f"{area}/{prefix}"):
+                try:
+                    lines = [line for line in blob.download_as_text().splitlines() if line]
+                except NotFound:
+                    continue  # moved after we listed it: its twins hold the lines
+                relative = blob.name.split("/", 1)[1]
+                found["errors" if area == "errors" else "twins"].setdefault(relative, []).extend(lines)
+    objects = found["twins"] | found["errors"]
+    return [json.loads(line) for lines in objects.values() for line in lines]
+
+
 def _errors(env, topics: list[str], job_name: str) -> list[dict]:
-    return [
-        r
-        for stage in STAGES
-        for t in topics
-        for r in ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={stage}/topic={t}/")
-        if r["job_name"] == job_name
-    ]
+    prefixes = [f"stage={stage}/topic={t}/" for stage in STAGES for t in topics]
+    return [r for r in error_records(env, prefixes) if r["job_name"] == job_name]
 
 
 def _patients(env, system: str, value: str) -> int:

@@ -42,6 +42,7 @@ from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.runner_options import local_runner_options
 from beam_pipeline.transforms.parse_and_map import MappingSettings
 from beam_pipeline.us_core import TransformConfig
+from tests.integration.test_hostile_input_e2e import error_records
 from tests.support.local_stack import ndjson_lines
 from tests.unit.pipeline.test_hostile_input import POISON
 
@@ -183,14 +184,7 @@ def test_every_message_has_one_outcome_and_one_archive_line(env, parts):
     messages = _messages(parts, example)
     job_name = f"hostile-graph-{RUN}-{example}"
     now = time.time()
-    # The job's own flags are registered once build_steps is imported, and Beam parses them on every run.
-    job_flags = [
-        f"--topics={','.join(TOPICS)}",
-        f"--kafka_secret_resource_name={env['KAFKA_SECRET_RESOURCE']}",
-        f"--gcs_archive_bucket={env['GCS_ARCHIVE_BUCKET']}",
-        f"--gcs_error_bucket={env['GCS_ERROR_BUCKET']}",
-    ]
-    p = beam.Pipeline(options=PipelineOptions([*local_runner_options(env), *job_flags]))
+    p = beam.Pipeline(options=PipelineOptions(local_runner_options(env)))
     fed = p | beam.Create(messages) | "AtReadTime" >> beam.Map(lambda m: TimestampedValue(m, now))
     outputs = build_steps(fed, _settings(job_name, env))
     outcomes = (
@@ -217,13 +211,8 @@ def test_every_message_has_one_outcome_and_one_archive_line(env, parts):
     # Every error record the graph produced is in the error bucket, once, and is about one of ours. Records
     # go under their source's topic, which valid replay headers name (random bytes can be a valid topic).
     source_topics = {m.error_fields()["source"].topic for m in messages}
-    records = [
-        r
-        for stage in STAGES
-        for topic in sorted(source_topics)
-        for r in ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={stage}/topic={topic}/")
-        if r["job_name"] == job_name
-    ]
+    prefixes = [f"stage={stage}/topic={topic}/" for stage in STAGES for topic in sorted(source_topics)]
+    records = [r for r in error_records(env, prefixes) if r["job_name"] == job_name]
     dead_letters = sum(c.committed if c.committed is not None else c.attempted for c in counters)
     assert len(records) == dead_letters > 0
     possible = {_error_identity(f["source"], f["attempt"], m.value) for m in messages for f in [m.error_fields()]}
