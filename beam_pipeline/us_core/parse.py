@@ -21,6 +21,7 @@ MAX_DEPTH = 32
 MAX_NUMBER_DIGITS = 100
 _INT_LIMIT = 10**MAX_NUMBER_DIGITS
 _BOM = "\ufeff"
+_NUMBERS = (int, float)
 # A \uD800-\uDFFF escape: the only way a lone surrogate gets into a str (strict UTF-8 decoding refuses them).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -146,13 +147,16 @@ def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
 def text(record: dict[str, Any], name: str) -> str | None:
     """A field as stripped text; empty strings, nulls and absent fields are all None."""
     value = record.get(name)
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
+    # Text first: it is nearly every field of nearly every message (this runs ~30 times per message).
+    if type(value) is str:
         value = value.strip()
         return value or None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, _NUMBERS):
+        return str(value)
+    if isinstance(value, str):  # a str subclass
+        return value.strip() or None
     return None
 
 
