@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Where the Python lives (ruff format leaves docs/*.md alone).
+PY_DIRS := beam_pipeline plugins dags tests bench dev deploy
+
 .PHONY: help up down status demo test unit lint bench lock composer-plan
 
 help: ## list the targets
@@ -25,8 +28,8 @@ test: ## everything CI runs: lint, unit and integration tests on the local stack
 unit: ## unit tests only, no services
 	@source dev/lib.sh && py="$$(k2f_python)" && "$$py" -m pytest -m unit -q
 
-lint: ## ruff
-	@source dev/lib.sh && "$$(dirname "$$(k2f_python)")/ruff" check .
+lint: ## ruff: lint rules and formatting
+	@source dev/lib.sh && ruff="$$(dirname "$$(k2f_python)")/ruff" && "$$ruff" check . && "$$ruff" format --check $(PY_DIRS)
 
 bench: ## the benchmarks whose figures are in README.md
 	@bash dev/bench.sh

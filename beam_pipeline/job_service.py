@@ -58,9 +58,7 @@ class JobServiceClient:
 
     def active_jobs(self, job_name: str | None = None) -> list[JobInfo]:
         """Jobs not yet in a terminal state, optionally only those of one name (never two on one group)."""
-        return [
-            j for j in self.jobs() if j.state not in TERMINAL and (job_name is None or j.job_name == job_name)
-        ]
+        return [j for j in self.jobs() if j.state not in TERMINAL and (job_name is None or j.job_name == job_name)]
 
     def cancel(self, job_id: str) -> str:
         response = self._stub.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id), timeout=self._timeout)
@@ -68,9 +66,7 @@ class JobServiceClient:
 
     def counters(self, job_id: str) -> dict[str, int]:
         """The job's Beam counters as {"namespace/name": value}, summed over steps (committed when known)."""
-        response = self._stub.GetJobMetrics(
-            beam_job_api_pb2.GetJobMetricsRequest(job_id=job_id), timeout=self._timeout
-        )
+        response = self._stub.GetJobMetrics(beam_job_api_pb2.GetJobMetricsRequest(job_id=job_id), timeout=self._timeout)
         totals: dict[str, int] = {}
         for result in PortableMetrics(response).query()["counters"]:
             name = f"{result.key.metric.namespace}/{result.key.metric.name}"

@@ -57,9 +57,7 @@ class KafkaToFhirOptions(PipelineOptions):
             help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
         )
 
-        hcapi = parser.add_argument_group(
-            "FHIR store: Google Cloud Healthcare API (the original sample's flags)"
-        )
+        hcapi = parser.add_argument_group("FHIR store: Google Cloud Healthcare API (the original sample's flags)")
         hcapi.add_argument("--hcapi_project_id", help="Project of the Healthcare API dataset.")
         hcapi.add_argument("--hcapi_location", help="Location (region) of the dataset, e.g. us-central1.")
         hcapi.add_argument("--hcapi_dataset", help="Healthcare API dataset name.")

@@ -21,9 +21,7 @@ python="$(k2f_python)"
 bash dev/stack.sh up "${services[@]}"
 log "stack ready after $((SECONDS - t0))s"
 
-"$(dirname "$python")/ruff" check .
-"$(dirname "$python")/ruff" format --check --diff dags plugins beam_pipeline tests bench dev >/dev/null 2>&1 \
-  || log "note: ruff format would reformat some files (not enforced)"
+make -s lint
 ensure_browser || true  # if it cannot install, the browser test fails naming the fix
 "$python" -m pytest "$@"
 log "make test finished in $((SECONDS - t0))s"

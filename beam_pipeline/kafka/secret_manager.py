@@ -32,9 +32,7 @@ def secret_manager_client(endpoint: str | None = None) -> secretmanager_v1.Secre
     return secretmanager_v1.SecretManagerServiceClient(transport=transport)
 
 
-def access_secret(
-    resource_name: str, client: secretmanager_v1.SecretManagerServiceClient | None = None
-) -> bytes:
+def access_secret(resource_name: str, client: secretmanager_v1.SecretManagerServiceClient | None = None) -> bytes:
     """The payload of `projects/P/secrets/S/versions/V`."""
     client = client or secret_manager_client()
     return client.access_secret_version(name=resource_name).payload.data

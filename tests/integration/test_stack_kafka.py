@@ -33,9 +33,7 @@ def _round_trip(producer_conf: dict[str, str], consumer_conf: dict[str, str], to
     for value in sent:
         producer.produce(topic, value=value, key=b"k")
     assert producer.flush(30) == 0
-    consumer = Consumer(
-        {**consumer_conf, "group.id": f"smoke-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
-    )
+    consumer = Consumer({**consumer_conf, "group.id": f"smoke-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
     received: list[bytes] = []
     try:
@@ -68,9 +66,7 @@ def test_produced_on_plaintext_is_read_through_sasl(env):
 
 def test_sasl_listener_rejects_a_wrong_password(env):
     errors: list[KafkaError] = []
-    producer = Producer(
-        {**_sasl(env, password="not-the-password"), "error_cb": errors.append, "log_level": 0}
-    )
+    producer = Producer({**_sasl(env, password="not-the-password"), "error_cb": errors.append, "log_level": 0})
     for _ in range(20):
         producer.poll(0.5)
         if errors:

@@ -48,7 +48,7 @@ def test_the_pattern_catches_what_it_is_for() -> None:
 
 def test_the_us_core_package_default_is_inside_the_repository() -> None:
     out = subprocess.run(
-        ["bash", "-c", "unset US_CORE_PACKAGE; source dev/env.sh && echo \"$US_CORE_PACKAGE\""],
+        ["bash", "-c", 'unset US_CORE_PACKAGE; source dev/env.sh && echo "$US_CORE_PACKAGE"'],
         cwd=ROOT,
         check=True,
         capture_output=True,
