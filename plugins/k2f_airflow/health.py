@@ -7,6 +7,7 @@ counts, names and states only, never message content.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -65,21 +66,52 @@ def data_freshness(cfg: K2fConfig, since: datetime, jobs: Any = None) -> str:
     return summary
 
 
+# Write failures only an operator can end (credentials, IAM, the store's address, a token source, a store
+# that keeps changing under our writes): retryable, so the replay sends them again once fixed, and any
+# one of them alerts, whatever the count threshold.
+OPERATOR_FIXABLE_STATUSES = frozenset({401, 403, 404})
+
+
+def _operator_fixable(line: bytes) -> bool:
+    from beam_pipeline.fhir_store import errors
+
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    code = record.get("code") if isinstance(record, dict) else None
+    if code in (errors.AUTH_ERROR, errors.CONFLICT):
+        return True
+    return code == errors.HTTP_ERROR and record.get("http_status") in OPERATOR_FIXABLE_STATUSES
+
+
 def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = None) -> str:
-    """Error records in objects the pipeline wrote to the error bucket since `since`, by stage."""
+    """Error records in objects the pipeline wrote to the error bucket since `since`, by stage; unhealthy
+    above the threshold, or at the first write failure an operator must fix (OPERATOR_FIXABLE_STATUSES)."""
     from beam_pipeline.transforms.dead_letter import ERRORS_PREFIX
 
     bucket = (storage or StorageHook(cfg.gcp_conn_id)).bucket(cfg.error_bucket)
     by_stage: dict[str, int] = {}
+    fixable = 0
+    # The job's own topics only: the bucket may serve other jobs (their records are theirs to alert on).
+    topics = set(cfg.topic_list)
     for blob in bucket.list_blobs(prefix=f"{ERRORS_PREFIX}/"):
         if blob.time_created is None or blob.time_created < since:
             continue
+        if topics and _partition_value(blob.name, "topic") not in topics:
+            continue
         stage = _partition_value(blob.name, "stage")
-        lines = sum(1 for line in blob.download_as_bytes().splitlines() if line.strip())
-        by_stage[stage] = by_stage.get(stage, 0) + lines
+        lines = [line for line in blob.download_as_bytes().splitlines() if line.strip()]
+        by_stage[stage] = by_stage.get(stage, 0) + len(lines)
+        fixable += sum(1 for line in lines if _operator_fixable(line))
     total = sum(by_stage.values())
     detail = ", ".join(f"{stage}: {n}" for stage, n in sorted(by_stage.items())) or "none"
     summary = f"{total} new error record(s) since {since:%Y-%m-%d %H:%M} UTC ({detail})"
+    if fixable:
+        raise Unhealthy(
+            f"{summary}; {fixable} of them the FHIR store refused for credentials, permissions or its address, "
+            "or could not get a token: fix that, then the replay DAG sends them again"
+        )
     if total > cfg.health_max_new_errors:
         raise Unhealthy(f"{summary} (more than {setting_name('health_max_new_errors')}={cfg.health_max_new_errors})")
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -134,8 +135,8 @@ def test_consumer_lag_threshold(local_cfg):
 
 def test_new_errors_are_counted_by_stage(local_cfg):
     old, new = mock.Mock(), mock.Mock()
-    old.name, old.time_created = "errors/stage=write/topic=t/date=d/a.ndjson", datetime(2024, 1, 1, tzinfo=UTC)
-    new.name, new.time_created = "errors/stage=map/topic=t/date=d/b.ndjson", datetime(2025, 1, 2, tzinfo=UTC)
+    old.name, old.time_created = "errors/stage=write/topic=patients/date=d/a.ndjson", datetime(2024, 1, 1, tzinfo=UTC)
+    new.name, new.time_created = "errors/stage=map/topic=patients/date=d/b.ndjson", datetime(2025, 1, 2, tzinfo=UTC)
     new.download_as_bytes.return_value = b'{"payload": "x"}\n{"payload": "y"}\n'
     storage = mock.create_autospec(StorageHook, instance=True)
     storage.bucket.return_value.list_blobs.return_value = [old, new]
@@ -144,6 +145,36 @@ def test_new_errors_are_counted_by_stage(local_cfg):
         health.new_errors(local_cfg.with_overrides({"health_max_new_errors": 1}), SINCE, storage)
     assert "payload" not in str(info.value)
     storage.bucket.assert_called_with("errors")
+
+
+@pytest.mark.parametrize(
+    ("record", "alerts"),
+    [
+        ({"code": "http_error", "http_status": 401, "retryable": True}, True),
+        ({"code": "http_error", "http_status": 403, "retryable": True}, True),
+        ({"code": "http_error", "http_status": 404, "retryable": True}, True),
+        ({"code": "auth_error", "retryable": True}, True),
+        ({"code": "conflict", "retryable": True}, True),
+        ({"code": "reference_not_found", "http_status": 404, "retryable": True}, False),  # data order, replayed
+        ({"code": "http_error", "http_status": 422, "retryable": False}, False),  # one invalid resource
+        ({"code": "http_error", "http_status": 503, "retryable": True}, False),  # passing
+    ],
+)
+def test_one_write_failure_an_operator_must_fix_alerts_below_the_threshold(local_cfg, record, alerts):
+    blob = mock.Mock()
+    blob.name, blob.time_created = "errors/stage=write/topic=patients/date=d/a.ndjson", datetime(2025, 1, 2, tzinfo=UTC)
+    blob.download_as_bytes.return_value = (json.dumps({**record, "payload": "Jane Doe"}) + "\n").encode()
+    other_job = mock.Mock()  # another job's topic: not this job's to alert on
+    other_job.name, other_job.time_created = "errors/stage=write/topic=other/date=d/b.ndjson", blob.time_created
+    other_job.download_as_bytes.return_value = blob.download_as_bytes.return_value
+    storage = mock.create_autospec(StorageHook, instance=True)
+    storage.bucket.return_value.list_blobs.return_value = [blob, other_job]
+    if not alerts:
+        assert health.new_errors(local_cfg, SINCE, storage).startswith("1 new error record(s)")
+        return
+    with pytest.raises(health.Unhealthy, match="1 of them the FHIR store refused") as info:
+        health.new_errors(local_cfg, SINCE, storage)
+    assert "Jane" not in str(info.value)
 
 
 def test_fhir_progress_is_stalled_only_with_messages_waiting(local_cfg):
