@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 2: `source.key_base64`, the exact key when it is not UTF-8 (version 1 records read as they are).
+SCHEMA_VERSION = 2
 
 # Kafka headers of a replayed message (the replay DAG writes them, the pipeline reads them), so a message
 # that fails again keeps its original coordinates, first failure time and a growing attempt count.
@@ -51,6 +52,24 @@ class KafkaCoordinates:
     offset: int | None = None
     timestamp_ms: int | None = None
     key: str | None = None
+    # The key's exact bytes, base64, when they are not UTF-8 (`key` then holds a readable rendering only).
+    key_base64: str | None = None
+
+    def key_bytes(self) -> bytes | None:
+        """The Kafka key exactly as consumed (what a replay must send again)."""
+        if self.key_base64 is not None:
+            return base64.b64decode(self.key_base64)
+        return self.key.encode("utf-8") if self.key is not None else None
+
+
+def key_fields(key: bytes | None) -> dict[str, str]:
+    """`key` for a UTF-8 key; for any other bytes a readable `key` plus the exact `key_base64`."""
+    if key is None:
+        return {}
+    try:
+        return {"key": key.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"key": key.decode("utf-8", "replace"), "key_base64": base64.b64encode(key).decode("ascii")}
 
 
 @dataclass(frozen=True)
@@ -171,7 +190,8 @@ def from_json(line: str | bytes) -> ErrorRecord:
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise ValueError(f"unsupported error record schema_version {version!r}")
     known = set(ErrorRecord.__dataclass_fields__)
-    source = KafkaCoordinates(**data.pop("source"))
+    source_fields = set(KafkaCoordinates.__dataclass_fields__)
+    source = KafkaCoordinates(**{k: v for k, v in data.pop("source").items() if k in source_fields})
     return ErrorRecord(source=source, **{k: v for k, v in data.items() if k in known})
 
 
@@ -214,7 +234,9 @@ def _bounded_int(values: dict[str, str], name: str, low: int, high: int) -> int 
     return int(text)
 
 
-def replay_origin(headers: Iterable[tuple[str, bytes]], key: str | None = None) -> ReplayOrigin | None:
+def replay_origin(
+    headers: Iterable[tuple[str, bytes]], key: str | None = None, key_base64: str | None = None
+) -> ReplayOrigin | None:
     """From a consumed message's headers; None for a first delivery, or when the topic, attempt, partition
     or offset header is out of range or malformed (the message's own coordinates then stand, and the error
     record can be written). An unusable timestamp or first failure time is dropped alone, so the attempt
@@ -240,7 +262,7 @@ def replay_origin(headers: Iterable[tuple[str, bytes]], key: str | None = None) 
     first_failure = values.get(HEADER_FIRST_FAILURE)
     if first_failure is not None and not _valid_time(first_failure):
         first_failure = None
-    return ReplayOrigin(attempt, KafkaCoordinates(topic, partition, offset, timestamp, key), first_failure)
+    return ReplayOrigin(attempt, KafkaCoordinates(topic, partition, offset, timestamp, key, key_base64), first_failure)
 
 
 def _valid_time(text: str) -> bool:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from beam_pipeline.error_record import KafkaCoordinates, json_line, payload_fields, replay_origin, utc_date
+from beam_pipeline.error_record import (
+    KafkaCoordinates,
+    json_line,
+    key_fields,
+    payload_fields,
+    replay_origin,
+    utc_date,
+)
 
 # The date partition of a message whose Kafka timestamp no calendar can name (year 10000, ...).
 UNKNOWN_DATE = "unknown"
@@ -35,17 +42,13 @@ class RawMessage:
         )
 
     @property
-    def key_text(self) -> str | None:
-        return self.key.decode("utf-8", "replace") if self.key is not None else None
-
-    @property
     def coordinates(self) -> KafkaCoordinates:
-        return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms, self.key_text)
+        return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms, **key_fields(self.key))
 
     def error_fields(self) -> dict[str, Any]:
         """The source, attempt and first failure time of an error record about this message: a replayed
         message (replay headers) continues the record of its first delivery."""
-        origin = replay_origin(self.headers, self.key_text)
+        origin = replay_origin(self.headers, **key_fields(self.key))
         if origin is None:
             return {"source": self.coordinates, "attempt": 1}
         return {"source": origin.source, "attempt": origin.attempt, "first_failure_time": origin.first_failure_time}
@@ -61,7 +64,7 @@ class RawMessage:
             "partition": self.partition,
             "offset": self.offset,
             "timestamp_ms": self.timestamp_ms,
-            **({"key": self.key_text} if self.key is not None else {}),
+            **key_fields(self.key),
             **payload_fields(self.value),
         }
         return json_line(data)

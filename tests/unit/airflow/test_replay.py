@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from google.api_core import exceptions
 from k2f_airflow.replay import ErrorReplayer, ReplayError
 
 from beam_pipeline.error_record import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, KafkaCoordinates, make_error_record
+from beam_pipeline.raw_message import RawMessage
 
 NAME = "errors/stage=write/topic=patients/date=2025-01-01/20250101T000000-000100-pane000-shard00.ndjson"
 
@@ -140,3 +143,82 @@ def test_unreadable_lines_go_to_quarantine():
     b.put(NAME, b"not json\n")
     counts = ErrorReplayer(b, Producer(), max_attempts=5).run()
     assert counts.unreadable == 1 and b.lines(NAME.replace("errors/", "quarantine/", 1)) == ["not json"]
+
+
+# -- one object never stops the others; keys byte for byte --------------------------------------------
+
+OTHER = NAME.replace("shard00", "shard01")
+
+
+class RefusingProducer(Producer):
+    """A broker that refuses one record for good (too large) and takes the rest."""
+
+    def __init__(self, refuse_value):
+        super().__init__()
+        self.refuse_value = refuse_value
+
+    def produce(self, topic, value, key, headers, on_delivery):
+        super().produce(topic, value, key, headers, on_delivery)
+        self.pending[-1] = (on_delivery, value == self.refuse_value)
+
+    def flush(self, _timeout):
+        too_large = type("E", (), {"name": lambda self: "MSG_SIZE_TOO_LARGE"})()
+        for callback, refused in self.pending:
+            callback(too_large if refused else None, None)
+        self.pending = []
+        return 0
+
+
+def test_an_unreadable_object_is_quarantined_whole_with_its_reason_and_the_run_moves_on(bucket):
+    bucket.put(OTHER, b"\xff\xfe not UTF-8 \x00")
+    order = sorted([NAME, OTHER])
+    assert order[-1] == OTHER  # the bad object comes last: the good one was handled before, and after it too
+    counts = ErrorReplayer(bucket, Producer(), max_attempts=5).run()
+    quarantined = bucket.objects[OTHER.replace("errors/", "quarantine/")][0]
+    assert quarantined == b"\xff\xfe not UTF-8 \x00"  # byte for byte
+    assert counts.objects_unreadable == 1 and counts.replayed == 2
+    assert OTHER not in bucket.objects and NAME not in bucket.objects
+
+
+def test_a_record_the_broker_refuses_for_good_is_quarantined_with_the_reason(bucket):
+    producer = RefusingProducer(b'{"Id": "4"}')
+    counts = ErrorReplayer(bucket, producer, max_attempts=5).run()
+    assert counts.replayed == 1 and counts.unpublishable == 1
+    quarantine = [json.loads(line) for line in bucket.lines(NAME.replace("errors/", "quarantine/"))]
+    reasons = {r["source"]["offset"]: r.get("quarantine_reason") for r in quarantine}
+    assert reasons[4] == "unpublishable: MSG_SIZE_TOO_LARGE"
+    assert reasons[2] == "not retryable" and reasons[3] == "attempt cap"
+    replayed = [json.loads(line)["source"]["offset"] for line in bucket.lines(NAME.replace("errors/", "replayed/"))]
+    assert replayed == [1]
+
+
+def test_a_passing_publish_failure_keeps_that_object_and_still_handles_the_others(bucket):
+    bucket.put(OTHER, (record(9).to_json() + "\n").encode())
+
+    class FailsOnce(Producer):
+        def flush(self, _timeout):
+            self.fail = any(m["value"] == b'{"Id": "1"}' for m in self.sent[-len(self.pending) :])
+            return super().flush(_timeout)
+
+    producer = FailsOnce()
+    with pytest.raises(ReplayError, match="1 object.s. stay for the next run"):
+        ErrorReplayer(bucket, producer, max_attempts=5).run()
+    assert NAME in bucket.objects  # kept for the next run
+    assert OTHER not in bucket.objects  # handled
+    assert [json.loads(x)["source"]["offset"] for x in bucket.lines(OTHER.replace("errors/", "replayed/"))] == [9]
+
+
+def test_a_key_that_is_not_utf8_is_replayed_byte_for_byte():
+    key = b"\xff\x00key\x80"
+    message = RawMessage("patients", 0, 7, 1735689600000, key, b'{"Id": "7"}')
+    failed = make_error_record(
+        stage="write", code="http_error", retryable=True, detail="503", raw=message.value, source=message.coordinates
+    )
+    line = failed.to_json()
+    assert json.loads(line)["source"]["key_base64"]
+    b = Bucket()
+    b.put(NAME, (line + "\n").encode())
+    producer = Producer()
+    ErrorReplayer(b, producer, max_attempts=5).run()
+    assert producer.sent[0]["key"] == key
+    assert "key" in json.loads(message.archive_line()) and json.loads(message.archive_line())["key_base64"]
