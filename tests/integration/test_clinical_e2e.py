@@ -1,6 +1,6 @@
 """A small synthetic population end to end: Kafka (two topics) -> the streaming job on Prism -> HAPI.
 
-50 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions,
+100 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions,
 three observations, an immunization, an allergy, a procedure, a medication) on a second topic, typed by
 their MESSAGE_TYPE. The rows of 10 patients are published before any patient: they fail as retryable
 reference_not_found records, and the replay (the replay DAG's ErrorReplayer) lands them once their patients
@@ -42,7 +42,7 @@ from tests.unit.us_core.clinical_rows import clinical_rows, patient_row  # noqa:
 
 pytestmark = pytest.mark.integration
 
-PATIENTS, EARLY = 50, 10
+PATIENTS, EARLY = 100, 10
 # The rows each patient gets: (MESSAGE_TYPE, CODE) picks them out of clinical_rows().
 PICKS = [
     ("encounter", "162673000"), ("condition", "444814009"), ("condition", "38341003"),
