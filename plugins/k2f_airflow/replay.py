@@ -128,7 +128,7 @@ class ErrorReplayer:
                 counts.objects_failed += 1
                 failures.append(str(exc))
                 log.warning("publishing %s did not complete (%s); it stays for the next run", blob.name, exc)
-            except (UnicodeDecodeError, ValueError) as exc:
+            except UnicodeDecodeError as exc:  # not text: no record in it can be read
                 self._quarantine_object(blob, f"unreadable: {type(exc).__name__}", counts)
         if failures:
             raise ReplayError(
