@@ -132,8 +132,8 @@ class KafkaToFhirOptions(PipelineOptions):
         mapping.add_argument(
             "--structural_validation",
             action="store_true",
-            help="Also validate each mapped resource's full structure with fhir.resources (about 0.45 ms of CPU "
-            "per Patient, 20 times the mapping itself). Off by default: the US Core rule check always runs, and "
+            help="Also validate each mapped resource's full structure with fhir.resources (costly: README.md has "
+            "the figures). Off by default: the US Core rule check always runs, and "
             "the FHIR store validates again when configured to. The dry-run CLI and the tests keep it on.",
         )
 

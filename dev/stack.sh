@@ -5,7 +5,6 @@
 source "$(dirname "$0")/lib.sh"
 
 ALL=(kafka secret_manager gcs hapi expansion_service java_worker_pool python_worker_pool prism airflow)
-# The DAG-free services the tests need; Airflow only for its own tests and the demo.
 svc_script() { echo "$K2F_ROOT/dev/services/$1.sh"; }
 
 up() {

@@ -32,19 +32,6 @@ INTERNAL_ERROR = "internal_error"  # an unexpected exception in the write step, 
 # yet. Retryable: a replay after it lands succeeds.
 REFERENCE_NOT_FOUND = "reference_not_found"
 
-CODES = (
-    HTTP_ERROR,
-    TIMEOUT,
-    CONNECTION_ERROR,
-    INVALID_RESPONSE,
-    INVALID_ITEM,
-    AUTH_ERROR,
-    IDENTIFIER_TOO_LONG,
-    CONFLICT,
-    INTERNAL_ERROR,
-    REFERENCE_NOT_FOUND,
-)
-
 # How HAPI answers an entry whose conditional reference matches no resource: HTTP 404, diagnostics
 # `HAPI-1091: Invalid match URL "Patient?identifier=..." - No resources match this search`. Only matched,
 # never copied: the diagnostics quote the identifier.
