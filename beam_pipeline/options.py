@@ -11,8 +11,7 @@ from __future__ import annotations
 from apache_beam.options import pipeline_options as _beam_options
 from apache_beam.options.pipeline_options import PipelineOptions
 
-WRITE_MODES = ("upsert", "conditional_create", "create")
-FHIR_AUTH = ("none", "google", "bearer", "basic", "oauth2")
+from beam_pipeline.fhir_store.config import AUTH_KINDS, WRITE_MODES
 
 
 def _on_command_line(parser: object) -> bool:
@@ -74,7 +73,7 @@ class KafkaToFhirOptions(PipelineOptions):
         )
         fhir.add_argument(
             "--fhir_auth",
-            choices=FHIR_AUTH,
+            choices=AUTH_KINDS,
             default=None,
             help="Authentication to the FHIR server: google (Application Default Credentials; the default for "
             "the Healthcare API), none (the default for --fhir_base_url), bearer, basic or oauth2 (client "
