@@ -221,7 +221,7 @@ class OAuth2ClientCredentialsSource:
                 detail=f"token endpoint unreachable ({type(exc).__name__})",
                 endpoint=endpoint,
             ) from None
-        body = _json_or_none(response)
+        body = errors.json_or_none(response)
         if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
             # The OAuth error code (invalid_client, invalid_scope...) is safe to report; descriptions are not
             # needed and the body is never echoed.
@@ -287,10 +287,3 @@ def _utc_timestamp(expiry: datetime) -> float:
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=UTC)
     return expiry.timestamp()
-
-
-def _json_or_none(response: httpx.Response) -> Any:  # noqa: ANN401
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -37,6 +37,7 @@ from beam_pipeline.fhir_store import bundles, errors, healthcare_api
 from beam_pipeline.fhir_store.auth import build_auth
 from beam_pipeline.fhir_store.bundles import PreparedEntry, WriteItem, WriteOutcome
 from beam_pipeline.fhir_store.config import FhirStoreConfig
+from beam_pipeline.fhir_store.errors import json_or_none as _json
 from beam_pipeline.fhir_store.retry import (
     RetryPolicy,
     is_retryable_status,
@@ -651,13 +652,6 @@ def _matches(page: Mapping[str, Any], resource_type: str) -> list[dict[str, Any]
         if isinstance(resource, dict) and resource.get("resourceType") == resource_type and mode == "match":
             out.append(resource)
     return out
-
-
-def _json(response: httpx.Response) -> Any:  # noqa: ANN401
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _link(bundle: Mapping[str, Any], relation: str) -> str | None:

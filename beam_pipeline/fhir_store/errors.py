@@ -15,8 +15,11 @@ because a conditional URL carries the business identifier.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import httpx
 
 # Machine-readable codes (`FhirStoreError.code`).
 HTTP_ERROR = "http_error"  # the server answered with a failure status (whole request or one entry)
@@ -117,6 +120,14 @@ def outcome_issue_codes(outcome: Mapping[str, Any] | None) -> list[str]:
         if isinstance(issue, Mapping):
             codes.append(f"{issue.get('severity', '?')}/{issue.get('code', '?')}")
     return codes
+
+
+def json_or_none(response: httpx.Response) -> Any:  # noqa: ANN401  (any parsed JSON)
+    """The answer's body as JSON, or None when it is not JSON (an error page, an empty body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def as_operation_outcome(body: Any) -> dict[str, Any] | None:  # noqa: ANN401  (any parsed JSON)
