@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from beam_pipeline.error_record import (
+from beam_pipeline.contracts.error_record import (
     KafkaCoordinates,
     json_line,
     key_fields,

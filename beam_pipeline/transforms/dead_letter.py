@@ -7,7 +7,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from beam_pipeline.error_record import ErrorRecord, utc_date
+from beam_pipeline.contracts.error_record import ErrorRecord, utc_date
 from beam_pipeline.raw_message import UNKNOWN_DATE
 from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
 

@@ -14,7 +14,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from beam_pipeline.error_record import ErrorRecord, make_error_record
+from beam_pipeline.contracts.error_record import ErrorRecord, make_error_record
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.write import MappedMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate

@@ -22,7 +22,7 @@ from apache_beam import pvalue
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pipeline.error_record import ErrorRecord, make_error_record
+from beam_pipeline.contracts.error_record import ErrorRecord, make_error_record
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.windowed_files import fixed_windows

@@ -2,7 +2,7 @@
 
 Every object under errors/ in the error bucket holds records no replay has handled yet (a handled object
 leaves errors/), so "written since the last successful replay" needs no bookmark. Per object, in order:
-1. parse its records (beam_pipeline.error_record, the one contract); skip those whose record_id is
+1. parse its records (beam_pipeline.contracts.error_record, the one contract); skip those whose record_id is
    already in the object's replayed/ twin (handled by an earlier run that did not finish the move);
 2. publish the retryable ones below the attempt cap to their topic (or the retry topic) with headers
    carrying the next attempt number and the original coordinates, then flush and check every delivery;
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from beam_pipeline.error_record import replay_headers
+from beam_pipeline.contracts.error_record import replay_headers
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class ErrorReplayer:
         self._delete_if_unchanged(blob, generation)
 
     def replay_object(self, blob: Any, counts: ReplayCounts) -> None:
-        from beam_pipeline.error_record import from_json
+        from beam_pipeline.contracts.error_record import from_json
 
         blob.reload()  # the generation the delete in step 4 is conditional on
         generation = blob.generation

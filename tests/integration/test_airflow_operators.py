@@ -22,7 +22,13 @@ from k2f_airflow.hooks.jobs import LocalJobsHook  # noqa: E402
 from k2f_airflow.hooks.kafka import KafkaHook  # noqa: E402
 from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
-from beam_pipeline.error_record import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, KafkaCoordinates, make_error_record  # noqa: E402
+from beam_pipeline.contracts.error_record import (  # noqa: E402
+    HEADER_ATTEMPT,
+    HEADER_OFFSET,
+    HEADER_TOPIC,
+    KafkaCoordinates,
+    make_error_record,
+)
 
 pytestmark = pytest.mark.integration
 

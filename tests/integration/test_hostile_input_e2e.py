@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
 
-from beam_pipeline.error_record import (
+from beam_pipeline.contracts.error_record import (
     HEADER_ATTEMPT,
     HEADER_FIRST_FAILURE,
     HEADER_OFFSET,

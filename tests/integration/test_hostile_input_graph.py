@@ -24,8 +24,7 @@ from apache_beam.transforms.window import TimestampedValue
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings, build_steps
-from beam_pipeline.error_record import (
+from beam_pipeline.contracts.error_record import (
     HEADER_ATTEMPT,
     HEADER_CODE,
     HEADER_FIRST_FAILURE,
@@ -37,6 +36,7 @@ from beam_pipeline.error_record import (
     HEADER_TOPIC,
     from_json,
 )
+from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings, build_steps
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.runner_options import local_runner_options

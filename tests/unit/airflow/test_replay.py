@@ -8,7 +8,13 @@ import pytest
 from google.api_core import exceptions
 from k2f_airflow.replay import ErrorReplayer, ReplayError
 
-from beam_pipeline.error_record import HEADER_ATTEMPT, HEADER_OFFSET, HEADER_TOPIC, KafkaCoordinates, make_error_record
+from beam_pipeline.contracts.error_record import (
+    HEADER_ATTEMPT,
+    HEADER_OFFSET,
+    HEADER_TOPIC,
+    KafkaCoordinates,
+    make_error_record,
+)
 from beam_pipeline.raw_message import RawMessage
 
 NAME = "errors/stage=write/topic=patients/date=2025-01-01/20250101T000000-000100-pane000-shard00.ndjson"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beam_pipeline.error_record import (
+from beam_pipeline.contracts.error_record import (
     SCHEMA_VERSION,
     KafkaCoordinates,
     from_json,
@@ -72,7 +72,7 @@ def test_a_newer_schema_is_refused_clearly():
 
 
 def test_a_replayed_message_continues_its_first_record():
-    from beam_pipeline.error_record import replay_headers
+    from beam_pipeline.contracts.error_record import replay_headers
     from beam_pipeline.raw_message import RawMessage
 
     first = _record()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_pipeline.error_record import (
+from beam_pipeline.contracts.error_record import (
     HEADER_ATTEMPT,
     HEADER_FIRST_FAILURE,
     HEADER_OFFSET,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pipeline.error_record import replay_headers
+from beam_pipeline.contracts.error_record import replay_headers
 from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfig, errors
 from beam_pipeline.fhir_store.bundles import SOURCE_TIME_SYSTEM
 from beam_pipeline.raw_message import RawMessage
@@ -62,7 +62,7 @@ def test_a_message_without_resources_or_identifier_is_keyed_by_its_partition():
 def test_the_source_time_is_the_kafka_timestamp_or_the_replayed_original():
     assert source_time_ms(_message(0).message, NOW_MS) == NOW_MS
     first = RawMessage("patients", 0, 7, NOW_MS - 3_600_000, None, b"{}")
-    from beam_pipeline.error_record import make_error_record
+    from beam_pipeline.contracts.error_record import make_error_record
 
     record = make_error_record(
         stage="write", code="http_error", retryable=True, detail="x", raw=b"{}", **first.error_fields()
