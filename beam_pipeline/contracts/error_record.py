@@ -18,6 +18,10 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# The code of an unexpected exception in any stage (parse, map, write), turned into an error record so the
+# stream carries on; the detail names the exception's type only.
+INTERNAL_ERROR = "internal_error"
+
 # 2: `source.key_base64`, the exact key when it is not UTF-8 (version 1 records read as they are).
 SCHEMA_VERSION = 2
 

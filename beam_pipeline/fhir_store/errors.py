@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+# Re-exported: the write step's code for an unexpected exception, not an answer of the store.
+from beam_pipeline.contracts.error_record import INTERNAL_ERROR as INTERNAL_ERROR
+
 if TYPE_CHECKING:
     import httpx
 
@@ -30,7 +33,6 @@ INVALID_ITEM = "invalid_item"  # the item cannot be turned into a request; nothi
 AUTH_ERROR = "auth_error"  # no credentials could be obtained (token endpoint, ADC refresh, secret)
 IDENTIFIER_TOO_LONG = "identifier_too_long"  # the business identifier does not fit in a conditional URL
 CONFLICT = "conflict"  # the stored resource kept changing between our read and our versioned write
-INTERNAL_ERROR = "internal_error"  # an unexpected exception in the write step, not an answer of the store
 # A conditional reference (`Patient?identifier=...`) matched nothing: the patient or encounter is not stored
 # yet. Retryable: a replay after it lands succeeds.
 REFERENCE_NOT_FOUND = "reference_not_found"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from beam_pipeline.contracts.error_record import INTERNAL_ERROR
+
 # Stages, in the order a message passes them. They name error records' `stage` too.
 PARSE = "parse"
 VALIDATE = "validate"
@@ -33,8 +35,6 @@ NON_NUMERIC_VALUE = "non_numeric_value"
 US_CORE_RULES = "us_core_rules"
 STRUCTURE_INVALID = "structure_invalid"
 MAPPING_FAILED = "mapping_failed"
-# Any stage: an exception nothing else caught, turned into an error record so the batch carries on.
-INTERNAL_ERROR = "internal_error"
 
 ERROR_CODES = {
     PARSE: (
