@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from beam_pipeline.contracts.bucket_layout import UNKNOWN, archive_partition
 from beam_pipeline.contracts.error_record import (
     KafkaCoordinates,
     json_line,
@@ -13,9 +14,6 @@ from beam_pipeline.contracts.error_record import (
     replay_origin,
     utc_date,
 )
-
-# The date partition of a message whose Kafka timestamp no calendar can name (year 10000, ...).
-UNKNOWN_DATE = "unknown"
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class RawMessage:
 
     @property
     def date(self) -> str:
-        return utc_date(self.timestamp_ms) or UNKNOWN_DATE
+        return utc_date(self.timestamp_ms) or UNKNOWN
 
     def archive_line(self) -> str:
         """The archive's NDJSON line: coordinates plus the exact payload (base64 when not UTF-8)."""
@@ -70,4 +68,4 @@ class RawMessage:
         return json_line(data)
 
     def archive_partition(self) -> str:
-        return f"topic={self.topic}/date={self.date}"
+        return archive_partition(self.topic, self.date)

@@ -9,10 +9,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from beam_pipeline.raw_message import UNKNOWN_DATE, RawMessage
+from beam_pipeline.contracts.bucket_layout import ARCHIVE_PREFIX, UNKNOWN, archive_partition
+from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
-
-ARCHIVE_PREFIX = "archive"
 
 
 def archive_entry(message: RawMessage) -> tuple[str, str]:
@@ -32,7 +31,7 @@ def fallback_archive_entry(message: RawMessage) -> tuple[str, str]:
         "offset": message.offset,
         "payload_base64": base64.b64encode(bytes(message.value)).decode("ascii"),
     }
-    return f"topic={message.topic}/date={UNKNOWN_DATE}", json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return archive_partition(str(message.topic), UNKNOWN), json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 class ArchiveRaw(beam.PTransform):

@@ -7,17 +7,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from beam_pipeline.contracts.error_record import ErrorRecord, utc_date
-from beam_pipeline.raw_message import UNKNOWN_DATE
+from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, error_partition
+from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
-
-ERRORS_PREFIX = "errors"
-
-
-def error_partition(record: ErrorRecord) -> str:
-    """stage=S/topic=T/date=D, the date of the Kafka message (of the failure when it has none)."""
-    date = utc_date(record.source.timestamp_ms) or record.first_failure_time[:10] or UNKNOWN_DATE
-    return f"stage={record.stage}/topic={record.source.topic}/date={date}"
 
 
 class DeadLetter(beam.PTransform):

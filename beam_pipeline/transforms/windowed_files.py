@@ -21,6 +21,8 @@ import apache_beam as beam
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
+from beam_pipeline.contracts.bucket_layout import bucket_name
+
 # Late data still lands, as its own pane/object: a day covers a job stopped overnight and drained later.
 ALLOWED_LATENESS = Duration(seconds=24 * 3600)
 
@@ -33,11 +35,6 @@ def fixed_windows(seconds: float) -> beam.WindowInto:
         allowed_lateness=ALLOWED_LATENESS,
         accumulation_mode=trigger.AccumulationMode.DISCARDING,
     )
-
-
-def bucket_name(bucket: str) -> str:
-    """`gs://name/` or `name` -> `name`."""
-    return bucket.removeprefix("gs://").strip("/")
 
 
 def writer_id(job_name: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, partition_value
 from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import StorageHook
 from k2f_airflow.hooks.jobs import DataflowJobsHook, jobs_hook
@@ -88,8 +89,6 @@ def _operator_fixable(line: bytes) -> bool:
 def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = None) -> str:
     """Error records in objects the pipeline wrote to the error bucket since `since`, by stage; unhealthy
     above the threshold, or at the first write failure an operator must fix (OPERATOR_FIXABLE_STATUSES)."""
-    from beam_pipeline.transforms.dead_letter import ERRORS_PREFIX
-
     bucket = (storage or StorageHook(cfg.gcp_conn_id)).bucket(cfg.error_bucket)
     by_stage: dict[str, int] = {}
     fixable = 0
@@ -98,9 +97,9 @@ def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = No
     for blob in bucket.list_blobs(prefix=f"{ERRORS_PREFIX}/"):
         if blob.time_created is None or blob.time_created < since:
             continue
-        if topics and _partition_value(blob.name, "topic") not in topics:
+        if topics and partition_value(blob.name, "topic") not in topics:
             continue
-        stage = _partition_value(blob.name, "stage")
+        stage = partition_value(blob.name, "stage")
         lines = [line for line in blob.download_as_bytes().splitlines() if line.strip()]
         by_stage[stage] = by_stage.get(stage, 0) + len(lines)
         fixable += sum(1 for line in lines if _operator_fixable(line))
@@ -133,13 +132,6 @@ def fhir_progress(
         if lag > 0:
             raise Unhealthy(f"{summary} while {lag} message(s) wait in Kafka: writes are stalled")
     return summary
-
-
-def _partition_value(name: str, key: str) -> str:
-    for part in name.split("/"):
-        if part.startswith(f"{key}="):
-            return part.removeprefix(f"{key}=")
-    return "unknown"
 
 
 CHECKS: dict[str, Callable[[K2fConfig, datetime], str]] = {

@@ -25,12 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from beam_pipeline.contracts.error_record import replay_headers
+from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, QUARANTINE_PREFIX, REPLAYED_PREFIX, twin_name
+from beam_pipeline.contracts.error_record import from_json, replay_headers
 
 log = logging.getLogger(__name__)
-
-REPLAYED_PREFIX = "replayed"
-QUARANTINE_PREFIX = "quarantine"
 
 
 class ReplayError(Exception):
@@ -79,21 +77,6 @@ class ReplayCounts:
         )
 
 
-def errors_prefix() -> str:
-    """Where the pipeline's DeadLetter writes (its one definition), imported only when a task runs."""
-    from beam_pipeline.transforms.dead_letter import ERRORS_PREFIX
-
-    return ERRORS_PREFIX
-
-
-def twin_name(name: str, prefix: str, source_prefix: str = "errors") -> str:
-    """errors/stage=S/... -> <prefix>/stage=S/...: the same relative name under another prefix."""
-    head, sep, rest = name.partition("/")
-    if not sep or head != source_prefix:
-        raise ValueError(f"{name} is not under {source_prefix}/")
-    return f"{prefix}/{rest}"
-
-
 class ErrorReplayer:
     """Replays the error objects of one bucket through one producer; see the module doc for the order."""
 
@@ -111,7 +94,7 @@ class ErrorReplayer:
         self.max_attempts = max_attempts
         self.retry_topic = retry_topic
         self.flush_timeout = flush_timeout
-        self.source_prefix = errors_prefix()
+        self.source_prefix = ERRORS_PREFIX
 
     def run(self, prefix: str | None = None, max_objects: int = 200) -> ReplayCounts:
         """Replay the objects under `prefix` (default: all of errors/), at most `max_objects` of them."""
@@ -148,8 +131,6 @@ class ErrorReplayer:
         self._delete_if_unchanged(blob, generation)
 
     def replay_object(self, blob: Any, counts: ReplayCounts) -> None:
-        from beam_pipeline.contracts.error_record import from_json
-
         blob.reload()  # the generation the delete in step 4 is conditional on
         generation = blob.generation
         lines = [line for line in blob.download_as_bytes().decode("utf-8").splitlines() if line.strip()]

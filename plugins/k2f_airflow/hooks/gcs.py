@@ -13,6 +13,8 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from beam_pipeline.contracts.bucket_layout import bucket_name
+
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 PROBE_PREFIX = "_k2f_probe"
 
@@ -47,7 +49,7 @@ class StorageHook(BaseHook):
         return self._client
 
     def bucket(self, name: str) -> Any:
-        return self.get_conn().bucket(name.removeprefix("gs://").strip("/"))
+        return self.get_conn().bucket(bucket_name(name))
 
     def check_writable(self, name: str, role: str) -> None:
         """Write and delete a probe object; BucketProblem naming the fix when either fails."""

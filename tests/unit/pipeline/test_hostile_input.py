@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beam_pipeline.contracts.bucket_layout import error_partition
 from beam_pipeline.contracts.error_record import (
     HEADER_ATTEMPT,
     HEADER_FIRST_FAILURE,
@@ -25,7 +26,6 @@ from beam_pipeline.contracts.error_record import (
 )
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.archive import archive_entry
-from beam_pipeline.transforms.dead_letter import error_partition
 from beam_pipeline.transforms.parse_and_map import (
     FAILED,
     FILTERED,

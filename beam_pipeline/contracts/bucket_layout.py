@@ -1,0 +1,53 @@
+"""Where the pipeline's objects go in the archive and error buckets, and how a name is read back.
+
+    <archive bucket>/archive/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson
+    <error bucket>/errors/stage=S/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson
+    <error bucket>/replayed/... and quarantine/...: the replay's twins of an errors/ object, same relative name
+
+The pipeline builds these paths (ArchiveRaw, DeadLetter) and the Airflow side lists and parses them
+(health, replay): one definition for both.
+"""
+
+from __future__ import annotations
+
+from beam_pipeline.contracts.error_record import ErrorRecord, utc_date
+
+ARCHIVE_PREFIX = "archive"
+ERRORS_PREFIX = "errors"
+REPLAYED_PREFIX = "replayed"
+QUARANTINE_PREFIX = "quarantine"
+# The date partition of a message whose Kafka timestamp no calendar can name (year 10000, ...), and what a
+# name without a partition key reads as.
+UNKNOWN = "unknown"
+
+
+def bucket_name(bucket: str) -> str:
+    """`gs://name/` or `name` -> `name`: the settings accept either."""
+    return bucket.removeprefix("gs://").strip("/")
+
+
+def archive_partition(topic: str, date: str) -> str:
+    """topic=T/date=D, the date of the Kafka message."""
+    return f"topic={topic}/date={date}"
+
+
+def error_partition(record: ErrorRecord) -> str:
+    """stage=S/topic=T/date=D, the date of the Kafka message (of the failure when it has none)."""
+    date = utc_date(record.source.timestamp_ms) or record.first_failure_time[:10] or UNKNOWN
+    return f"stage={record.stage}/topic={record.source.topic}/date={date}"
+
+
+def partition_value(name: str, key: str) -> str:
+    """The value of `key=` in an object name, e.g. the stage of errors/stage=S/...; UNKNOWN without one."""
+    for part in name.split("/"):
+        if part.startswith(f"{key}="):
+            return part.removeprefix(f"{key}=")
+    return UNKNOWN
+
+
+def twin_name(name: str, prefix: str, source_prefix: str = ERRORS_PREFIX) -> str:
+    """errors/stage=S/... -> <prefix>/stage=S/...: the same relative name under another prefix."""
+    head, sep, rest = name.partition("/")
+    if not sep or head != source_prefix:
+        raise ValueError(f"{name} is not under {source_prefix}/")
+    return f"{prefix}/{rest}"
