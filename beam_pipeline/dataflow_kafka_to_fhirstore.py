@@ -29,8 +29,9 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
     WorkerOptions,
 )
 
+from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
-from beam_pipeline.kafka.connection import KafkaSecretError, consumer_config, parse_kafka_secret  # noqa: E402
+from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
 from beam_pipeline.kafka.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.options import KafkaToFhirOptions, normalize_argv  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402

@@ -36,7 +36,7 @@ def kafka_secret(cfg: K2fConfig, access: Callable[[str], bytes] | None = None) -
     """The secret exists, Airflow may read it, and it parses as the Kafka connection JSON."""
     from google.api_core import exceptions
 
-    from beam_pipeline.kafka.connection import KafkaSecretError, parse_kafka_secret
+    from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret
     from beam_pipeline.kafka.secret_manager import access_secret
 
     cfg.require("kafka_secret_resource_name")

@@ -19,7 +19,8 @@ from apache_beam.runners.runner import PipelineState
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from beam_pipeline.kafka.connection import consumer_config, parse_kafka_secret
+from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
+from beam_pipeline.kafka.connection import consumer_config
 from beam_pipeline.kafka.secret_manager import access_secret, secret_manager_client
 from beam_pipeline.runner_options import local_expansion_service, local_runner_options
 

@@ -1,6 +1,6 @@
 """Kafka from Airflow: the same connection secret the pipeline reads, spoken through confluent-kafka.
 
-The secret (docs/contracts.md contract 2) is parsed by beam_pipeline.kafka.connection; this module only turns it
+The secret (docs/contracts.md contract 2) is parsed by beam_pipeline.contracts.kafka_secret; this module only turns it
 into librdkafka settings (the pipeline's consumer_config builds the Java client's, a different dialect).
 """
 
@@ -27,7 +27,7 @@ class PartitionLag:
 
 
 def librdkafka_config(connection: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """confluent-kafka settings for a beam_pipeline.kafka.connection.KafkaConnection."""
+    """confluent-kafka settings for a beam_pipeline.contracts.kafka_secret.KafkaConnection."""
     config: dict[str, Any] = {
         "bootstrap.servers": connection.bootstrap_servers,
         "security.protocol": connection.security_protocol,
@@ -50,7 +50,7 @@ class KafkaHook:
 
     def client_config(self) -> dict[str, Any]:
         if self._config is None:
-            from beam_pipeline.kafka.connection import parse_kafka_secret
+            from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
             from beam_pipeline.kafka.secret_manager import access_secret
 
             self._config = librdkafka_config(parse_kafka_secret(access_secret(self.secret_resource_name)))

@@ -18,9 +18,9 @@ from k2f_airflow.notify import alert_body, send_alert
 from k2f_airflow.operators.health import HealthCheckOperator
 from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
 
+from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.fhir_store import FhirStoreClient
 from beam_pipeline.job_service import JobInfo
-from beam_pipeline.kafka.connection import parse_kafka_secret
 
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 STORE = "https://healthcare.googleapis.com/v1/projects/hc-project/locations/us-central1/datasets/ds/fhirStores"

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from beam_pipeline.kafka.connection import KafkaSecretError, consumer_config, parse_kafka_secret
+from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret
+from beam_pipeline.kafka.connection import consumer_config
 
 NAME = "projects/p/secrets/kafka/versions/latest"
 

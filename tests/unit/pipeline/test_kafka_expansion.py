@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from beam_pipeline.kafka.connection import consumer_config, parse_kafka_secret
+from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
+from beam_pipeline.kafka.connection import consumer_config
 from beam_pipeline.kafka.expansion import PROVIDER_JAR_ENV, kafka_expansion_service
 
 NAME = "projects/p/secrets/kafka/versions/latest"
