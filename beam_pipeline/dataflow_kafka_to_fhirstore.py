@@ -29,6 +29,7 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
     WorkerOptions,
 )
 
+from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  # noqa: E402
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
@@ -48,7 +49,6 @@ from beam_pipeline.transforms.write import (  # noqa: E402
 )
 
 log = logging.getLogger("kafka_to_fhir")
-DEFAULT_JOB_NAME = "kafka-to-fhir"
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         mapping=MappingSettings.from_options(opts),
         write_shards=opts.write_shards or default_write_shards(max_workers),
     )
-    topics = [t.strip() for t in opts.topics.split(",") if t.strip()]
+    topics = comma_list(opts.topics)
     return settings, consumer, topics
 
 

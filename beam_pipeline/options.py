@@ -11,6 +11,7 @@ from __future__ import annotations
 from apache_beam.options import pipeline_options as _beam_options
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP
 from beam_pipeline.fhir_store.config import AUTH_KINDS, WRITE_MODES
 
 
@@ -44,8 +45,9 @@ class KafkaToFhirOptions(PipelineOptions):
         )
         kafka.add_argument(
             "--kafka_consumer_group",
-            default="kafka-to-fhir",
-            help="Kafka consumer group; offsets are committed to it as Beam finalizes (default kafka-to-fhir). "
+            default=DEFAULT_CONSUMER_GROUP,
+            help="Kafka consumer group; offsets are committed to it as Beam finalizes "
+            f"(default {DEFAULT_CONSUMER_GROUP}). "
             "Never run two streaming jobs on one group.",
         )
         kafka.add_argument(

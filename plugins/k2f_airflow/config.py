@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP, DEFAULT_JOB_NAME, comma_list
+
 VARIABLE = "k2f"
 RUNNERS = ("dataflow", "local")
 
@@ -34,12 +36,12 @@ def _setting(default: str | int, doc: str) -> Any:
 class K2fConfig:
     # Which runner: "dataflow" (Google Cloud Dataflow) or "local" (the local stack's Prism job service).
     runner: str = _setting("dataflow", "dataflow or local")
-    job_name: str = _setting("kafka-to-fhir", "streaming job name; one job per name (and consumer group)")
+    job_name: str = _setting(DEFAULT_JOB_NAME, "streaming job name; one job per name (and consumer group)")
     topics: str = _setting("", "comma-separated Kafka topics (required)")
     kafka_secret_resource_name: str = _setting(
         "", "Secret Manager version of the Kafka connection JSON, projects/P/secrets/S/versions/V (required)"
     )
-    kafka_consumer_group: str = _setting("kafka-to-fhir", "Kafka consumer group of the job")
+    kafka_consumer_group: str = _setting(DEFAULT_CONSUMER_GROUP, "Kafka consumer group of the job")
     archive_bucket: str = _setting("", "bucket receiving every raw message (required)")
     error_bucket: str = _setting("", "bucket receiving the error records (required)")
     fhir_base_url: str = _setting("", "any FHIR R4 server; when empty the k2f_hcapi_* store is used")
@@ -87,7 +89,7 @@ class K2fConfig:
 
     @property
     def topic_list(self) -> list[str]:
-        return [t.strip() for t in self.topics.split(",") if t.strip()]
+        return comma_list(self.topics)
 
     @property
     def extra_pipeline_options(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from beam_pipeline.contracts.job_settings import comma_list
 from k2f_airflow.config import K2fConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def send_alert(body: dict[str, Any], cfg: K2fConfig, post: Any = None, email: An
             sent.append("webhook")
         except Exception as exc:  # noqa: BLE001  (an alert must never mask the task's own failure)
             log.warning("alert webhook failed: %s", type(exc).__name__)
-    recipients = [a.strip() for a in cfg.alert_emails.split(",") if a.strip()]
+    recipients = comma_list(cfg.alert_emails)
     if recipients:
         subject = f"[kafka-to-fhir] {body['dag_id']}.{body['task_id']} failed"
         text = "\n".join(f"{k}: {v}" for k, v in body.items())

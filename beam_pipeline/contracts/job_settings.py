@@ -1,0 +1,14 @@
+"""Settings the launch DAG passes and the pipeline reads: the job's default name and consumer group, and
+how a list is written in one flag (topics, program names)."""
+
+from __future__ import annotations
+
+# The launch DAG's "no job of this name is running" check depends on a stable name.
+DEFAULT_JOB_NAME = "kafka-to-fhir"
+# One streaming job per consumer group, so by default the group is named after the job.
+DEFAULT_CONSUMER_GROUP = DEFAULT_JOB_NAME
+
+
+def comma_list(value: str | None) -> list[str]:
+    """`"a, b,,c"` -> ["a", "b", "c"]: the form of --topics and --filter_program_names."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
