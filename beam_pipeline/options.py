@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP
 from beam_pipeline.fhir_store.config import AUTH_KINDS, WRITE_MODES
+from beam_pipeline.us_core.config import add_mapping_flags
 
 
 def _on_command_line(parser: object) -> bool:
@@ -114,29 +115,7 @@ class KafkaToFhirOptions(PipelineOptions):
             "workers leaves workers without write work, and at most write_shards x max_bundles_in_flight bundles "
             "reach the FHIR store at once. All messages about one patient share a key, so they stay in order.",
         )
-        write.add_argument(
-            "--source_id_system",
-            default="urn:kafka-to-fhir:source-id",
-            help="Identifier system of the source record Id: the business identifier that makes writes "
-            "idempotent (default urn:kafka-to-fhir:source-id).",
-        )
-
-        mapping = parser.add_argument_group("Mapping")
-        mapping.add_argument(
-            "--topic_types",
-            default=None,
-            help="Topics that carry one kind of message, as topic=type pairs separated by commas (types: patient, "
-            "encounter, condition, observation, immunization, allergy, procedure, medication), e.g. "
-            "'synthea.conditions=condition'. Messages of other topics say their type in MESSAGE_TYPE; without "
-            "one they are patients. An unknown type gives error records (unknown_message_type).",
-        )
-        mapping.add_argument(
-            "--structural_validation",
-            action="store_true",
-            help="Also validate each mapped resource's full structure with fhir.resources (costly: README.md has "
-            "the figures). Off by default: the US Core rule check always runs, and "
-            "the FHIR store validates again when configured to. The dry-run CLI and the tests keep it on.",
-        )
+        add_mapping_flags(parser.add_argument_group("Mapping and business filters"))
 
         storage = parser.add_argument_group("Archive and errors")
         storage.add_argument(
@@ -154,16 +133,6 @@ class KafkaToFhirOptions(PipelineOptions):
             type=int,
             default=60,
             help="Length of the fixed windows that group archive and error files (default 60).",
-        )
-
-        filters = parser.add_argument_group("Business filters (filtered messages are counted, not errors)")
-        filters.add_argument(
-            "--filter_country",
-            help="Keep only messages whose COUNTRY equals this, e.g. US (default: keep all).",
-        )
-        filters.add_argument(
-            "--filter_program_names",
-            help="Comma-separated PROGRAM_NAME allow-list (default: keep all).",
         )
 
 

@@ -21,8 +21,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from beam_pipeline.us_core import TransformConfig, transform
-from beam_pipeline.us_core import terminology as t
-from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES, parse_topic_types
+from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES, add_mapping_flags, config_from_flags
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,42 +32,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input", type=argparse.FileType("rb"), default=None, help="read this file (default: stdin)")
     p.add_argument("--topic", help="Kafka topic to pretend the messages came from (picks the mapper by topic)")
-    p.add_argument(
-        "--topic_types",
-        help="topic=type pairs, comma-separated (e.g. synthea.conditions=condition): the type of --topic's messages",
-    )
-    p.add_argument(
-        "--source_id_system",
-        default=t.DEFAULT_SOURCE_ID_SYSTEM,
-        help=f"identifier system of the source record Id (default {t.DEFAULT_SOURCE_ID_SYSTEM})",
-    )
-    p.add_argument("--filter_country", help="keep only messages whose COUNTRY equals this, e.g. US")
-    p.add_argument("--filter_program_names", help="comma-separated PROGRAM_NAME allow-list")
+    add_mapping_flags(p)
     p.add_argument(
         "--max_message_bytes",
         type=int,
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help=f"larger messages are errors (default {DEFAULT_MAX_MESSAGE_BYTES})",
     )
-    p.add_argument(
-        "--no_structural_validation",
-        action="store_true",
-        help="skip the fhir.resources structural check (the US Core rule check always runs)",
-    )
     p.add_argument("--fail-on-error", action="store_true", help="exit 1 when any message is an error")
     return p
 
 
 def config_from(args: argparse.Namespace) -> TransformConfig:
-    programs = args.filter_program_names
-    return TransformConfig(
-        source_id_system=args.source_id_system,
-        max_message_bytes=args.max_message_bytes,
-        filter_country=args.filter_country,
-        filter_program_names=frozenset(p.strip() for p in programs.split(",")) if programs else None,
-        structural_validation=not args.no_structural_validation,
-        topic_types=parse_topic_types(args.topic_types),
-    )
+    return config_from_flags(args, max_message_bytes=args.max_message_bytes)
 
 
 def run(lines: Iterable[bytes], out: IO[str], config: TransformConfig, topic: str | None = None) -> Counter[str]:

@@ -18,7 +18,7 @@ from beam_pipeline.contracts.error_record import ErrorRecord, make_error_record
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.write import MappedMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
-from beam_pipeline.us_core.config import parse_topic_types
+from beam_pipeline.us_core.config import config_from_flags
 from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
@@ -30,16 +30,7 @@ class MappingSettings:
 
     @classmethod
     def from_options(cls, opts: Any) -> MappingSettings:  # noqa: ANN401  (a KafkaToFhirOptions view)
-        programs = opts.filter_program_names
-        return cls(
-            TransformConfig(
-                source_id_system=opts.source_id_system,
-                filter_country=opts.filter_country,
-                filter_program_names=frozenset(p.strip() for p in programs.split(",")) if programs else None,
-                structural_validation=opts.structural_validation,
-                topic_types=parse_topic_types(opts.topic_types),
-            )
-        )
+        return cls(config_from_flags(opts))
 
 
 def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:

@@ -1,10 +1,14 @@
-"""Settings of the transformation: identifier systems, limits, business filters, validation switches."""
+"""Settings of the transformation: identifier systems, limits, business filters, validation switches, and
+the command-line flags that set them (the pipeline's and the dry-run CLI's, one definition for both)."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from beam_pipeline.contracts.job_settings import comma_list
 from beam_pipeline.us_core import terminology
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
@@ -39,3 +43,59 @@ def parse_topic_types(value: str | None) -> dict[str, str]:
             raise ValueError("--topic_types takes topic=type pairs separated by commas")
         out[topic.strip()] = kind.strip().lower()
     return out
+
+
+def add_mapping_flags(parser: Any) -> None:  # noqa: ANN401  (an argparse parser or group, Beam's included)
+    """The flags that choose the mapping's settings, with their defaults."""
+    parser.add_argument(
+        "--topic_types",
+        default=None,
+        help="Topics that carry one kind of message, as topic=type pairs separated by commas (types: patient, "
+        "encounter, condition, observation, immunization, allergy, procedure, medication), e.g. "
+        "'synthea.conditions=condition'. Messages of other topics say their type in MESSAGE_TYPE; without "
+        "one they are patients. An unknown type gives error records (unknown_message_type).",
+    )
+    parser.add_argument(
+        "--source_id_system",
+        default=terminology.DEFAULT_SOURCE_ID_SYSTEM,
+        help="Identifier system of the source record Id: the business identifier that makes writes "
+        f"idempotent (default {terminology.DEFAULT_SOURCE_ID_SYSTEM}).",
+    )
+    parser.add_argument(
+        "--filter_country",
+        help="Keep only messages whose COUNTRY equals this, e.g. US (default: keep all; filtered messages are "
+        "counted, not errors).",
+    )
+    parser.add_argument(
+        "--filter_program_names",
+        help="Comma-separated PROGRAM_NAME allow-list (default: keep all).",
+    )
+    parser.add_argument(
+        "--structural_validation",
+        action="store_true",
+        default=False,
+        help="Also validate each mapped resource's full structure with fhir.resources (costly: README.md has "
+        "the figures). Off by default: the US Core rule check always runs, and the FHIR store validates "
+        "again when configured to.",
+    )
+    # The dry-run CLI's former spelling; the default is the same either way.
+    parser.add_argument(
+        "--no_structural_validation",
+        dest="structural_validation",
+        action="store_false",
+        default=False,
+        help=argparse.SUPPRESS,
+    )
+
+
+def config_from_flags(flags: Any, **overrides: Any) -> TransformConfig:  # noqa: ANN401  (parsed flags)
+    """The TransformConfig of parsed add_mapping_flags flags (an argparse Namespace or a Beam options view)."""
+    programs = comma_list(flags.filter_program_names)
+    return TransformConfig(
+        source_id_system=flags.source_id_system,
+        filter_country=flags.filter_country,
+        filter_program_names=frozenset(programs) if programs else None,
+        structural_validation=flags.structural_validation,
+        topic_types=parse_topic_types(flags.topic_types),
+        **overrides,
+    )
