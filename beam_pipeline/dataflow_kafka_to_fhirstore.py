@@ -38,7 +38,7 @@ from beam_pipeline.options import KafkaToFhirOptions, normalize_argv  # noqa: E4
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
-from beam_pipeline.transforms.parse_and_map import MappingSettings, MapToFhir, ParseAndValidate  # noqa: E402
+from beam_pipeline.transforms.parse_and_map import MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
 from beam_pipeline.transforms.write import (  # noqa: E402
     FAILED,
@@ -47,6 +47,8 @@ from beam_pipeline.transforms.write import (  # noqa: E402
     WriteToFhirStore,
     default_write_shards,
 )
+from beam_pipeline.us_core import TransformConfig  # noqa: E402
+from beam_pipeline.us_core.config import config_from_flags  # noqa: E402
 
 log = logging.getLogger("kafka_to_fhir")
 
@@ -60,7 +62,7 @@ class JobSettings:
     error_bucket: str
     window_seconds: int
     fhir: FhirStoreConfig
-    mapping: MappingSettings
+    mapping: TransformConfig
     write_shards: int = MIN_WRITE_SHARDS
 
 
@@ -99,7 +101,7 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         error_bucket=opts.gcs_error_bucket,
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
-        mapping=MappingSettings.from_options(opts),
+        mapping=config_from_flags(opts),
         write_shards=opts.write_shards or default_write_shards(max_workers),
     )
     topics = comma_list(opts.topics)

@@ -18,19 +18,9 @@ from beam_pipeline.contracts.error_record import ErrorRecord, make_error_record
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.write import MappedMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
-from beam_pipeline.us_core.config import config_from_flags
 from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
-
-
-@dataclass(frozen=True)
-class MappingSettings:
-    config: TransformConfig
-
-    @classmethod
-    def from_options(cls, opts: Any) -> MappingSettings:  # noqa: ANN401  (a KafkaToFhirOptions view)
-        return cls(config_from_flags(opts))
 
 
 def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:
@@ -62,15 +52,15 @@ class ParsedMessage:
 
 
 class _ParseFn(beam.DoFn):
-    def __init__(self, settings: MappingSettings, job_name: str) -> None:
-        self._settings = settings
+    def __init__(self, config: TransformConfig, job_name: str) -> None:
+        self._config = config
         self._job_name = job_name
 
     def process(self, message: RawMessage) -> Iterable[Any]:
         # Whatever one message does, it ends as one output here: an exception would fail the runner's
         # bundle, which Dataflow retries for ever while the stream stalls behind it.
         try:
-            result = parse_and_validate(message.value, message.topic, self._settings.config)
+            result = parse_and_validate(message.value, message.topic, self._config)
         except Exception as exc:  # noqa: BLE001
             result = _internal_error(PARSE, "ParseAndValidate", exc)
         if isinstance(result, Parsed):
@@ -87,25 +77,25 @@ class _ParseFn(beam.DoFn):
 class ParseAndValidate(beam.PTransform):
     """RawMessage -> `valid` ParsedMessage, `filtered` RawMessage, `invalid` ErrorRecord."""
 
-    def __init__(self, settings: MappingSettings, job_name: str) -> None:
+    def __init__(self, config: TransformConfig, job_name: str) -> None:
         super().__init__()
-        self._settings = settings
+        self._config = config
         self._job_name = job_name
 
     def expand(self, messages: beam.PCollection[RawMessage]) -> pvalue.DoOutputsTuple:
-        return messages | "Parse" >> beam.ParDo(_ParseFn(self._settings, self._job_name)).with_outputs(
+        return messages | "Parse" >> beam.ParDo(_ParseFn(self._config, self._job_name)).with_outputs(
             FILTERED, INVALID, main=VALID
         )
 
 
 class _MapFn(beam.DoFn):
-    def __init__(self, settings: MappingSettings, job_name: str) -> None:
-        self._settings = settings
+    def __init__(self, config: TransformConfig, job_name: str) -> None:
+        self._config = config
         self._job_name = job_name
 
     def process(self, item: ParsedMessage) -> Iterable[Any]:
         try:
-            result = map_parsed(item.parsed, self._settings.config)
+            result = map_parsed(item.parsed, self._config)
             if isinstance(result, Ok):
                 mapped = MappedMessage(item.message, tuple((r.resource, r.identifier) for r in result.resources))
         except Exception as exc:  # noqa: BLE001  (see _ParseFn.process)
@@ -121,10 +111,10 @@ class _MapFn(beam.DoFn):
 class MapToFhir(beam.PTransform):
     """ParsedMessage -> `mapped` MappedMessage (resources + business identifiers), `failed` ErrorRecord."""
 
-    def __init__(self, settings: MappingSettings, job_name: str) -> None:
+    def __init__(self, config: TransformConfig, job_name: str) -> None:
         super().__init__()
-        self._settings = settings
+        self._config = config
         self._job_name = job_name
 
     def expand(self, parsed: beam.PCollection[ParsedMessage]) -> pvalue.DoOutputsTuple:
-        return parsed | "Map" >> beam.ParDo(_MapFn(self._settings, self._job_name)).with_outputs(FAILED, main=MAPPED)
+        return parsed | "Map" >> beam.ParDo(_MapFn(self._config, self._job_name)).with_outputs(FAILED, main=MAPPED)

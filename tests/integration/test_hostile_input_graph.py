@@ -40,7 +40,6 @@ from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings, build_steps
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.runner_options import local_runner_options
-from beam_pipeline.transforms.parse_and_map import MappingSettings
 from beam_pipeline.us_core import TransformConfig
 from tests.integration.test_hostile_input_e2e import error_records
 from tests.support.local_stack import ndjson_lines
@@ -164,7 +163,7 @@ def _settings(job_name: str, env: dict[str, str]) -> JobSettings:
         error_bucket=env["GCS_ERROR_BUCKET"],
         window_seconds=5,
         fhir=FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=50),
-        mapping=MappingSettings(TransformConfig(source_id_system=SYSTEM, filter_country="US")),
+        mapping=TransformConfig(source_id_system=SYSTEM, filter_country="US"),
     )
 
 

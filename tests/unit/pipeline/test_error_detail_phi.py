@@ -16,7 +16,7 @@ import pytest
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.parse_and_map import MappingSettings, _MapFn, _ParseFn
+from beam_pipeline.transforms.parse_and_map import _MapFn, _ParseFn
 from beam_pipeline.us_core import REGISTRY, Error, Mapper, TransformConfig, transform
 from beam_pipeline.us_core.outcome import ERROR_CODES
 from beam_pipeline.us_core.structural import structural_problems
@@ -98,7 +98,7 @@ def _error_from_a_raising_mapper(monkeypatch, where: str) -> Error:
     monkeypatch.setitem(
         REGISTRY, "patient", Mapper(parts["validate"], parts["map"], parts["check"], patient.business_identifier)
     )
-    settings = MappingSettings(TransformConfig())
+    settings = TransformConfig()
     message = RawMessage("patients", 0, 1, 0, MRN.encode(), json.dumps(PATIENT).encode())
     [out] = list(_ParseFn(settings, "job").process(message))
     if where != "validate":
@@ -118,7 +118,7 @@ def test_an_exception_quoting_values_leaves_only_its_type(monkeypatch, where, st
 
 
 def test_an_exception_in_parse_leaves_only_its_type():
-    broken = MappingSettings(TransformConfig(max_message_bytes=None))  # type: ignore[arg-type]
+    broken = TransformConfig(max_message_bytes=None)  # type: ignore[arg-type]
     message = RawMessage("patients", 0, 1, 0, MRN.encode(), json.dumps(PATIENT).encode())
     [out] = list(_ParseFn(broken, "job").process(message))
     assert (out.value.stage, out.value.code) == ("parse", "internal_error") and _leaks(out.value.detail) == []

@@ -31,7 +31,6 @@ from beam_pipeline.transforms.parse_and_map import (
     FILTERED,
     INVALID,
     MAPPED,
-    MappingSettings,
     _MapFn,
     _ParseFn,
 )
@@ -212,12 +211,12 @@ def test_an_archive_line_that_cannot_be_built_falls_back_to_coordinates_and_base
     assert json.loads(line) == {"topic": "patients", "partition": 0, "offset": 3, "payload_base64": "AP8="}
 
 
-SETTINGS = MappingSettings(TransformConfig(structural_validation=False))
+SETTINGS = TransformConfig(structural_validation=False)
 
 
 def test_an_unexpected_exception_in_parse_becomes_an_internal_error_record():
     # A configuration the parser cannot use stands in for any bug: the message still gets its record.
-    broken = MappingSettings(TransformConfig(max_message_bytes=None))  # type: ignore[arg-type]
+    broken = TransformConfig(max_message_bytes=None)  # type: ignore[arg-type]
     [out] = list(_ParseFn(broken, "job").process(RawMessage("t", 0, 1, T0_MS, None, _json())))
     assert out.tag == INVALID
     assert (out.value.stage, out.value.code, out.value.detail) == (

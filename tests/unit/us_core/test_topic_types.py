@@ -10,8 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline import transform as cli
 from beam_pipeline.options import KafkaToFhirOptions
-from beam_pipeline.transforms.parse_and_map import MappingSettings
-from beam_pipeline.us_core.config import parse_topic_types
+from beam_pipeline.us_core.config import config_from_flags, parse_topic_types
 
 CONDITION = {"START": "2019-02-17", "PATIENT": "p-1", "CODE": "444814009", "DESCRIPTION": "Viral sinusitis"}
 
@@ -33,7 +32,7 @@ def test_pipeline_flag_reaches_the_mapping():
         ["--topics", "t", "--kafka_secret_resource_name", "projects/p/secrets/s/versions/1",
          "--gcs_archive_bucket", "a", "--gcs_error_bucket", "e", "--topic_types", "synthea.conditions=condition"]
     ).view_as(KafkaToFhirOptions)  # fmt: skip
-    assert MappingSettings.from_options(opts).config.topic_types == {"synthea.conditions": "condition"}
+    assert config_from_flags(opts).topic_types == {"synthea.conditions": "condition"}
 
 
 def test_dry_run_cli_types_messages_by_topic():
