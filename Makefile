@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Where the Python lives (ruff format leaves docs/*.md alone).
-PY_DIRS := beam_pipeline plugins dags tests bench dev deploy
+PY_DIRS := beam_pipeline launcher plugins dags tests bench dev deploy
 
 .PHONY: help up down status demo test unit lint bench lock composer-plan
 

@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from beam_pipeline.kafka.expansion import PROVIDER_JAR_ENV  # noqa: E402
 
-# The pipeline package and what its launcher needs beside it to ship the package to Dataflow workers.
+# The pipeline package and what its launcher needs beside it to ship the package to Dataflow workers, and
+# the launcher package the Airflow hooks read job states from.
 PIPELINE = ("beam_pipeline", "setup.py", "requirements.txt")
+LAUNCHER = "launcher/"
 # Packages Composer needs beyond its image: the pipeline's (requirements.txt) and the replay's Kafka client.
 EXTRA_PACKAGES = ("confluent-kafka",)
 PROVIDER = ROOT / "java" / "kafka-config-provider"
@@ -55,7 +57,8 @@ def tracked_files(root: Path = ROOT) -> list[str]:
 def staged_files(tracked: list[str]) -> dict[str, list[str]]:
     """Which tracked files go to the bucket's dags/ and plugins/ folders."""
     dags = [f for f in tracked if f.startswith("dags/") and f.endswith(".py")]
-    pipeline = [f for f in tracked if f in PIPELINE or (f.startswith("beam_pipeline/") and not f.endswith(".md"))]
+    packages = ("beam_pipeline/", LAUNCHER)
+    pipeline = [f for f in tracked if f in PIPELINE or (f.startswith(packages) and not f.endswith(".md"))]
     plugins = [f for f in tracked if f.startswith("plugins/") and f.endswith(".py")]
     return {"dags": dags + pipeline, "plugins": plugins}
 

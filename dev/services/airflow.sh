@@ -8,7 +8,7 @@ source "$(dirname "$0")/../lib.sh"
 export AIRFLOW_HOME="$K2F_STATE_DIR/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$K2F_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$K2F_ROOT/plugins"
-# Tasks import beam_pipeline (the plugins reuse its contracts); on Composer it is uploaded into dags/.
+# Tasks import beam_pipeline and launcher (contracts, job states); on Composer both are uploaded into dags/.
 export PYTHONPATH="$K2F_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_USER:-admin}:admin"

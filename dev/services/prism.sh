@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Beam's Prism runner as a long-running portable job service on $PRISM_PORT (web UI on $PRISM_UI_PORT),
 # built from the Go module proxy at the pinned Beam version. Pipelines reach it with
-# --runner=PortableRunner --job_endpoint=$PRISM_ENDPOINT (beam_pipeline/runner_options.py); it runs their
+# --runner=PortableRunner --job_endpoint=$PRISM_ENDPOINT (launcher/local_stack_flags.py); it runs their
 # Python steps on the Python worker pool and their Java steps (KafkaIO) on the Java worker pool.
 source "$(dirname "$0")/../lib.sh"
 

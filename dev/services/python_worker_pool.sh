@@ -2,7 +2,7 @@
 # Python SDK worker pool (Beam's worker pool servicer, served on 127.0.0.1 only by our launcher
 # dev/beam/python_worker_pool.py) on $PY_WORKER_POOL_PORT: the EXTERNAL environment of the pipeline's
 # Python steps (--environment_type=EXTERNAL
-# --environment_config=127.0.0.1:$PY_WORKER_POOL_PORT, see beam_pipeline/runner_options.py). For each
+# --environment_config=127.0.0.1:$PY_WORKER_POOL_PORT, see launcher/local_stack_flags.py). For each
 # worker Prism asks for it starts one SDK harness process through dev/beam/python_sdk_boot, which reads
 # the job's options from Prism, as the SDK container's boot would.
 source "$(dirname "$0")/../lib.sh"

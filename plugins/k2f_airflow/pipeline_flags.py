@@ -47,7 +47,7 @@ def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
 
 def local_runner(cfg: K2fConfig) -> tuple[str, dict[str, Any]]:
     """(runner, options) that send the job to the local stack, from the pipeline's own local settings."""
-    from beam_pipeline.runner_options import local_runner_options
+    from launcher.local_stack_flags import local_runner_options
 
     cfg.require("local_job_endpoint", "local_worker_pool_port", "local_expansion_service")
     env = {"PRISM_ENDPOINT": cfg.local_job_endpoint, "PY_WORKER_POOL_PORT": cfg.local_worker_pool_port}

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from beam_pipeline.job_service import JobServiceClient
+from launcher.job_service import JobServiceClient
 from tests.support.airflow_api import AirflowApi, local_config
 from tests.support.fault_proxy import FaultProxy
 from tests.support.local_stack import (

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
-from beam_pipeline.job_service import JobServiceClient  # noqa: E402
+from launcher.job_service import JobServiceClient  # noqa: E402
 from tests.support.local_stack import (  # noqa: E402
     cancel_job,
     create_topics,

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from beam_pipeline.job_service import JobServiceClient
+from launcher.job_service import JobServiceClient
 from tests.integration.test_pipeline_e2e import _valid
 from tests.support.local_stack import (
     cancel_job,

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from beam_pipeline.job_service import JobServiceClient
+from launcher.job_service import JobServiceClient
 from tests.support.local_stack import (
     cancel_job,
     create_topics,

@@ -16,8 +16,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from google.cloud import storage
 
-from beam_pipeline.job_service import JobServiceClient
-from beam_pipeline.runner_options import local_expansion_service, local_runner_options
+from launcher.job_service import JobServiceClient
+from launcher.local_stack_flags import local_expansion_service, local_runner_options
 
 ROOT = Path(__file__).resolve().parents[2]
 

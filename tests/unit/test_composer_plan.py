@@ -60,6 +60,7 @@ def test_the_plan_deploys_every_dag_plugin_module_and_the_pipeline_package(tmp_p
     deployed = _deployed(commands)
     assert _repo("dags/*.py") and _repo("dags/*.py") <= deployed["dags"]
     assert _repo("beam_pipeline/**/*.py") <= deployed["dags"]  # dags/ is on the workers' sys.path
+    assert _repo("launcher/*.py") and _repo("launcher/*.py") <= deployed["dags"]
     assert {"setup.py", "requirements.txt"} <= deployed["dags"]
     assert _repo("plugins/k2f_airflow/**/*.py") and _repo("plugins/k2f_airflow/**/*.py") <= deployed["plugins"]
     assert not any("tests/" in f or f.startswith("dev/") for files in deployed.values() for f in files)

@@ -1,6 +1,6 @@
 """The streaming job's runner: Dataflow through the Google provider, or the local stack's job service.
 
-Both answer in beam_pipeline.job_service terms (JobInfo, Beam job states such as RUNNING, DRAINED), so
+Both answer in launcher.job_states terms (JobInfo, Beam job states such as RUNNING, DRAINED), so
 sensors and checks are written once for either runner. `DataflowJobsHook` is the Google provider's
 DataflowHook (its Airflow Connection, `google_cloud_default` by default) with the two questions the DAGs
 ask. `LocalJobsHook` is a plain client: Prism's job service is a local address with no credentials, so an
@@ -19,13 +19,13 @@ DATAFLOW_STATE_PREFIX = "JOB_STATE_"
 
 
 class LocalJobsHook:
-    """Prism's Beam job service (beam_pipeline.job_service), one gRPC channel per call."""
+    """Prism's Beam job service (launcher.job_service), one gRPC channel per call."""
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
 
     def _client(self) -> Any:
-        from beam_pipeline.job_service import JobServiceClient
+        from launcher.job_service import JobServiceClient
 
         return JobServiceClient(self.endpoint)
 
@@ -61,7 +61,7 @@ class DataflowJobsHook(DataflowHook):
 
     def active_jobs(self, job_name: str) -> list[Any]:
         """Jobs of exactly this name that are not finished (the ACTIVE filter of jobs.list)."""
-        from beam_pipeline.job_service import JobInfo
+        from launcher.job_states import JobInfo
 
         jobs_api = self.get_conn().projects().locations().jobs()
         request = jobs_api.list(projectId=self.project, location=self.location, filter="ACTIVE")

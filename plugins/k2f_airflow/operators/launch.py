@@ -6,7 +6,7 @@ BeamRunPythonPipelineOperator for this deployment; the launch DAG passes them on
 - dataflow: DataflowRunner with a DataflowConfiguration (wait_until_finished=False, append_job_name=False,
   drain_pipeline=True), so the task returns once Dataflow runs the job, the job keeps the configured name
   (the duplicate check and the drain find it by that name), and a killed launch drains rather than cancels;
-- local: the pipeline's local runner options (beam_pipeline.runner_options) aimed at Prism.
+- local: the pipeline's local runner options (launcher.local_stack_flags) aimed at Prism.
 It also lists the jobs of that name that exist already, so `wait_until_running` can tell the new one.
 The XCom holds names and flags, never a credential: secrets travel by their Secret Manager name.
 """

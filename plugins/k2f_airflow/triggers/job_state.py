@@ -90,7 +90,7 @@ class JobStateTrigger(BaseTrigger):
 
     def check(self, hook: Any) -> dict[str, Any] | None:
         """One look at the runner: the event to fire, or None to keep waiting (sync, for a thread)."""
-        from beam_pipeline.job_service import TERMINAL
+        from launcher.job_states import TERMINAL
 
         if self.target == STOPPED:
             active = hook.active_jobs(self.job_name)

@@ -20,7 +20,7 @@ from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
 
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.fhir_store import FhirStoreClient
-from beam_pipeline.job_service import JobInfo
+from launcher.job_states import JobInfo
 
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 STORE = "https://healthcare.googleapis.com/v1/projects/hc-project/locations/us-central1/datasets/ds/fhirStores"

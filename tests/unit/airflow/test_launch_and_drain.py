@@ -19,7 +19,7 @@ from k2f_airflow.operators.launch import PlanLaunchOperator, launch_arguments, l
 from k2f_airflow.sensors.job_state import JobRunningSensor, JobStoppedSensor
 from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
 
-from beam_pipeline.job_service import JobInfo
+from launcher.job_states import JobInfo
 
 BEAM_OPS = "airflow.providers.apache.beam.operators.beam"
 

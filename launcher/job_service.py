@@ -7,21 +7,12 @@ runner's equivalent, used by the launcher, the Airflow health and drain tasks, a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import grpc
 from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
 from apache_beam.runners.portability.portable_runner import PortableMetrics
 
-TERMINAL = {"DONE", "FAILED", "CANCELLED", "DRAINED", "UPDATED"}
-RUNNING = {"RUNNING"}
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    job_id: str
-    job_name: str
-    state: str
+from launcher.job_states import TERMINAL, JobInfo
 
 
 def _job_name(info: beam_job_api_pb2.JobInfo) -> str:

@@ -25,7 +25,7 @@ def local_runner_options(env: Mapping[str, str], *, streaming: bool = False) -> 
     pool) is set by the expansion service, not here.
     """
     options = [
-        "--runner=beam_pipeline.local_runner.LocalPrismRunner",
+        "--runner=launcher.prism_runner.LocalPrismRunner",
         f"--job_endpoint={_require(env, 'PRISM_ENDPOINT')}",
         "--environment_type=EXTERNAL",
         f"--environment_config=127.0.0.1:{_require(env, 'PY_WORKER_POOL_PORT')}",
