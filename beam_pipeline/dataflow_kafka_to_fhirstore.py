@@ -33,9 +33,9 @@ from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  #
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
-from beam_pipeline.kafka.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.options import KafkaToFhirOptions, normalize_argv  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
+from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MapToFhir, ParseAndValidate  # noqa: E402

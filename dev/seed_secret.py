@@ -13,7 +13,7 @@ import sys
 from google.api_core import exceptions
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from beam_pipeline.kafka.secret_manager import secret_manager_client  # noqa: E402
+from beam_pipeline.secret_manager import secret_manager_client  # noqa: E402
 
 
 def main() -> None:

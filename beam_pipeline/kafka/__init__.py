@@ -1,1 +1,1 @@
-"""Kafka connection: the secret that describes it and the consumer settings built from it."""
+"""Kafka on the pipeline side: KafkaIO's consumer settings and the expansion service that runs it."""

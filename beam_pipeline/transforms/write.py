@@ -107,7 +107,7 @@ def shard_key(item: MappedMessage, shards: int) -> int:
 
 
 def _read_secret(resource_name: str) -> bytes:
-    from beam_pipeline.kafka.secret_manager import access_secret  # the worker's Secret Manager client
+    from beam_pipeline.secret_manager import access_secret  # the worker's Secret Manager client
 
     return access_secret(resource_name)
 

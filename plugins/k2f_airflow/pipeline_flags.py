@@ -87,7 +87,7 @@ def fhir_flags(cfg: K2fConfig) -> dict[str, Any]:
 def fhir_store_config(cfg: K2fConfig) -> Any:
     """The pipeline's FhirStoreConfig for this deployment (auth secret read like the launcher does)."""
     from beam_pipeline.fhir_store import FhirStoreConfig
-    from beam_pipeline.kafka.secret_manager import access_secret
+    from beam_pipeline.secret_manager import access_secret
 
     flags = fhir_flags(cfg)
     secret_name = flags.get("fhir_auth_secret_resource_name")

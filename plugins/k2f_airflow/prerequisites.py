@@ -37,7 +37,7 @@ def kafka_secret(cfg: K2fConfig, access: Callable[[str], bytes] | None = None) -
     from google.api_core import exceptions
 
     from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret
-    from beam_pipeline.kafka.secret_manager import access_secret
+    from beam_pipeline.secret_manager import access_secret
 
     cfg.require("kafka_secret_resource_name")
     name = cfg.kafka_secret_resource_name

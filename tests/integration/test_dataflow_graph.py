@@ -184,7 +184,7 @@ def _decompress(data: bytes) -> bytes:
 
 
 def _fhir_auth_secret() -> str:
-    from beam_pipeline.kafka.secret_manager import secret_manager_client
+    from beam_pipeline.secret_manager import secret_manager_client
 
     client = secret_manager_client()
     created = client.create_secret(

@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.kafka.connection import consumer_config
-from beam_pipeline.kafka.secret_manager import access_secret, secret_manager_client
+from beam_pipeline.secret_manager import access_secret, secret_manager_client
 from launcher.local_stack_flags import local_expansion_service, local_runner_options
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from google.api_core import exceptions
 
-from beam_pipeline.kafka.secret_manager import access_secret, secret_manager_client
+from beam_pipeline.secret_manager import access_secret, secret_manager_client
 
 pytestmark = pytest.mark.integration
 

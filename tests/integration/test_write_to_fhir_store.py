@@ -125,7 +125,7 @@ def test_a_resource_that_cannot_be_encoded_fails_alone_on_prism(env):
 def test_workers_read_the_fhir_auth_secret_themselves(env):
     # The step carries the secret's name only; the worker pool's SDK harness reads it from Secret Manager
     # (the local stand-in) in setup(). HAPI ignores the bearer token, so the writes landing show the read.
-    from beam_pipeline.kafka.secret_manager import secret_manager_client
+    from beam_pipeline.secret_manager import secret_manager_client
 
     sm = secret_manager_client()
     secret = sm.create_secret(parent="projects/k2f-local", secret_id=f"fhir-auth-{uuid.uuid4().hex[:12]}", secret={})

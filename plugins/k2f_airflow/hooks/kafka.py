@@ -51,7 +51,7 @@ class KafkaHook:
     def client_config(self) -> dict[str, Any]:
         if self._config is None:
             from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
-            from beam_pipeline.kafka.secret_manager import access_secret
+            from beam_pipeline.secret_manager import access_secret
 
             self._config = librdkafka_config(parse_kafka_secret(access_secret(self.secret_resource_name)))
         return self._config

@@ -1,4 +1,5 @@
-"""Reading the Kafka connection secret from Google Secret Manager.
+"""Reading secrets from Google Secret Manager: the Kafka connection (launcher, Airflow) and the FHIR auth
+credentials (the write step on workers).
 
 In production the client talks to Google with Application Default Credentials. When the environment
 variable SECRET_MANAGER_ENDPOINT is set (host:port), it talks plaintext gRPC to that address instead:
