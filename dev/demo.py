@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 from beam_pipeline.us_core import transform  # noqa: E402
 from beam_pipeline.us_core.terminology import DEFAULT_SOURCE_ID_SYSTEM  # noqa: E402
+from dev.airflow_api import AirflowApi, local_config  # noqa: E402
+from dev.kafka_publish import create_topics, kafka_plain, kafka_sasl, publish  # noqa: E402
 from launcher.job_service import JobServiceClient  # noqa: E402
-from tests.support.airflow_api import AirflowApi, local_config  # noqa: E402
-from tests.support.local_stack import create_topics, kafka_plain, kafka_sasl, publish  # noqa: E402
 
 TOPIC = "patients"
 JOB_NAME = "kafka-to-fhir-demo"

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
+from dev.airflow_api import AirflowApi, local_config
 from launcher.job_service import JobServiceClient
-from tests.support.airflow_api import AirflowApi, local_config
 from tests.support.fault_proxy import FaultProxy
 from tests.support.local_stack import (
     ROOT,

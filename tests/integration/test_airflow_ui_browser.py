@@ -23,7 +23,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support.airflow_api import AirflowApi
+from dev.airflow_api import AirflowApi
 
 pytestmark = pytest.mark.integration
 

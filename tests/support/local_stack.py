@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
 from google.cloud import storage
 
+from dev.kafka_publish import create_topics as create_topics
+from dev.kafka_publish import kafka_plain as kafka_plain
+from dev.kafka_publish import kafka_sasl as kafka_sasl
+from dev.kafka_publish import publish as publish
 from launcher.job_service import JobServiceClient
 from launcher.local_stack_flags import local_expansion_service, local_runner_options
 
@@ -34,38 +37,6 @@ def hapi(command: str) -> None:
     """dev/services/hapi.sh start|stop, keeping US Core validation on as `make test` starts it."""
     env = {**os.environ, "HAPI_VALIDATE_US_CORE": "true"}
     subprocess.run(["bash", str(ROOT / "dev/services/hapi.sh"), command], check=True, env=env, timeout=600, cwd=ROOT)
-
-
-def kafka_plain(env: Mapping[str, str]) -> dict[str, str]:
-    return {"bootstrap.servers": env["KAFKA_BOOTSTRAP"]}
-
-
-def kafka_sasl(env: Mapping[str, str]) -> dict[str, str]:
-    return {
-        "bootstrap.servers": env["KAFKA_SASL_BOOTSTRAP"],
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanisms": "PLAIN",
-        "sasl.username": env["KAFKA_SASL_USER"],
-        "sasl.password": env["KAFKA_SASL_PASSWORD"],
-    }
-
-
-def create_topics(conf: Mapping[str, str], topics: Iterable[str], partitions: int = 2) -> None:
-    admin = AdminClient(dict(conf))
-    futures = admin.create_topics([NewTopic(t, num_partitions=partitions) for t in topics])
-    for future in futures.values():
-        future.result(timeout=30)
-
-
-def publish(conf: Mapping[str, str], topic: str, values: Iterable[bytes]) -> int:
-    producer = Producer(dict(conf))
-    n = 0
-    for value in values:
-        producer.produce(topic, value=value)
-        producer.poll(0)
-        n += 1
-    assert producer.flush(60) == 0
-    return n
 
 
 def group_offsets(

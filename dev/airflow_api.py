@@ -1,6 +1,6 @@
 """The local Airflow through its REST API (the one the UI uses): Variables, DAGs, DAG runs, XComs.
 
-Used by `make demo` (dev/demo.py) and the Airflow end-to-end test, so both drive Airflow the way a user
+Used by `make demo` (dev/demo.py) and the Airflow tests, so both drive Airflow the way a user
 does, through the API server, never through its database.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 # plugins/ is on Airflow's path, not a package of this repository: put it on ours to share its names.
-_PLUGINS = str(Path(__file__).resolve().parents[2] / "plugins")
+_PLUGINS = str(Path(__file__).resolve().parents[1] / "plugins")
 if _PLUGINS not in sys.path:
     sys.path.append(_PLUGINS)
 
