@@ -1,70 +1,10 @@
-"""Dry run of the mapping, without Kafka: raw messages in, one JSON line out per message.
-
-    python -m beam_pipeline.transform < messages.ndjson
-    python -m beam_pipeline.transform --input include/sample_messages/01_original_readme_sample.json
-
-Each input line is one raw message (a JSON object). Each output line, in input order, is one of
-  {"status": "ok", "resources": [...]}
-  {"status": "filtered", "reason": "..."}
-  {"status": "error", "stage": "parse|validate|map", "code": "...", "detail": "..."}
-The detail names fields, never their values. A summary goes to stderr; the exit code is 0 unless
---fail-on-error is given and some line was an error.
-"""
+"""`python -m beam_pipeline.transform`: the dry-run CLI's first name, kept as an alias of beam_pipeline.dry_run."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections import Counter
-from collections.abc import Iterable
-from typing import IO
 
-from beam_pipeline.us_core import TransformConfig, transform
-from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES, add_mapping_flags, config_from_flags
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m beam_pipeline.transform",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--input", type=argparse.FileType("rb"), default=None, help="read this file (default: stdin)")
-    p.add_argument("--topic", help="Kafka topic to pretend the messages came from (picks the mapper by topic)")
-    add_mapping_flags(p)
-    p.add_argument(
-        "--max_message_bytes",
-        type=int,
-        default=DEFAULT_MAX_MESSAGE_BYTES,
-        help=f"larger messages are errors (default {DEFAULT_MAX_MESSAGE_BYTES})",
-    )
-    p.add_argument("--fail-on-error", action="store_true", help="exit 1 when any message is an error")
-    return p
-
-
-def config_from(args: argparse.Namespace) -> TransformConfig:
-    return config_from_flags(args, max_message_bytes=args.max_message_bytes)
-
-
-def run(lines: Iterable[bytes], out: IO[str], config: TransformConfig, topic: str | None = None) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for line in lines:
-        raw = line.rstrip(b"\r\n")
-        result = transform(raw, topic, config).to_json()
-        counts[result["status"]] += 1
-        out.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
-    return counts
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    source = args.input or sys.stdin.buffer
-    counts = run(source, sys.stdout, config_from(args), args.topic)
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "filtered", "error"))
-    print(f"{sum(counts.values())} messages: {summary}", file=sys.stderr)
-    return 1 if args.fail_on_error and counts["error"] else 0
-
+from beam_pipeline.dry_run import main
 
 if __name__ == "__main__":
     sys.exit(main())

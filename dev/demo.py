@@ -109,7 +109,7 @@ def main() -> None:
     # The clinical samples all belong to one Patient: its record, by type, through a chained search.
     owner = {json.loads(v)["PATIENT"] for v in clinical}
     record = {}
-    # The resource types the mapping makes of them (the dry-run mapping, as `python -m beam_pipeline.transform`).
+    # The resource types the mapping makes of them (the dry-run mapping, as `python -m beam_pipeline.dry_run`).
     types = {r.resource["resourceType"] for v in clinical for r in transform(v).resources}
     for resource_type in sorted(types):
         chained = f"patient.identifier={DEFAULT_SOURCE_ID_SYSTEM}|{next(iter(owner))}" if owner else ""
@@ -138,7 +138,7 @@ What happened
                      DAGs k2f_launch, k2f_health, k2f_error_replay, k2f_drain
   Beam (Prism) UI:   http://127.0.0.1:{env['PRISM_UI_PORT']}
   Try your own messages without Kafka:
-                     python -m beam_pipeline.transform --input include/sample_messages/02_*.json
+                     python -m beam_pipeline.dry_run --input include/sample_messages/02_*.json
   Stop the job:      trigger k2f_drain in the Airflow UI (locally a drain is a cancel)
   Stop the stack:    make down
 """)  # fmt: skip

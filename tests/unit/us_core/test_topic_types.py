@@ -8,7 +8,7 @@ import json
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipeline import transform as cli
+from beam_pipeline import dry_run as cli
 from beam_pipeline.options import KafkaToFhirOptions
 from beam_pipeline.us_core.config import config_from_flags, parse_topic_types
 
