@@ -9,7 +9,7 @@ import pytest
 
 from beam_pipeline.us_core import REGISTRY, Error, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
-from beam_pipeline.us_core.transform import parse_and_validate
+from beam_pipeline.us_core.stages import parse_and_validate
 
 PATIENT = "5e0c1a9b-patient-0001"
 ENCOUNTER = "9a7b2c3d-encounter-0001"

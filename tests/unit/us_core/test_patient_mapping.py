@@ -8,7 +8,7 @@ import pytest
 
 from beam_pipeline.us_core import Error, Filtered, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
-from beam_pipeline.us_core.transform import parse_and_validate
+from beam_pipeline.us_core.stages import parse_and_validate
 
 BASE = {"Id": "id-1", "FIRST": "Ann", "LAST": "Lee"}
 

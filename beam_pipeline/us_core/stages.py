@@ -1,5 +1,6 @@
-"""One raw message -> Ok / Filtered / Error. Pure: never raises, never logs, never reads a clock it was
-not given. The pipeline runs the two halves as separate steps (ParseAndValidate, MapToFhir)."""
+"""One raw message through the mapping's stages -> Ok / Filtered / Error. Pure: never raises, never logs,
+never reads a clock it was not given. The pipeline runs the two halves as separate steps (ParseAndValidate,
+MapToFhir)."""
 
 from __future__ import annotations
 
