@@ -2,7 +2,7 @@
 
     python -m beam_pipeline.dataflow_kafka_to_fhirstore --help
 
-Takes every flag of the original sample unchanged (beam_pipeline/options.py). On DataflowRunner the
+Takes every flag of the original sample unchanged (beam_pipeline/job_flags.py). On DataflowRunner the
 launcher submits the job and returns; on the local stack (--runner=PortableRunner --job_endpoint=...)
 it returns once the job service accepted the job. Either way it prints one JSON line with the job id.
 """
@@ -32,8 +32,8 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  # noqa: E402
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
+from beam_pipeline.job_flags import KafkaToFhirOptions, normalize_argv  # noqa: E402
 from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
-from beam_pipeline.options import KafkaToFhirOptions, normalize_argv  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
 from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402

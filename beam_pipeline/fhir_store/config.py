@@ -208,7 +208,7 @@ class FhirStoreConfig:
 
     @classmethod
     def from_flags(cls, flags: Mapping[str, Any], auth_secret: Mapping[str, Any] | None = None) -> FhirStoreConfig:
-        """From the pipeline's flags (beam_pipeline/options.py names), e.g. `options.get_all_options()`.
+        """From the pipeline's flags (beam_pipeline/job_flags.py names), e.g. `options.get_all_options()`.
 
         `--fhir_base_url` wins over the `--hcapi_*` store. For bearer/basic/oauth2, `auth_secret` is the
         parsed JSON of `--fhir_auth_secret_resource_name`; without it the config keeps only that name, to

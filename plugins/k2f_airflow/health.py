@@ -121,7 +121,7 @@ def fhir_progress(
 ) -> str:
     """Resources were written since `since`, or there was nothing waiting in Kafka to write."""
     from beam_pipeline.fhir_store import FhirStoreClient
-    from k2f_airflow.pipeline_flags import fhir_store_config
+    from k2f_airflow.launch_flags import fhir_store_config
 
     kind = cfg.health_resource_type
     with (client_factory or FhirStoreClient)(fhir_store_config(cfg)) as client:

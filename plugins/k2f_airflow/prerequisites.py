@@ -14,7 +14,7 @@ from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import BucketProblem, StorageHook
 from k2f_airflow.hooks.jobs import jobs_hook
 from k2f_airflow.hooks.kafka import KafkaHook, KafkaProblem
-from k2f_airflow.pipeline_flags import fhir_store_config
+from k2f_airflow.launch_flags import fhir_store_config
 
 
 class PrerequisiteFailed(Exception):

@@ -67,7 +67,7 @@ def test_the_plan_deploys_every_dag_plugin_module_and_the_pipeline_package(tmp_p
     # The plugin package keeps its name in plugins/, the pipeline package in dags/.
     targets = {c[-1] for c in commands if c[0] == "install"}
     assert any(t.endswith("/plugins/k2f_airflow/config.py") for t in targets)
-    assert any(t.endswith("/dags/beam_pipeline/options.py") for t in targets)
+    assert any(t.endswith("/dags/beam_pipeline/job_flags.py") for t in targets)
 
 
 def test_the_plan_pins_the_packages_as_the_repository_does(tmp_path):

@@ -19,8 +19,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from k2f_airflow.config import K2fConfig
+from k2f_airflow.launch_flags import default_py_file, local_runner, pipeline_options
 from k2f_airflow.operators.common import summarize, task_config
-from k2f_airflow.pipeline_flags import default_py_file, local_runner, pipeline_options
 
 DATAFLOW_RUNNER = "DataflowRunner"
 PLAN_TASK = "plan_launch"

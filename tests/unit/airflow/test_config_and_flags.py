@@ -6,7 +6,7 @@ import json
 
 import pytest
 from k2f_airflow.config import VARIABLE, ConfigError, K2fConfig, load_config, settings_table
-from k2f_airflow.pipeline_flags import args_to_options, local_runner, pipeline_options, store_flags
+from k2f_airflow.launch_flags import args_to_options, local_runner, pipeline_options, store_flags
 
 
 def test_the_k2f_variable_overrides_defaults_and_is_typed(variables):

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline import dry_run as cli
-from beam_pipeline.options import KafkaToFhirOptions
+from beam_pipeline.job_flags import KafkaToFhirOptions
 from beam_pipeline.us_core.config import config_from_flags, parse_topic_types
 
 CONDITION = {"START": "2019-02-17", "PATIENT": "p-1", "CODE": "444814009", "DESCRIPTION": "Viral sinusitis"}

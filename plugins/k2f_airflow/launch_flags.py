@@ -1,6 +1,6 @@
 """The pipeline's flags as the launch operator passes them, and the FHIR store config the checks use.
 
-Flag names are the pipeline's own (beam_pipeline/options.py, docs/contracts.md contract 1); the values come from
+Flag names are the pipeline's own (beam_pipeline/job_flags.py, docs/contracts.md contract 1); the values come from
 K2fConfig. beam_pipeline is imported inside the functions so that parsing a DAG never imports Beam.
 """
 
