@@ -5,7 +5,7 @@ sample. apiKey/apiSecret present means SASL PLAIN over TLS (SASL_SSL), as for Co
 optional "security_protocol" overrides that, e.g. SASL_PLAINTEXT for the local stack's listener.
 
 The launcher turns it into KafkaIO's consumer settings (beam_pipeline/kafka/connection.py); the Airflow
-side into confluent-kafka's (plugins/k2f_airflow/hooks/kafka.py).
+side into confluent-kafka's (plugins/k2f_airflow/kafka_client.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, partition_value
 from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import StorageHook
 from k2f_airflow.hooks.jobs import DataflowJobsHook, jobs_hook
-from k2f_airflow.hooks.kafka import KafkaHook
+from k2f_airflow.kafka_client import KafkaClient
 
 
 class Unhealthy(Exception):
@@ -36,12 +36,12 @@ def job_state(cfg: K2fConfig, since: datetime, jobs: Any = None) -> str:
     return f"job {cfg.job_name} RUNNING ({', '.join(j.job_id for j in running)})"
 
 
-def total_lag(cfg: K2fConfig, kafka: KafkaHook | None = None) -> int:
-    kafka = kafka or KafkaHook(cfg.kafka_secret_resource_name)
+def total_lag(cfg: K2fConfig, kafka: KafkaClient | None = None) -> int:
+    kafka = kafka or KafkaClient(cfg.kafka_secret_resource_name)
     return sum(p.lag for p in kafka.consumer_lag(cfg.kafka_consumer_group, cfg.topic_list))
 
 
-def consumer_lag(cfg: K2fConfig, since: datetime, kafka: KafkaHook | None = None) -> str:
+def consumer_lag(cfg: K2fConfig, since: datetime, kafka: KafkaClient | None = None) -> str:
     lag = total_lag(cfg, kafka)
     limit = cfg.health_max_consumer_lag
     summary = f"consumer group {cfg.kafka_consumer_group} is {lag} message(s) behind on {cfg.topics}"
@@ -117,7 +117,10 @@ def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = No
 
 
 def fhir_progress(
-    cfg: K2fConfig, since: datetime, client_factory: Callable[[Any], Any] | None = None, kafka: KafkaHook | None = None
+    cfg: K2fConfig,
+    since: datetime,
+    client_factory: Callable[[Any], Any] | None = None,
+    kafka: KafkaClient | None = None,
 ) -> str:
     """Resources were written since `since`, or there was nothing waiting in Kafka to write."""
     from beam_pipeline.fhir_store import FhirStoreClient

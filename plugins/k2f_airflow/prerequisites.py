@@ -13,7 +13,7 @@ from typing import Any
 from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import BucketProblem, StorageHook
 from k2f_airflow.hooks.jobs import jobs_hook
-from k2f_airflow.hooks.kafka import KafkaHook, KafkaProblem
+from k2f_airflow.kafka_client import KafkaClient, KafkaProblem
 from k2f_airflow.launch_flags import fhir_store_config
 
 
@@ -60,9 +60,9 @@ def kafka_secret(cfg: K2fConfig, access: Callable[[str], bytes] | None = None) -
     "bootstrap server(s))"
 
 
-def kafka_topics(cfg: K2fConfig, kafka: KafkaHook | None = None) -> str:
+def kafka_topics(cfg: K2fConfig, kafka: KafkaClient | None = None) -> str:
     cfg.require("topics", "kafka_secret_resource_name")
-    kafka = kafka or KafkaHook(cfg.kafka_secret_resource_name)
+    kafka = kafka or KafkaClient(cfg.kafka_secret_resource_name)
     try:
         missing = kafka.missing_topics(cfg.topic_list)
     except KafkaProblem as exc:

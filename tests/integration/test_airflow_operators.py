@@ -18,8 +18,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from k2f_airflow import health, prerequisites  # noqa: E402
 from k2f_airflow.config import K2fConfig  # noqa: E402
 from k2f_airflow.hooks.gcs import StorageHook  # noqa: E402
-from k2f_airflow.hooks.jobs import LocalJobsHook  # noqa: E402
-from k2f_airflow.hooks.kafka import KafkaHook  # noqa: E402
+from k2f_airflow.hooks.jobs import LocalJobsClient  # noqa: E402
+from k2f_airflow.kafka_client import KafkaClient  # noqa: E402
 from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
 from beam_pipeline.contracts.error_record import (  # noqa: E402
@@ -81,7 +81,7 @@ def test_consumer_lag_is_read_from_the_broker(env, cfg, topic):
     for i in range(3):
         producer.produce(topic, value=b"{}", key=str(i).encode())
     assert producer.flush(30) == 0
-    kafka = KafkaHook(cfg.kafka_secret_resource_name)
+    kafka = KafkaClient(cfg.kafka_secret_resource_name)
     assert [p.lag for p in kafka.consumer_lag(cfg.kafka_consumer_group, [topic])] == [3]
     with pytest.raises(health.Unhealthy, match="3 message.s. behind"):
         health.consumer_lag(cfg.with_overrides({"health_max_consumer_lag": 2}), datetime.now(UTC), kafka)
@@ -89,7 +89,7 @@ def test_consumer_lag_is_read_from_the_broker(env, cfg, topic):
 
 def test_fhir_progress_counts_on_hapi_and_no_job_runs_under_a_new_name(cfg):
     assert "Patient resource(s) written" in health.fhir_progress(cfg, datetime.now(UTC) - timedelta(minutes=5))
-    assert LocalJobsHook(cfg.local_job_endpoint).active_jobs(cfg.job_name) == []
+    assert LocalJobsClient(cfg.local_job_endpoint).active_jobs(cfg.job_name) == []
     with pytest.raises(health.Unhealthy, match="not running"):
         health.job_state(cfg, datetime.now(UTC))
 
@@ -142,7 +142,7 @@ def test_replay_publishes_with_headers_moves_objects_and_never_twice(env, cfg, t
     name, records = error_object(topic)
     bucket.blob(name).upload_from_string("\n".join(r.to_json() for r in records) + "\n")
     prefix = f"errors/stage=write/topic={topic}/"
-    producer = KafkaHook(cfg.kafka_secret_resource_name).producer()
+    producer = KafkaClient(cfg.kafka_secret_resource_name).producer()
 
     counts = ErrorReplayer(bucket, producer, max_attempts=5).run(prefix)
     assert (counts.objects, counts.replayed, counts.quarantined) == (1, 2, 1)

@@ -3,7 +3,7 @@
 Both answer in launcher.job_states terms (JobInfo, Beam job states such as RUNNING, DRAINED), so
 sensors and checks are written once for either runner. `DataflowJobsHook` is the Google provider's
 DataflowHook (its Airflow Connection, `google_cloud_default` by default) with the two questions the DAGs
-ask. `LocalJobsHook` is a plain client: Prism's job service is a local address with no credentials, so an
+ask. `LocalJobsClient` is a plain client: Prism's job service is a local address with no credentials, so an
 Airflow Connection would only be a second place to write the endpoint down.
 """
 
@@ -18,7 +18,7 @@ from k2f_airflow.config import K2fConfig
 DATAFLOW_STATE_PREFIX = "JOB_STATE_"
 
 
-class LocalJobsHook:
+class LocalJobsClient:
     """Prism's Beam job service (launcher.job_service), one gRPC channel per call."""
 
     def __init__(self, endpoint: str) -> None:
@@ -111,8 +111,8 @@ def beam_state(dataflow_state: str) -> str:
     return dataflow_state.removeprefix(DATAFLOW_STATE_PREFIX) or "UNKNOWN"
 
 
-def jobs_hook(cfg: K2fConfig) -> LocalJobsHook | DataflowJobsHook:
+def jobs_hook(cfg: K2fConfig) -> LocalJobsClient | DataflowJobsHook:
     if cfg.is_local:
         cfg.require("local_job_endpoint")
-        return LocalJobsHook(cfg.local_job_endpoint)
+        return LocalJobsClient(cfg.local_job_endpoint)
     return DataflowJobsHook(cfg.gcp_conn_id, cfg.gcp_project, cfg.region)

@@ -8,7 +8,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from k2f_airflow.hooks.gcs import StorageHook
-from k2f_airflow.hooks.kafka import KafkaHook
+from k2f_airflow.kafka_client import KafkaClient
 from k2f_airflow.operators.common import summarize, task_config
 from k2f_airflow.replay import ErrorReplayer, ReplayError
 
@@ -26,7 +26,7 @@ class ReplayErrorsOperator(BaseOperator):
         cfg = task_config(context)
         cfg.require("error_bucket", "kafka_secret_resource_name")
         bucket = StorageHook(cfg.gcp_conn_id).bucket(cfg.error_bucket)
-        producer = KafkaHook(cfg.kafka_secret_resource_name).producer()
+        producer = KafkaClient(cfg.kafka_secret_resource_name).producer()
         replayer = ErrorReplayer(
             bucket, producer, max_attempts=cfg.replay_max_attempts, retry_topic=cfg.replay_retry_topic
         )

@@ -13,7 +13,7 @@ from google.api_core import exceptions
 from google.oauth2.credentials import Credentials
 from k2f_airflow import health, prerequisites
 from k2f_airflow.hooks.gcs import StorageHook
-from k2f_airflow.hooks.kafka import KafkaHook, PartitionLag, librdkafka_config
+from k2f_airflow.kafka_client import KafkaClient, PartitionLag, librdkafka_config
 from k2f_airflow.notify import alert_body, send_alert
 from k2f_airflow.operators.health import HealthCheckOperator
 from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
@@ -60,7 +60,7 @@ def test_secret_problems_name_the_fix(local_cfg, access, fix):
 
 
 def test_missing_topics_are_named(local_cfg):
-    kafka = mock.create_autospec(KafkaHook, instance=True)
+    kafka = mock.create_autospec(KafkaClient, instance=True)
     kafka.missing_topics.return_value = ["patients-b"]
     with pytest.raises(prerequisites.PrerequisiteFailed, match="no topic.s. patients-b: create them"):
         prerequisites.kafka_topics(local_cfg, kafka)
@@ -126,7 +126,7 @@ def test_job_state_needs_a_running_job(local_cfg):
 
 
 def test_consumer_lag_threshold(local_cfg):
-    kafka = mock.create_autospec(KafkaHook, instance=True)
+    kafka = mock.create_autospec(KafkaClient, instance=True)
     kafka.consumer_lag.return_value = [PartitionLag("patients", 0, 5, 20006, 20001)]
     with pytest.raises(health.Unhealthy, match="20001 message.s. behind .* k2f.health_max_consumer_lag=10000"):
         health.consumer_lag(local_cfg, SINCE, kafka)
@@ -180,7 +180,7 @@ def test_one_write_failure_an_operator_must_fix_alerts_below_the_threshold(local
 def test_fhir_progress_is_stalled_only_with_messages_waiting(local_cfg):
     client = mock.MagicMock()
     client.__enter__.return_value.count.return_value = 0
-    kafka = mock.create_autospec(KafkaHook, instance=True)
+    kafka = mock.create_autospec(KafkaClient, instance=True)
     kafka.consumer_lag.return_value = [PartitionLag("patients", 0, 0, 0, 0)]
     assert "0 Patient" in health.fhir_progress(local_cfg, SINCE, lambda _c: client, kafka)
     client.__enter__.return_value.count.assert_called_with("Patient", {"_lastUpdated": "gt2025-01-01T00:00:00+00:00"})

@@ -12,7 +12,7 @@ from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOp
 from airflow.providers.google.cloud.hooks.dataflow import DataflowHook as RealDataflowHook
 from airflow.providers.google.cloud.operators.dataflow import DataflowStopJobOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
-from k2f_airflow.hooks.jobs import DataflowJobsHook, LocalJobsHook
+from k2f_airflow.hooks.jobs import DataflowJobsHook, LocalJobsClient
 from k2f_airflow.operators.common import task_config
 from k2f_airflow.operators.drain import CancelLocalJobsOperator, PlanDrainOperator
 from k2f_airflow.operators.launch import PlanLaunchOperator, launch_arguments, launch_plan
@@ -80,7 +80,7 @@ def test_local_launch_runs_the_pipeline_with_the_workers_own_python(local_cfg, c
 
 
 def test_plan_launch_lists_the_jobs_that_exist_already(local_cfg, context):
-    jobs = mock.create_autospec(LocalJobsHook, instance=True)
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
     jobs.jobs_named.return_value = [JobInfo("old-1", "k2f-unit", "CANCELLED")]
     with (
         mock.patch("k2f_airflow.operators.launch.task_config", return_value=local_cfg),
@@ -117,7 +117,7 @@ def test_dataflow_drain_plans_the_stock_stop_operator_by_job_id(dataflow_cfg, co
 
 
 def test_local_drain_cancels_through_the_job_service(local_cfg, dataflow_cfg, context):
-    jobs = mock.create_autospec(LocalJobsHook, instance=True)
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
     jobs.active_jobs.return_value = [JobInfo("j1", "k2f-unit", "RUNNING")]
     with (
         mock.patch("k2f_airflow.operators.drain.task_config", return_value=local_cfg),

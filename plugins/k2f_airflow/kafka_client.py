@@ -1,7 +1,8 @@
 """Kafka from Airflow: the same connection secret the pipeline reads, spoken through confluent-kafka.
 
-The secret (docs/contracts.md contract 2) is parsed by beam_pipeline.contracts.kafka_secret; this module only turns it
-into librdkafka settings (the pipeline's consumer_config builds the Java client's, a different dialect).
+A plain client, not an Airflow hook: it reads the secret the pipeline reads instead of an Airflow Connection.
+The secret (docs/contracts.md contract 2) is parsed by beam_pipeline.contracts.kafka_secret; this module only
+turns it into librdkafka settings (the pipeline's consumer_config builds the Java client's, a different dialect).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def librdkafka_config(connection: Any, extra: dict[str, Any] | None = None) -> d
     return config
 
 
-class KafkaHook:
+class KafkaClient:
     """Admin, lag and producer access for the cluster described by a Secret Manager secret."""
 
     def __init__(self, secret_resource_name: str, timeout: float = TIMEOUT_SECONDS) -> None:
