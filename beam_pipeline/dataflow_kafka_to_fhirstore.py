@@ -25,6 +25,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import (  # noqa: E402
     GoogleCloudOptions,
     PipelineOptions,
+    SetupOptions,
     StandardOptions,
     WorkerOptions,
 )
@@ -86,7 +87,7 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
 def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, str], list[str]]:
     """Read the secrets and turn the flags into the steps' settings, the consumer config and the topics."""
     opts = options.view_as(KafkaToFhirOptions)
-    job_name = options.view_as(GoogleCloudOptions).job_name or DEFAULT_JOB_NAME
+    job_name = options.view_as(GoogleCloudOptions).job_name
     connection = parse_kafka_secret(access_secret(opts.kafka_secret_resource_name))
     extra = dict(_key_value(p) for p in opts.kafka_consumer_property)
     consumer = consumer_config(connection, opts.kafka_consumer_group, opts.kafka_secret_resource_name, extra)
@@ -134,39 +135,30 @@ def help_parser() -> argparse.ArgumentParser:
         epilog="Beam's own flags also apply: --runner, --project, --region, --temp_location, --streaming, "
         "--max_num_workers, --no_use_public_ips, --subnet (alias of --subnetwork), --save_main_session, "
         "--requirements_file, --setup_file, --job_name, and for the local stack --job_endpoint, "
-        "--environment_type, --environment_config. --expansion_service names a running KafkaIO expansion "
-        "service (the local stack's); without it Beam starts its default one.",
+        "--environment_type, --environment_config.",
     )
     KafkaToFhirOptions._add_argparse_args(parser)  # noqa: SLF001  (Beam's documented extension point)
-    parser.add_argument("--expansion_service", help="host:port of a running KafkaIO expansion service.")
     return parser
 
 
 SETUP_FILE = Path(__file__).resolve().parent.parent / "setup.py"
 
 
-def pipeline_argv(argv: list[str], expansion_service: str | None) -> list[str]:
-    """The flags Beam parses: ours and Beam's, without the launcher-only --expansion_service."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == "--expansion_service":
-            skip = True
-            continue
-        if arg.startswith("--expansion_service="):
-            continue
-        out.append(arg)
-    if not any(a == "--job_name" or a.startswith("--job_name=") for a in out):
-        # A stable default name: the launch DAG's "no job of this name is running" check depends on it.
-        out.append(f"--job_name={DEFAULT_JOB_NAME}")
-    runner = PipelineOptions(out).view_as(StandardOptions).runner or ""
-    setup = PipelineOptions(out).get_all_options().get("setup_file")
-    if runner.endswith("DataflowRunner") and not setup and SETUP_FILE.exists():
+def launch_options(argv: list[str]) -> PipelineOptions:
+    """The job's options, parsed once, with what the launcher adds: a streaming job, a stable job name and,
+    on Dataflow, the setup.py that ships beam_pipeline to the workers."""
+    options = PipelineOptions(argv)
+    standard = options.view_as(StandardOptions)
+    standard.streaming = True
+    cloud = options.view_as(GoogleCloudOptions)
+    if not cloud.job_name:
+        # The launch DAG's "no job of this name is running" check depends on a stable default.
+        cloud.job_name = DEFAULT_JOB_NAME
+    setup = options.view_as(SetupOptions)
+    if (standard.runner or "").endswith("DataflowRunner") and not setup.setup_file and SETUP_FILE.exists():
         # Workers import beam_pipeline.*; Dataflow ships it as the package this setup.py builds.
-        out.append(f"--setup_file={SETUP_FILE}")
-    return out
+        setup.setup_file = str(SETUP_FILE)
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,10 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         parser.print_help()
         return 0
-    known, _ = parser.parse_known_args(argv)
+    parser.parse_known_args(argv)  # a missing required flag stops here, with the usage
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    options = PipelineOptions(pipeline_argv(argv, known.expansion_service))
-    options.view_as(StandardOptions).streaming = True
+    options = launch_options(argv)
     try:
         settings, consumer, topics = resolve_settings(options)
     except (KafkaSecretError, ValueError) as exc:
@@ -186,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, settings, consumer, topics, known.expansion_service)
+    build_pipeline(pipeline, settings, consumer, topics, options.view_as(KafkaToFhirOptions).expansion_service)
     result = pipeline.run()
-    template = options.get_all_options().get("template_location")
+    template = options.view_as(GoogleCloudOptions).template_location
     if template:
         # A classic template: the job graph is written, nothing is submitted.
         print(json.dumps({"job_name": settings.job_name, "template_location": template}), flush=True)

@@ -58,6 +58,12 @@ class KafkaToFhirOptions(PipelineOptions):
             metavar="KEY=VALUE",
             help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
         )
+        kafka.add_argument(
+            "--expansion_service",
+            default=None,
+            help="host:port of a running KafkaIO expansion service (the local stack's); without it Beam starts "
+            "its default one.",
+        )
 
         hcapi = parser.add_argument_group("FHIR store: Google Cloud Healthcare API (the original sample's flags)")
         hcapi.add_argument("--hcapi_project_id", help="Project of the Healthcare API dataset.")

@@ -47,24 +47,14 @@ def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
 
 def local_runner(cfg: K2fConfig) -> tuple[str, dict[str, Any]]:
     """(runner, options) that send the job to the local stack, from the pipeline's own local settings."""
-    from launcher.local_stack_flags import local_runner_options
+    from launcher.local_stack_flags import LocalStack
 
     cfg.require("local_job_endpoint", "local_worker_pool_port", "local_expansion_service")
-    env = {"PRISM_ENDPOINT": cfg.local_job_endpoint, "PY_WORKER_POOL_PORT": cfg.local_worker_pool_port}
-    options = args_to_options(local_runner_options(env, streaming=True))
+    options = LocalStack(cfg.local_job_endpoint, cfg.local_worker_pool_port).runner_options(streaming=True)
     runner = str(options.pop("runner"))
     options["job_name"] = cfg.job_name
     options["expansion_service"] = cfg.local_expansion_service
     return runner, options
-
-
-def args_to_options(args: list[str]) -> dict[str, Any]:
-    """["--a=b", "--flag"] -> {"a": "b", "flag": True}: the Beam operator's dict form of a command line."""
-    options: dict[str, Any] = {}
-    for arg in args:
-        name, eq, value = arg.removeprefix("--").partition("=")
-        options[name] = value if eq else True
-    return options
 
 
 def default_py_file() -> str:

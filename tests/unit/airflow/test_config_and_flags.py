@@ -6,7 +6,7 @@ import json
 
 import pytest
 from k2f_airflow.config import VARIABLE, ConfigError, K2fConfig, load_config, settings_table
-from k2f_airflow.launch_flags import args_to_options, local_runner, pipeline_options, store_flags
+from k2f_airflow.launch_flags import local_runner, pipeline_options, store_flags
 
 
 def test_the_k2f_variable_overrides_defaults_and_is_typed(variables):
@@ -109,7 +109,3 @@ def test_store_flags_need_a_store():
     with pytest.raises(ConfigError, match="hcapi_project_id"):
         store_flags(K2fConfig())
     assert store_flags(K2fConfig(fhir_base_url="http://x/fhir")) == {"fhir_base_url": "http://x/fhir"}
-
-
-def test_args_to_options():
-    assert args_to_options(["--a=b=c", "--flag"]) == {"a": "b=c", "flag": True}
