@@ -4,9 +4,9 @@
 
 What it deploys (docs/airflow.md, "Cloud Composer runbook"):
 1. a clean staging copy of the tracked files Composer needs (no caches, no local state): the DAG files,
-   the plugins package, and the pipeline package with setup.py and requirements.txt;
+   the plugins package, the pipeline package with setup.py and requirements.txt, and the launcher package;
 2. `gcloud composer environments storage dags|plugins import` of that copy into the environment's bucket
-   (the pipeline goes into dags/, which is on the workers' sys.path);
+   (the pipeline and launcher go into dags/, which is on the workers' sys.path);
 3. the PyPI packages the plugins and the launcher need, pinned as in this repository;
 4. the Kafka ConfigProvider jar (java/kafka-config-provider, built with Maven) in the bucket's data/ folder
    and the environment variable that tells the launcher where it is, so the Dataflow workers resolve the
