@@ -26,7 +26,6 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
     GoogleCloudOptions,
     PipelineOptions,
     StandardOptions,
-    WorkerOptions,
 )
 
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
@@ -38,13 +37,7 @@ from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MappingSettings, MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
-from beam_pipeline.transforms.write import (  # noqa: E402
-    FAILED,
-    MIN_WRITE_SHARDS,
-    WRITTEN,
-    WriteToFhirStore,
-    default_write_shards,
-)
+from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore  # noqa: E402
 
 log = logging.getLogger("kafka_to_fhir")
 DEFAULT_JOB_NAME = "kafka-to-fhir"
@@ -60,7 +53,6 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: MappingSettings
-    write_shards: int = MIN_WRITE_SHARDS
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
@@ -70,9 +62,7 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
     )
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
-    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
-        settings.fhir, settings.job_name, shards=settings.write_shards
-    )
+    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(settings.fhir, settings.job_name)
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
     _ = failures | "DeadLetter" >> DeadLetter(
         settings.error_bucket, settings.window_seconds, job_name=settings.job_name
@@ -91,7 +81,6 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
     # here once only so that a missing or malformed secret stops the launch with a message.
     fhir = FhirStoreConfig.from_flags(options.get_all_options())
     fhir.resolve_secret(access_secret)
-    max_workers = options.view_as(WorkerOptions).max_num_workers
     settings = JobSettings(
         job_name=job_name,
         archive_bucket=opts.gcs_archive_bucket,
@@ -99,7 +88,6 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
         mapping=MappingSettings.from_options(opts),
-        write_shards=opts.write_shards or default_write_shards(max_workers),
     )
     topics = [t.strip() for t in opts.topics.split(",") if t.strip()]
     return settings, consumer, topics

@@ -105,15 +105,6 @@ class KafkaToFhirOptions(PipelineOptions):
             help="Batch bundles sent concurrently by one worker thread's client (default 4).",
         )
         write.add_argument(
-            "--write_shards",
-            type=int,
-            default=None,
-            help="Keys the write step groups messages by (default: 4 per --max_num_workers, at least 8). Keys are "
-            "what Dataflow spreads over workers, so this caps the write step's parallelism: fewer keys than "
-            "workers leaves workers without write work, and at most write_shards x max_bundles_in_flight bundles "
-            "reach the FHIR store at once. All messages about one patient share a key, so they stay in order.",
-        )
-        write.add_argument(
             "--source_id_system",
             default="urn:kafka-to-fhir:source-id",
             help="Identifier system of the source record Id: the business identifier that makes writes "
