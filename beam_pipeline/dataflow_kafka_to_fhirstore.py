@@ -53,6 +53,7 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: MappingSettings
+    kafka_poll_timeout_seconds: int = 1
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
@@ -88,6 +89,7 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
         mapping=MappingSettings.from_options(opts),
+        kafka_poll_timeout_seconds=opts.kafka_poll_timeout_seconds,
     )
     topics = [t.strip() for t in opts.topics.split(",") if t.strip()]
     return settings, consumer, topics
@@ -107,7 +109,8 @@ def build_pipeline(
     topics: list[str],
     expansion_service: str | None = None,
 ) -> dict[str, Any]:
-    messages = pipeline | "ReadFromKafka" >> ReadFromKafka(consumer, topics, expansion_service)
+    read = ReadFromKafka(consumer, topics, expansion_service, poll_timeout_seconds=settings.kafka_poll_timeout_seconds)
+    messages = pipeline | "ReadFromKafka" >> read
     return build_steps(messages, settings)
 
 

@@ -56,6 +56,14 @@ class KafkaToFhirOptions(PipelineOptions):
             metavar="KEY=VALUE",
             help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
         )
+        kafka.add_argument(
+            "--kafka_poll_timeout_seconds",
+            type=int,
+            default=1,
+            help="Whole seconds KafkaIO keeps reading one partition before it hands what it read to the next "
+            "steps (its consumer polling timeout; Beam's default is 2). Messages wait in the read for up to "
+            "this long, so it bounds the latency from Kafka to the FHIR store from below (default 1, least 1).",
+        )
 
         hcapi = parser.add_argument_group("FHIR store: Google Cloud Healthcare API (the original sample's flags)")
         hcapi.add_argument("--hcapi_project_id", help="Project of the Healthcare API dataset.")
