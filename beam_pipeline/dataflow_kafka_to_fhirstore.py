@@ -27,7 +27,6 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
     PipelineOptions,
     SetupOptions,
     StandardOptions,
-    WorkerOptions,
 )
 
 from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  # noqa: E402
@@ -41,13 +40,7 @@ from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
-from beam_pipeline.transforms.write import (  # noqa: E402
-    FAILED,
-    MIN_WRITE_SHARDS,
-    WRITTEN,
-    WriteToFhirStore,
-    default_write_shards,
-)
+from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore  # noqa: E402
 from beam_pipeline.us_core import TransformConfig  # noqa: E402
 from beam_pipeline.us_core.config import config_from_flags  # noqa: E402
 
@@ -64,7 +57,7 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: TransformConfig
-    write_shards: int = MIN_WRITE_SHARDS
+    kafka_poll_timeout_seconds: int = 1
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
@@ -74,9 +67,7 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
     )
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
-    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
-        settings.fhir, settings.job_name, shards=settings.write_shards
-    )
+    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(settings.fhir, settings.job_name)
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
     _ = failures | "DeadLetter" >> DeadLetter(
         settings.error_bucket, settings.window_seconds, job_name=settings.job_name
@@ -95,7 +86,6 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
     # here once only so that a missing or malformed secret stops the launch with a message.
     fhir = FhirStoreConfig.from_flags(options.get_all_options())
     fhir.resolve_secret(access_secret)
-    max_workers = options.view_as(WorkerOptions).max_num_workers
     settings = JobSettings(
         job_name=job_name,
         archive_bucket=opts.gcs_archive_bucket,
@@ -103,7 +93,7 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
         mapping=config_from_flags(opts),
-        write_shards=opts.write_shards or default_write_shards(max_workers),
+        kafka_poll_timeout_seconds=opts.kafka_poll_timeout_seconds,
     )
     topics = comma_list(opts.topics)
     return settings, consumer, topics
@@ -123,7 +113,8 @@ def build_pipeline(
     topics: list[str],
     expansion_service: str | None = None,
 ) -> dict[str, Any]:
-    messages = pipeline | "ReadFromKafka" >> ReadFromKafka(consumer, topics, expansion_service)
+    read = ReadFromKafka(consumer, topics, expansion_service, poll_timeout_seconds=settings.kafka_poll_timeout_seconds)
+    messages = pipeline | "ReadFromKafka" >> read
     return build_steps(messages, settings)
 
 

@@ -59,6 +59,14 @@ class KafkaToFhirOptions(PipelineOptions):
             help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
         )
         kafka.add_argument(
+            "--kafka_poll_timeout_seconds",
+            type=int,
+            default=1,
+            help="Whole seconds KafkaIO keeps reading one partition before it hands what it read to the next "
+            "steps (its consumer polling timeout; Beam's default is 2). Messages wait in the read for up to "
+            "this long, so it bounds the latency from Kafka to the FHIR store from below (default 1, least 1).",
+        )
+        kafka.add_argument(
             "--expansion_service",
             default=None,
             help="host:port of a running KafkaIO expansion service (the local stack's); without it Beam starts "
@@ -111,15 +119,6 @@ class KafkaToFhirOptions(PipelineOptions):
             type=int,
             default=4,
             help="Batch bundles sent concurrently by one worker thread's client (default 4).",
-        )
-        write.add_argument(
-            "--write_shards",
-            type=int,
-            default=None,
-            help="Keys the write step groups messages by (default: 4 per --max_num_workers, at least 8). Keys are "
-            "what Dataflow spreads over workers, so this caps the write step's parallelism: fewer keys than "
-            "workers leaves workers without write work, and at most write_shards x max_bundles_in_flight bundles "
-            "reach the FHIR store at once. All messages about one patient share a key, so they stay in order.",
         )
         add_mapping_flags(parser.add_argument_group("Mapping and business filters"))
 

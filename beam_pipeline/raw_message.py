@@ -7,9 +7,11 @@ from typing import Any
 
 from beam_pipeline.contracts.bucket_layout import UNKNOWN, archive_partition
 from beam_pipeline.contracts.error_record import (
+    ErrorRecord,
     KafkaCoordinates,
     json_line,
     key_fields,
+    make_error_record,
     payload_fields,
     replay_origin,
     utc_date,
@@ -50,6 +52,34 @@ class RawMessage:
         if origin is None:
             return {"source": self.coordinates, "attempt": 1}
         return {"source": origin.source, "attempt": origin.attempt, "first_failure_time": origin.first_failure_time}
+
+    def error_record(
+        self,
+        *,
+        stage: str,
+        code: str,
+        retryable: bool,
+        detail: str,
+        job_name: str,
+        http_status: int | None = None,
+        operation_outcome: dict[str, Any] | None = None,
+    ) -> ErrorRecord:
+        """The error record about this message: its payload, and the source and attempt it continues."""
+        try:
+            origin = self.error_fields()
+        except Exception:  # noqa: BLE001  (headers are input: a record about the message beats none)
+            origin = {"source": self.coordinates, "attempt": 1}
+        return make_error_record(
+            stage=stage,
+            code=code,
+            retryable=retryable,
+            detail=detail,
+            raw=self.value,
+            **origin,
+            job_name=job_name,
+            http_status=http_status,
+            operation_outcome=operation_outcome,
+        )
 
     @property
     def date(self) -> str:

@@ -1,6 +1,7 @@
 """Benchmark: the streaming job end to end on the local stack, beside the ceiling of the same HAPI.
 
     python bench/bench_pipeline.py [--messages 5000] [--bundle-size 200] [--paced-messages 300 --paced-rate 10]
+                                   [--half-ceiling-seconds 20]
 
 In one run, on the running local stack (`make up`; HAPI as it is configured, validation on or off):
 1. ceiling: the same number of synthetic Patients loaded straight into HAPI with the FHIR store client
@@ -9,33 +10,36 @@ In one run, on the running local stack (`make up`; HAPI as it is configured, val
    fast as the producer goes; throughput is messages over the time from the first produce to the last
    Patient readable in HAPI;
 3. latency: then --paced-messages are published at --paced-rate (below the job's capacity, so no
-   queueing); latency per message is HAPI's meta.lastUpdated minus the produce time (same machine
-   clock), reported as p50 and p99, for the burst (where it is mostly waiting in Kafka) and paced.
-Both phases write new Patients under their own identifier system, so they do the same work.
+   queueing), then --half-ceiling-seconds of messages at half the ceiling measured in 1.; latency per
+   message is HAPI's meta.lastUpdated minus the produce time (same machine clock), reported as p50 and
+   p99, for the burst (where it is mostly waiting in Kafka) and each paced phase.
+Every phase writes new Patients under its own identifier system, so they do the same work. Run it once
+with HAPI as `make up` starts it (validation off) and once with HAPI_VALIDATE_US_CORE=true.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
 import httpx  # noqa: E402
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem  # noqa: E402
 from beam_pipeline.us_core import Ok, TransformConfig, transform  # noqa: E402
 from tests.conftest import stack_env  # noqa: E402
+from tests.integration.test_stack_hapi import validation_on  # noqa: E402
+from tests.support.latency import latencies, percentile, produce, stored_at  # noqa: E402
 from tests.support.local_stack import (  # noqa: E402
     cancel_job,
     create_topics,
@@ -65,23 +69,6 @@ def ceiling(env: dict[str, str], rows: list[bytes], bundle_size: int) -> float:
     return len(rows) / elapsed
 
 
-def last_updated(env: dict[str, str], system: str) -> dict[str, float]:
-    """Source Id -> epoch seconds HAPI stored it, paging through every Patient of the system."""
-    out: dict[str, float] = {}
-    url = f"{env['FHIR_BASE_URL']}/Patient"
-    params: dict | None = {"identifier": f"{system}|", "_elements": "identifier,meta", "_count": 1000}
-    with httpx.Client(timeout=120) as http:
-        while url:
-            page = http.get(url, params=params).json()
-            params = None
-            for entry in page.get("entry", []):
-                resource = entry["resource"]
-                [ident] = [i["value"] for i in resource["identifier"] if i.get("system") == system]
-                out[ident] = datetime.fromisoformat(resource["meta"]["lastUpdated"]).timestamp()
-            url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
-    return out
-
-
 def service_cpu_seconds(env: dict[str, str]) -> dict[str, float]:
     """CPU seconds used so far by each local service's process group (the stack starts each with setsid)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -100,25 +87,9 @@ def service_cpu_seconds(env: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
-
-def produce(producer: object, topic: str, rows: list[bytes], per_second: float | None) -> dict[str, float]:
-    """Publish rows (as fast as the producer goes, or paced); source Id -> produce time."""
-    produced: dict[str, float] = {}
-    start = time.time()
-    for n, row in enumerate(rows):
-        if per_second:
-            time.sleep(max(0.0, start + n / per_second - time.time()))
-        produced[json.loads(row)["Id"]] = time.time()
-        producer.produce(topic, row)
-        producer.poll(0)
-    producer.flush(60)
-    return produced
-
-
-def pipeline(env: dict[str, str], rows: list[bytes], bundle_size: int, paced: int, paced_rate: float) -> dict[str, Any]:
+def pipeline(
+    env: dict[str, str], rows: list[bytes], bundle_size: int, paced: list[tuple[int, float]]
+) -> dict[str, Any]:
     from confluent_kafka import Producer
 
     run = uuid.uuid4().hex[:8]
@@ -135,61 +106,75 @@ def pipeline(env: dict[str, str], rows: list[bytes], bundle_size: int, paced: in
             producer.produce(topic, row)
         producer.flush(30)
         wait_for(lambda: fhir_count(env, system) >= 50, 300, "the warm-up messages", poll=1)
+        total = len(warmup)
 
         cpu_before = service_cpu_seconds(env)
         burst = produce(producer, topic, rows, per_second=None)
-        wait_for(lambda: fhir_count(env, system) >= len(warmup) + len(rows), 1800, "every message in HAPI", poll=1)
+        total += len(rows)
+        wait_for(lambda: fhir_count(env, system) >= total, 1800, "every message in HAPI", poll=1)
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in service_cpu_seconds(env).items()}
-        stored = last_updated(env, system)
+        stored = stored_at(env, system)
         started, finished = min(burst.values()), max(stored[i] for i in burst)
-        burst_latency = sorted(stored[i] - burst[i] for i in burst)
-
-        paced_rows = synthetic_rows(paced, seed=7, id_prefix=f"paced-{run}-")
-        paced_at = produce(producer, topic, paced_rows, per_second=paced_rate)
-        total = len(warmup) + len(rows) + len(paced_rows)
-        wait_for(lambda: fhir_count(env, system) >= total, 600, "the paced messages in HAPI", poll=1)
-        stored = last_updated(env, system)
-        paced_latency = sorted(stored[i] - paced_at[i] for i in paced_at)
-        return {
+        result: dict[str, Any] = {
             "rate": len(rows) / (finished - started),
-            "burst_p50": statistics.median(burst_latency),
-            "burst_p99": percentile(burst_latency, 0.99),
-            "paced_p50": statistics.median(paced_latency),
-            "paced_p99": percentile(paced_latency, 0.99),
+            "burst": latencies(burst, stored),
             "cpu": cpu,
             "wall": finished - started,
+            "paced": [],
         }
+        for phase, (count, rate) in enumerate(paced):
+            paced_rows = synthetic_rows(count, seed=7 + phase, id_prefix=f"paced{phase}-{run}-")
+            paced_at = produce(producer, topic, paced_rows, per_second=rate)
+            total += count
+            wait_for(lambda n=total: fhir_count(env, system) >= n, 600, "the paced messages in HAPI", poll=1)
+            result["paced"].append((count, rate, latencies(paced_at, stored_at(env, system))))
+        return result
     finally:
         cancel_job(env, job_id)
 
 
+def _p50_p99(ordered: list[float]) -> str:
+    return f"p50 {statistics.median(ordered):.2f} s, p99 {percentile(ordered, 0.99):.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--bundle-size", type=int, default=200)
-    parser.add_argument("--paced-messages", type=int, default=300, help="messages for the latency phase")
-    parser.add_argument("--paced-rate", type=float, default=10.0, help="messages per second in the latency phase")
+    parser.add_argument("--messages", type=int, default=5000, help="Patients in the ceiling load and the burst")
+    parser.add_argument("--bundle-size", type=int, default=200, help="entries per batch bundle (--bundle_size)")
+    parser.add_argument("--paced-messages", type=int, default=300, help="messages for the steady-rate latency phase")
+    parser.add_argument("--paced-rate", type=float, default=10.0, help="messages per second in that phase")
+    parser.add_argument(
+        "--half-ceiling-seconds",
+        type=float,
+        default=20.0,
+        help="length of the phase paced at half the measured ceiling (0 leaves it out)",
+    )
     args = parser.parse_args()
     env = {**stack_env(), **{k: v for k, v in os.environ.items() if k.startswith(("K2F_", "STORAGE_", "SECRET_"))}}
     os.environ.update({k: env[k] for k in ("STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "FHIR_BASE_URL")})
+    with httpx.Client(base_url=env["FHIR_BASE_URL"], timeout=60) as fhir:
+        validation = "on" if validation_on(fhir) else "off"
     rows = synthetic_rows(args.messages, seed=5, id_prefix=f"b{uuid.uuid4().hex[:6]}-")
     ceiling_rate = ceiling(env, rows, args.bundle_size)
-    result = pipeline(env, rows, args.bundle_size, args.paced_messages, args.paced_rate)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; HAPI at {env['FHIR_BASE_URL']} as it runs")
+    paced = [(args.paced_messages, args.paced_rate)]
+    if args.half_ceiling_seconds > 0:
+        paced.append((int(ceiling_rate / 2 * args.half_ceiling_seconds), ceiling_rate / 2))
+    r = pipeline(env, rows, args.bundle_size, paced)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; HAPI at {env['FHIR_BASE_URL']}")
+    print(f"HAPI's US Core validation: {validation}")
     print(f"messages: {args.messages}, bundle size {args.bundle_size}")
     print(f"{'':34} {'Patients/s':>10}")
     print(f"{'ceiling: client straight to HAPI':34} {ceiling_rate:10.1f}")
-    print(f"{'pipeline: Kafka -> Prism -> HAPI':34} {result['rate']:10.1f}")
-    print(f"ratio pipeline/ceiling: {result['rate'] / ceiling_rate:.0%}")
-    r = result
+    print(f"{'pipeline: Kafka -> Prism -> HAPI':34} {r['rate']:10.1f}")
+    print(f"ratio pipeline/ceiling: {r['rate'] / ceiling_rate:.0%}")
     print("latency produce -> readable in HAPI:")
-    print(f"  burst of {args.messages} (queueing included): p50 {r['burst_p50']:.1f} s, p99 {r['burst_p99']:.1f} s")
-    paced = f"{args.paced_messages} at {args.paced_rate:g}/s"
+    print(f"  burst of {args.messages} (queueing included): {_p50_p99(r['burst'])}")
+    for count, rate, measured in r["paced"]:
+        print(f"  paced, {count} at {rate:.1f}/s: {_p50_p99(measured)}")
     print(f"CPU seconds per service while the burst went through ({r['wall']:.0f} s wall, {os.cpu_count()} cores):")
     for name, seconds in sorted(r["cpu"].items(), key=lambda kv: -kv[1]):
         if seconds >= 0.5:
             print(f"  {name:20} {seconds:7.1f} s  ({seconds / r['wall']:.0%} of one core)")
-    print(f"  paced, {paced}: p50 {r['paced_p50']:.2f} s, p99 {r['paced_p99']:.2f} s")
 
 
 if __name__ == "__main__":

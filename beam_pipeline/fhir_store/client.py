@@ -103,7 +103,8 @@ class FhirStoreClient:
 
     The keyword arguments after `config` exist for tests and special deployments: an httpx transport (e.g.
     httpx.MockTransport), google-auth credentials instead of ADC, the google.auth transport request factory
-    used to refresh them, and the clock, sleep and RNG the retry loop uses.
+    used to refresh them, the clock, sleep and RNG the retry loop uses, and a callback told the size of
+    every batch bundle sent (the write step's metric).
     """
 
     def __init__(
@@ -117,9 +118,12 @@ class FhirStoreClient:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_bundle_sent: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
         self.stats = ClientStats()
+        # Told the number of entries of every batch bundle sent (retries and split halves included).
+        self._on_bundle_sent = on_bundle_sent
         self._sleep = sleep
         self._monotonic = monotonic
         self._rng = rng or random.Random()  # noqa: S311  (jitter)
@@ -450,6 +454,8 @@ class FhirStoreClient:
             # ignore the header (and stored_source_time reads the newest tag either way).
             headers[_META_SNAPSHOT_HEADER] = "TAG"
         self.stats.add("bundles")
+        if self._on_bundle_sent is not None:
+            self._on_bundle_sent(len(entries))
         return self._send(
             "POST",
             self.config.write_base,

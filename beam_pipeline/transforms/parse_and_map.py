@@ -14,29 +14,18 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from beam_pipeline.contracts.error_record import ErrorRecord, make_error_record
+from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.write import MappedMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
-from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE
+from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
 
 
 def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:
     # Parse, validation and mapping errors are properties of the message: replaying it cannot help.
-    try:
-        origin = message.error_fields()
-    except Exception:  # noqa: BLE001  (headers are input: a record about the message beats none)
-        origin = {"source": message.coordinates, "attempt": 1}
-    return make_error_record(
-        stage=error.stage,
-        code=error.code,
-        retryable=False,
-        detail=error.detail,
-        raw=message.value,
-        **origin,
-        job_name=job_name,
+    return message.error_record(
+        stage=error.stage, code=error.code, retryable=False, detail=error.detail, job_name=job_name
     )
 
 
@@ -49,6 +38,14 @@ def _internal_error(stage: str, step: str, exc: Exception) -> Error:
 class ParsedMessage:
     message: RawMessage
     parsed: Parsed
+
+
+@dataclass(frozen=True)
+class MappedMessage:
+    """A message with the US Core resources it maps to, each with its business identifier."""
+
+    message: RawMessage
+    resources: tuple[MappedResource, ...]
 
 
 class _ParseFn(beam.DoFn):
@@ -97,7 +94,7 @@ class _MapFn(beam.DoFn):
         try:
             result = map_parsed(item.parsed, self._config)
             if isinstance(result, Ok):
-                mapped = MappedMessage(item.message, tuple((r.resource, r.identifier) for r in result.resources))
+                mapped = MappedMessage(item.message, result.resources)
         except Exception as exc:  # noqa: BLE001  (see _ParseFn.process)
             result = _internal_error(MAP, "MapToFhir", exc)
         if isinstance(result, Ok):

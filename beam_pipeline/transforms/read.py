@@ -23,6 +23,7 @@ class ReadFromKafka(beam.PTransform):
         topics: list[str],
         expansion_service: str | None = None,
         max_num_records: int | None = None,
+        poll_timeout_seconds: int = 1,
     ) -> None:
         super().__init__()
         self._consumer_config = consumer_config
@@ -30,6 +31,9 @@ class ReadFromKafka(beam.PTransform):
         # Without a running expansion service (the local stack's), Beam's own, with the Kafka ConfigProvider.
         self._expansion_service = expansion_service or kafka_expansion_service(consumer_config)
         self._max_num_records = max_num_records
+        if poll_timeout_seconds < 1:
+            raise ValueError("the Kafka poll timeout is at least 1 second")
+        self._poll_timeout_seconds = poll_timeout_seconds
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[RawMessage]:
         return (
@@ -44,6 +48,8 @@ class ReadFromKafka(beam.PTransform):
                 # Kafka timestamp still names the date partition of its archive line.
                 timestamp_policy="ProcessingTime",
                 max_num_records=self._max_num_records,
+                # Records read from a partition reach the next step only when this poll loop ends.
+                consumer_polling_timeout=self._poll_timeout_seconds,
                 expansion_service=self._expansion_service,
             )
             | "ToRawMessage" >> beam.Map(RawMessage.from_kafka)

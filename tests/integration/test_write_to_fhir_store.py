@@ -14,7 +14,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_pipeline.contracts.error_record import make_error_record, replay_headers
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.write import FAILED, WRITTEN, MappedMessage, WriteToFhirStore
+from beam_pipeline.transforms.parse_and_map import MappedMessage
+from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore
+from beam_pipeline.us_core.outcome import MappedResource
 from launcher.local_stack_flags import local_runner_options
 from tests.integration.test_stack_hapi import us_core_patient, validation_on
 
@@ -28,7 +30,7 @@ def _messages(system: str, n: int, invalid: set[int]) -> list[MappedMessage]:
         if i in invalid:
             patient.pop("name")  # US Core requires a name: HAPI rejects it with validation on
         raw = RawMessage("patients", 0, i, 1_795_000_000_000, None, json.dumps({"Id": f"w{i}"}).encode())
-        out.append(MappedMessage(raw, ((patient, (system, f"w{i}")),)))
+        out.append(MappedMessage(raw, (MappedResource(patient, (system, f"w{i}")),)))
     return out
 
 
@@ -42,9 +44,9 @@ def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(en
     config = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=16)
 
     for _ in range(2):  # the second run is a redelivery of the same 40 messages
-        # On Prism, the runner local jobs use, so runner-specific timer and splitting behaviour is covered.
+        # On Prism, the runner local jobs use, so its handling of the Reshuffle and bundles is covered.
         with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
-            results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=3)
+            results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job")
             assert_that(
                 results[WRITTEN] | beam.Map(lambda m: m.offset),
                 equal_to([i for i in range(40) if i not in invalid]),
@@ -71,7 +73,7 @@ def test_every_message_is_written_or_failed_once_and_replays_do_not_duplicate(en
 
 def _run_write(env, config, messages):
     with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
-        results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=2)
+        results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job")
         assert_that(results[WRITTEN] | beam.Map(lambda m: m.offset), equal_to([m.message.offset for m in messages]))
 
 
@@ -82,7 +84,7 @@ def test_a_replayed_older_record_after_a_newer_update_leaves_the_newer_data(env)
 
     def mapped(offset, family, timestamp_ms, headers=()):
         raw = RawMessage("patients", 0, offset, timestamp_ms, None, json.dumps({"Id": "r1"}).encode(), headers)
-        return MappedMessage(raw, ((us_core_patient(system, "r1", family=family), (system, "r1")),))
+        return MappedMessage(raw, (MappedResource(us_core_patient(system, "r1", family=family), (system, "r1")),))
 
     older = mapped(1, "Older", t0)
     _run_write(env, config, [older])
@@ -110,10 +112,10 @@ def test_a_resource_that_cannot_be_encoded_fails_alone_on_prism(env):
     system = f"urn:k2f-test:{uuid.uuid4().hex}"
     messages = _messages(system, 6, invalid=set())
     poisoned = us_core_patient(system, "w2", family="Lone\ud800Surrogate")
-    messages[2] = MappedMessage(messages[2].message, ((poisoned, (system, "w2")),))
+    messages[2] = MappedMessage(messages[2].message, (MappedResource(poisoned, (system, "w2")),))
     config = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=16)
     with beam.Pipeline(options=PipelineOptions(local_runner_options(env))) as p:
-        results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job", shards=1)
+        results = p | beam.Create(messages) | WriteToFhirStore(config, job_name="test-job")
         assert_that(results[WRITTEN] | beam.Map(lambda m: m.offset), equal_to([0, 1, 3, 4, 5]), label="written")
         assert_that(
             results[FAILED] | beam.Map(lambda r: (r.source.offset, r.code, r.retryable, "\ud800" in r.detail)),

@@ -1,72 +1,122 @@
-"""How WriteToFhirStore cuts its batch bundles: by resource identity, then by bundle size."""
+"""How WriteToFhirStore batches: the runner's bundle is buffered and written at its end (or as soon as it
+fills every bundle in flight), tier by tier, and the metrics count the batch bundles actually sent."""
 
 from __future__ import annotations
 
+import json
+
+import apache_beam as beam
+import httpx
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.utils.windowed_value import WindowedValue
 from hypothesis import given
 from hypothesis import strategies as st
 
+from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.write import MappedMessage, shard_key, split_into_bundles
+from beam_pipeline.transforms import write
+from beam_pipeline.transforms.parse_and_map import MappedMessage
+from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore, _WriteBundlesFn, tiers, write_tier
+from beam_pipeline.us_core.outcome import MappedResource
 
 pytestmark = pytest.mark.unit
 
-
-def _mapped(offset: int, source_id: str | None) -> MappedMessage:
-    raw = RawMessage("patients", 0, offset, 1_795_000_000_000, None, b"{}")
-    identifier = ("urn:test", source_id) if source_id else None
-    return MappedMessage(raw, (({"resourceType": "Patient"}, identifier),))
+TYPES = ["Patient", "Encounter", "Condition", "Observation", "Immunization"]
 
 
-@given(st.integers(min_value=0, max_value=600), st.integers(min_value=1, max_value=250))
-def test_split_keeps_every_message_once_in_order_and_no_bundle_is_too_big(n, bundle_size):
-    messages = [_mapped(i, f"p{i}") for i in range(n)]
-    bundles = list(split_into_bundles((5, iter(messages)), bundle_size))
-    assert [m for _, chunk in bundles for m in chunk] == messages
-    assert all(key == 5 and 0 < len(chunk) <= bundle_size for key, chunk in bundles)
-    assert len(bundles) == -(-n // bundle_size)
+def _mapped(offset: int, resource_type: str = "Patient", n_resources: int = 1) -> MappedMessage:
+    raw = RawMessage("t", 0, offset, 1_795_000_000_000, None, b"{}")
+    idents = [("urn:test", f"{resource_type}-{offset}-{k}") for k in range(n_resources)]
+    resources = tuple(
+        MappedResource({"resourceType": resource_type, "identifier": [{"system": s, "value": v}]}, (s, v))
+        for s, v in idents
+    )
+    return MappedMessage(raw, resources)
 
 
-def test_every_message_about_one_patient_gets_one_key():
-    keys = {shard_key(_mapped(offset, "same-patient"), 8) for offset in range(50)}
-    assert len(keys) == 1
-    spread = {shard_key(_mapped(i, f"p{i}"), 8) for i in range(200)}
-    assert spread == set(range(8))
+@given(st.lists(st.sampled_from(TYPES), max_size=60))
+def test_tiers_keep_every_message_once_patients_then_encounters_then_the_rest_in_input_order(types):
+    messages = [_mapped(i, t) for i, t in enumerate(types)]
+    grouped = tiers(messages)
+    assert sorted(i for tier in grouped for i in tier) == list(range(len(messages)))
+    assert all(tier for tier in grouped) and all(tier == sorted(tier) for tier in grouped)
+    ranks = [write_tier(messages[tier[0]]) for tier in grouped]
+    assert ranks == sorted(set(ranks))
+    assert all(len({write_tier(messages[i]) for i in tier}) == 1 for tier in grouped)
 
 
-def test_messages_without_an_identifier_are_keyed_by_their_partition():
-    a = _mapped(1, None)
-    b = RawMessage("patients", 3, 1, 1_795_000_000_000, None, b"{}")
-    assert shard_key(a, 8) == shard_key(_mapped(99, None), 8)
-    assert 0 <= shard_key(MappedMessage(b, a.resources), 8) < 8
+def test_a_message_without_resources_is_written_last():
+    empty = MappedMessage(_mapped(0).message, ())
+    assert write_tier(empty) == len(write.WRITE_TIERS)
 
 
-@given(st.text(), st.text(), st.integers(min_value=1, max_value=64))
-def test_any_identifier_gets_a_key_in_range(system, value, shards):
-    # Lone surrogates included: a key is computed before the client judges the identifier.
-    raw = RawMessage("patients", 0, 1, 1_795_000_000_000, None, b"{}")
-    assert 0 <= shard_key(MappedMessage(raw, (({"resourceType": "Patient"}, (system, value)),)), shards) < shards
+class _Store:
+    """Enough of a FHIR server: searches find nothing, every batch entry is created; it notes each bundle."""
+
+    def __init__(self) -> None:
+        self.bundles: list[list[str]] = []  # resource types of each batch bundle, in the order received
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/_search"):
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+        entries = json.loads(request.content)["entry"]
+        self.bundles.append([e["resource"]["resourceType"] for e in entries])
+        answers = [
+            {"response": {"status": "201 Created", "location": f"X/{i}/_history/1"}} for i in range(len(entries))
+        ]
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": answers})
 
 
-def _clinical(offset: int, resource_type: str, patient: str, own_id: str) -> MappedMessage:
-    raw = RawMessage("clinical", 0, offset, 1_795_000_000_000, None, b"{}")
-    field = "patient" if resource_type in ("Immunization", "AllergyIntolerance") else "subject"
-    resource = {"resourceType": resource_type, field: {"reference": f"Patient?identifier=urn%3Atest|{patient}"}}
-    return MappedMessage(raw, ((resource, ("urn:natural", own_id)),))
+@pytest.fixture
+def store(monkeypatch):
+    store = _Store()
+
+    class LocalClient(FhirStoreClient):
+        def __init__(self, config, **kwargs):
+            super().__init__(config, transport=httpx.MockTransport(store), **kwargs)
+
+    monkeypatch.setattr(write, "FhirStoreClient", LocalClient)
+    return store
 
 
-def test_a_patient_and_the_rows_about_it_share_a_key():
-    patient = _mapped(0, "p-1")
-    rows = [_clinical(i, t, "p-1", f"row-{i}") for i, t in enumerate(["Encounter", "Condition", "Immunization"], 1)]
-    assert {shard_key(m, 64) for m in [patient, *rows]} == {shard_key(patient, 64)}
-    # Other patients' rows spread over the keys.
-    assert len({shard_key(_clinical(i, "Condition", f"p-{i}", "x"), 64) for i in range(200)}) > 32
+def test_a_full_buffer_is_written_at_once_and_the_rest_at_the_end_of_the_runner_bundle(store):
+    config = FhirStoreConfig(base_url="http://fhir.test/fhir", bundle_size=2, max_bundles_in_flight=2)
+    fn = _WriteBundlesFn(config, "job")
+    fn.setup()
+    fn.start_bundle()
+    early = [list(fn.process(_mapped(i), timestamp=0)) for i in range(5)]
+    assert [len(out) for out in early] == [0, 0, 0, 4, 0]  # four fill both bundles in flight
+    assert sorted(len(b) for b in store.bundles) == [2, 2]
+    late = list(fn.finish_bundle())
+    assert [o.value.offset for o in late] == [4] and all(isinstance(o, WindowedValue) for o in late)
+    fn.teardown()
 
 
-def test_within_a_bundle_patients_go_first_then_encounters_then_the_rest():
-    condition = _clinical(1, "Condition", "p-1", "c")
-    encounter = _clinical(2, "Encounter", "p-1", "e")
-    patient = _mapped(3, "p-1")
-    observation = _clinical(4, "Observation", "p-1", "o")
-    [(_, chunk)] = split_into_bundles((1, iter([condition, encounter, observation, patient])), 10)
-    assert chunk == [patient, encounter, condition, observation]
+def test_patients_are_written_before_the_rows_that_refer_to_them(store):
+    fn = _WriteBundlesFn(FhirStoreConfig(base_url="http://fhir.test/fhir", bundle_size=10), "job")
+    fn.setup()
+    fn.start_bundle()
+    for i, t in enumerate(["Observation", "Encounter", "Patient", "Condition", "Patient"]):
+        assert list(fn.process(_mapped(i, t), timestamp=0)) == []
+    out = list(fn.finish_bundle())
+    assert sorted(o.value.offset for o in out) == [0, 1, 2, 3, 4]
+    assert store.bundles == [["Patient", "Patient"], ["Encounter"], ["Observation", "Condition"]]
+    fn.teardown()
+
+
+def test_the_metrics_count_the_bundles_actually_sent(store):
+    config = FhirStoreConfig(base_url="http://fhir.test/fhir", bundle_size=3, max_bundles_in_flight=2)
+    messages = [_mapped(i, "Patient" if i % 3 else "Observation", n_resources=1 + i % 2) for i in range(20)]
+    pipeline = beam.Pipeline()
+    results = pipeline | beam.Create(messages) | WriteToFhirStore(config, "job")
+    _ = results[FAILED] | "NoFailures" >> beam.Map(lambda r: pytest.fail(f"unexpected failure {r.code}"))
+    _ = results[WRITTEN] | beam.combiners.Count.Globally() | beam.Map(lambda n: n == len(messages) or pytest.fail(n))
+    result = pipeline.run()
+    result.wait_until_finish()
+    sizes = result.metrics().query(MetricsFilter().with_name("bundle_size"))["distributions"]
+    sent = result.metrics().query(MetricsFilter().with_name("bundles"))["counters"]
+    resources = sum(len(m.resources) for m in messages)
+    assert sum(d.committed.sum for d in sizes) == resources == sum(len(b) for b in store.bundles)
+    assert sum(d.committed.count for d in sizes) == len(store.bundles) == sum(c.committed for c in sent)
+    assert max(d.committed.max for d in sizes) <= config.bundle_size

@@ -1,6 +1,6 @@
-"""The write step's own rules (beam_pipeline/transforms/write.py): write shards follow the workers, the
-source time each write carries, no credential in the pickled step, the secret read and re-read on the
-worker, and an unexpected exception leaving its bundle's messages retryable instead of lost."""
+"""The write step's own rules (beam_pipeline/transforms/write.py): the source time each write carries,
+no credential in the pickled step, the secret read and re-read on the worker, and an unexpected exception
+leaving its bundle's messages retryable instead of lost."""
 
 from __future__ import annotations
 
@@ -17,13 +17,9 @@ from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfi
 from beam_pipeline.fhir_store.bundles import SOURCE_TIME_SYSTEM
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
-from beam_pipeline.transforms.write import (
-    MappedMessage,
-    _WriteBundlesFn,
-    default_write_shards,
-    shard_key,
-    source_time_ms,
-)
+from beam_pipeline.transforms.parse_and_map import MappedMessage
+from beam_pipeline.transforms.write import _WriteBundlesFn, source_time_ms
+from beam_pipeline.us_core.outcome import MappedResource
 
 SYSTEM = "urn:k2f-test:write-step"
 NOW_MS = 1_795_000_000_000
@@ -34,26 +30,7 @@ CREDENTIALS = {"token": "tok-3f1e", "password": "pw-9c2a", "client_secret": "cs-
 def _message(offset: int, value: str = "p", *, timestamp_ms: int = NOW_MS, headers=()) -> MappedMessage:
     raw = RawMessage("patients", 0, offset, timestamp_ms, None, json.dumps({"Id": value}).encode(), tuple(headers))
     patient = {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}]}
-    return MappedMessage(raw, ((patient, (SYSTEM, value)),))
-
-
-# -- write shards ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("workers", "shards"), [(None, 8), (1, 8), (2, 8), (3, 12), (25, 100)])
-def test_write_shards_follow_the_workers(workers, shards):
-    assert default_write_shards(workers) == shards
-
-
-def test_a_lone_surrogate_in_an_identifier_still_gets_a_shard():
-    mapped = _message(0, "id-\ud800")
-    assert 0 <= shard_key(mapped, 8) < 8
-
-
-def test_a_message_without_resources_or_identifier_is_keyed_by_its_partition():
-    raw = _message(0).message
-    for resources in ((), (({"resourceType": "Patient"}, None),), (({"resourceType": "Patient"}, ("a", 1)),)):
-        assert shard_key(MappedMessage(raw, resources), 8) == shard_key(MappedMessage(raw, ()), 8)
+    return MappedMessage(raw, (MappedResource(patient, (SYSTEM, value)),))
 
 
 # -- source time ----------------------------------------------------------------------------------------------
@@ -146,7 +123,7 @@ def store(monkeypatch):
 
 def _run(fn: _WriteBundlesFn, messages: list[MappedMessage]) -> tuple[list, list]:
     fn.start_bundle()
-    out = list(fn.process((0, messages), timestamp=0)) + list(fn.finish_bundle())
+    out = [o for m in messages for o in fn.process(m, timestamp=0)] + list(fn.finish_bundle())
     written = [o.value for o in out if isinstance(o, WindowedValue)]
     failed = [o.value.value for o in out if not isinstance(o, WindowedValue)]
     return written, failed
