@@ -1,11 +1,15 @@
 """Waiting for the streaming job: until it runs (after launch) or until it has stopped (after drain).
 
-Both sensors are deferrable: they read the settings once, in their worker slot, then hand the wait to
-JobStateTrigger on the triggerer, so minutes of waiting hold no worker slot.
+Both sensors are deferrable: they read the settings once, in their worker slot, look once, and only if
+the job is not there yet hand the wait to JobStateTrigger on the triggerer, so minutes of waiting hold no
+worker slot. Looking first is not only cheaper: Airflow 3 can fail a deferred task whose trigger fires
+within moments of the deferral (the stale success of the deferring attempt meets the resumed attempt,
+apache/airflow#72716), and the trigger therefore waits one poll interval before its first look.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +19,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from k2f_airflow.config import K2fConfig
 from k2f_airflow.operators.common import summarize, task_config
 from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
+
+log = logging.getLogger(__name__)
 
 
 def _trigger(cfg: K2fConfig, target: str, poll: float, timeout: int, **job: Any) -> JobStateTrigger:
@@ -30,6 +36,16 @@ def _trigger(cfg: K2fConfig, target: str, poll: float, timeout: int, **job: Any)
         timeout_seconds=timeout,
         **job,
     )
+
+
+def _look(trigger: JobStateTrigger) -> dict[str, Any] | None:
+    """The trigger's event if the job is already there, else None (also when the runner cannot be asked:
+    the trigger then keeps asking until its deadline)."""
+    try:
+        return trigger.check(trigger.hook())
+    except Exception as exc:  # noqa: BLE001  (the deferred wait retries; its deadline bounds it)
+        log.warning("asking the runner failed (%s); waiting on the triggerer", type(exc).__name__)
+        return None
 
 
 def _finished(event: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +73,9 @@ class JobRunningSensor(BaseSensorOperator):
         timeout = cfg.launch_timeout_seconds
         known = [str(i) for i in (self.known_job_ids or [])] if isinstance(self.known_job_ids, list) else []
         trigger = _trigger(cfg, RUNNING, self.poke_interval, timeout, job_id=self.job_id or "", known_job_ids=known)
+        event = _look(trigger)
+        if event is not None:
+            return self.execute_complete(context, event)
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +91,9 @@ class JobStoppedSensor(BaseSensorOperator):
         cfg = task_config(context)
         timeout = cfg.drain_timeout_seconds
         trigger = _trigger(cfg, STOPPED, self.poke_interval, timeout)
+        event = _look(trigger)
+        if event is not None:
+            return self.execute_complete(context, event)
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> None:

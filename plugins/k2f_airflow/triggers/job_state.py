@@ -74,7 +74,8 @@ class JobStateTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self) -> Any:
+    def hook(self) -> Any:  # noqa: ANN401  (a jobs hook: Dataflow's or the local runner's)
+        """The runner's jobs hook for this trigger's settings."""
         from k2f_airflow.config import K2fConfig
         from k2f_airflow.hooks.jobs import jobs_hook
 
@@ -121,8 +122,10 @@ class JobStateTrigger(BaseTrigger):
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = await asyncio.to_thread(self._hook)
+        hook = await asyncio.to_thread(self.hook)
         deadline = time.monotonic() + self.timeout_seconds
+        # The sensor looked just before deferring; firing at once could fail the task (see the sensors).
+        await asyncio.sleep(self.poll_seconds)
         while True:
             try:
                 event = await asyncio.to_thread(self.check, hook)

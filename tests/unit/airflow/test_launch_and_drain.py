@@ -162,7 +162,11 @@ def test_dataflow_jobs_hook_lists_active_jobs_of_exactly_the_name():
 
 
 def test_both_sensors_defer_with_the_settings_they_read_once(local_cfg, context):
-    with mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg) as read:
+    not_yet = FakeJobs([JobInfo("j", local_cfg.job_name, "STARTING")])
+    with (
+        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg) as read,
+        mock.patch.object(JobStateTrigger, "hook", return_value=not_yet),
+    ):
         with pytest.raises(TaskDeferred) as running:
             JobRunningSensor(task_id="wait_until_running", known_job_ids=["old"], poke_interval=3).execute(context)
         with pytest.raises(TaskDeferred) as stopped:
@@ -195,7 +199,7 @@ class FakeJobs:
 
 def _events(trigger, hook):
     async def collect():
-        with mock.patch.object(JobStateTrigger, "_hook", return_value=hook):
+        with mock.patch.object(JobStateTrigger, "hook", return_value=hook):
             return [e.payload async for e in trigger.run()]
 
     return asyncio.run(collect())
@@ -220,6 +224,47 @@ def test_the_running_wait_fails_when_the_job_ends_first_and_times_out():
     assert event["status"] == "timeout"
     with pytest.raises(AirflowFailException, match="did not reach RUNNING"):
         JobRunningSensor(task_id="w").execute_complete({"ti": None}, event)
+
+
+def test_a_sensor_whose_job_is_there_already_completes_without_deferring(local_cfg, context):
+    # A deferral whose trigger fires at once can fail the task on Airflow 3 (apache/airflow#72716).
+    running = FakeJobs([JobInfo("job-7", local_cfg.job_name, "RUNNING")])
+    with (
+        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
+        mock.patch.object(JobStateTrigger, "hook", return_value=running),
+        mock.patch("k2f_airflow.sensors.job_state.summarize"),
+    ):
+        result = JobRunningSensor(task_id="wait_until_running").execute(context)
+        assert result == {"job_id": "job-7", "job_name": local_cfg.job_name, "state": "RUNNING"}
+        stopped = FakeJobs([JobInfo("job-7", local_cfg.job_name, "CANCELLED")])
+        with mock.patch.object(JobStateTrigger, "hook", return_value=stopped):
+            assert JobStoppedSensor(task_id="wait_until_stopped").execute(context) is None
+
+
+def test_a_sensor_that_cannot_ask_the_runner_defers_instead_of_failing(local_cfg, context):
+    with (
+        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
+        mock.patch.object(JobStateTrigger, "hook", side_effect=ConnectionError("refused")),
+        pytest.raises(TaskDeferred),
+    ):
+        JobRunningSensor(task_id="wait_until_running").execute(context)
+
+
+def test_the_trigger_waits_one_poll_interval_before_its_first_look():
+    calls = []
+
+    class Recording(FakeJobs):
+        def jobs_named(self, name):
+            calls.append("look")
+            return super().jobs_named(name)
+
+    async def sleep(seconds):
+        calls.append(("sleep", seconds))
+
+    trigger = JobStateTrigger(target=RUNNING, runner="local", job_name="k2f-unit", poll_seconds=7)
+    with mock.patch("k2f_airflow.triggers.job_state.asyncio.sleep", sleep):
+        [event] = _events(trigger, Recording([JobInfo("new", "k2f-unit", "RUNNING")]))
+    assert event["status"] == "success" and calls == [("sleep", 7), "look"]
 
 
 def test_the_stopped_wait_fires_when_no_job_of_the_name_is_active():
