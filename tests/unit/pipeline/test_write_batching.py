@@ -3,17 +3,14 @@ fills every bundle in flight), tier by tier, and the metrics count the batch bun
 
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
-import httpx
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.utils.windowed_value import WindowedValue
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig
+from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
 from beam_pipeline.transforms.parse_and_map import MappedMessage
@@ -49,35 +46,6 @@ def test_tiers_keep_every_message_once_patients_then_encounters_then_the_rest_in
 def test_a_message_without_resources_is_written_last():
     empty = MappedMessage(_mapped(0).message, ())
     assert write_tier(empty) == len(write.WRITE_TIERS)
-
-
-class _Store:
-    """Enough of a FHIR server: searches find nothing, every batch entry is created; it notes each bundle."""
-
-    def __init__(self) -> None:
-        self.bundles: list[list[str]] = []  # resource types of each batch bundle, in the order received
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/_search"):
-            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
-        entries = json.loads(request.content)["entry"]
-        self.bundles.append([e["resource"]["resourceType"] for e in entries])
-        answers = [
-            {"response": {"status": "201 Created", "location": f"X/{i}/_history/1"}} for i in range(len(entries))
-        ]
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": answers})
-
-
-@pytest.fixture
-def store(monkeypatch):
-    store = _Store()
-
-    class LocalClient(FhirStoreClient):
-        def __init__(self, config, **kwargs):
-            super().__init__(config, transport=httpx.MockTransport(store), **kwargs)
-
-    monkeypatch.setattr(write, "FhirStoreClient", LocalClient)
-    return store
 
 
 def test_a_full_buffer_is_written_at_once_and_the_rest_at_the_end_of_the_runner_bundle(store):

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import pickle
-from urllib.parse import parse_qs
 
-import httpx
 import pytest
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline.contracts.error_record import replay_headers
-from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfig, errors
-from beam_pipeline.fhir_store.bundles import SOURCE_TIME_SYSTEM
+from beam_pipeline.fhir_store import AuthConfig, FhirStoreConfig, errors
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
 from beam_pipeline.transforms.parse_and_map import MappedMessage
@@ -74,51 +71,6 @@ def test_the_write_step_refuses_credentials_in_its_config():
 
 
 # -- on the worker ----------------------------------------------------------------------------------------------
-
-
-class _Store:
-    """Enough of a FHIR server for the write step: searches find nothing, every batch entry is created."""
-
-    def __init__(self) -> None:
-        self.authorizations: list[str | None] = []
-        self.stored_source_time: int | None = None  # what a search finds, when set
-        self.batches = 0
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.authorizations.append(request.headers.get("authorization"))
-        if request.url.path.endswith("/_search"):
-            entries = []
-            if self.stored_source_time is not None:
-                value = parse_qs(request.content.decode())["identifier"][0].split("|", 1)[1]
-                stored = {
-                    "resourceType": "Patient",
-                    "id": "1",
-                    "meta": {
-                        "versionId": "4",
-                        "tag": [{"system": SOURCE_TIME_SYSTEM, "code": str(self.stored_source_time)}],
-                    },
-                    "identifier": [{"system": SYSTEM, "value": value}],
-                }
-                entries = [{"resource": stored, "search": {"mode": "match"}}]
-            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
-        self.batches += 1
-        entries = json.loads(request.content)["entry"]
-        answers = [
-            {"response": {"status": "201 Created", "location": f"Patient/{i}/_history/1"}} for i in range(len(entries))
-        ]
-        return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": answers})
-
-
-@pytest.fixture
-def store(monkeypatch):
-    store = _Store()
-
-    class LocalClient(FhirStoreClient):
-        def __init__(self, config, **kwargs):
-            super().__init__(config, transport=httpx.MockTransport(store), **kwargs)
-
-    monkeypatch.setattr(write, "FhirStoreClient", LocalClient)
-    return store
 
 
 def _run(fn: _WriteBundlesFn, messages: list[MappedMessage]) -> tuple[list, list]:
