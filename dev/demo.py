@@ -100,32 +100,35 @@ def main() -> None:
     wait(lambda: outcomes(env, job_id)["archived"] >= before["read"], 180, "the archive")
 
     ids = [json.loads(v)["Id"] for v in patients]
-    urls = [f"{env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|{i}" for i in ids]
 
-    def count(url: str) -> int:
-        return httpx.get(url, params={"_summary": "count"}, timeout=30).json()["total"]
+    def count(resource_type: str, **search: str) -> int:
+        # The search goes in params whole: httpx would drop a query already in the URL.
+        params = {**search, "_summary": "count"}
+        url = f"{env['FHIR_BASE_URL']}/{resource_type}"
+        return httpx.get(url, params=params, headers={"Cache-Control": "no-cache"}, timeout=30).json()["total"]
 
-    found = sum(count(u) > 0 for u in urls)
+    found = sum(count("Patient", identifier=f"{DEFAULT_SOURCE_ID_SYSTEM}|{i}") > 0 for i in ids)
     # The clinical samples all belong to one Patient: its record, by type, through a chained search.
     owner = {json.loads(v)["PATIENT"] for v in clinical}
     record = {}
     # The resource types the mapping makes of them (the dry-run mapping, as `python -m beam_pipeline.dry_run`).
     types = {r.resource["resourceType"] for v in clinical for r in transform(v).resources}
     for resource_type in sorted(types):
-        chained = f"patient.identifier={DEFAULT_SOURCE_ID_SYSTEM}|{next(iter(owner))}" if owner else ""
-        record[resource_type] = count(f"{env['FHIR_BASE_URL']}/{resource_type}?{chained}")
+        chained = {"patient.identifier": f"{DEFAULT_SOURCE_ID_SYSTEM}|{next(iter(owner))}"} if owner else {}
+        record[resource_type] = count(resource_type, **chained)
 
     client = storage.Client(project=env["GCP_PROJECT"])
     archive = [b.name for b in client.list_blobs(env["GCS_ARCHIVE_BUCKET"], prefix=f"archive/topic={TOPIC}/")]
     listed = client.list_blobs(env["GCS_ERROR_BUCKET"], prefix="errors/")
-    errors = [b.name for b in listed if f"topic={TOPIC}/" in b.name]
+    # This job's own: tests may write error objects under the same topic name (objects name their job).
+    errors = [b.name for b in listed if f"topic={TOPIC}/" in b.name and f"-{JOB_NAME}-" in b.name]
     with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
         counters = {k: v for k, v in jobs.counters(job_id).items() if not k.startswith("beam/")}
 
     print(f"""
 What happened
   Patients in HAPI:  {found} of {len(ids)} Patient sample messages
-     e.g. {urls[0]}
+     e.g. {env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|{ids[0]}
      all: {env['FHIR_BASE_URL']}/Patient?identifier={DEFAULT_SOURCE_ID_SYSTEM}|&_count=50
   Clinical record:   {", ".join(f"{t} {n}" for t, n in record.items())}
                      of Patient {", ".join(owner)} ({len(clinical)} clinical sample messages)

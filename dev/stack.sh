@@ -34,7 +34,8 @@ status() {
       # The whole process group (setsid in start_bg), as PSS so pages that forked workers share are
       # counted once: Airflow and the worker pools fork children.
       rss=$(for p in $(ps -e -o pid=,pgid= | awk -v g="$(cat "$K2F_RUN_DIR/$s.pid")" '$2 == g {print $1}'); do
-              awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null
+              # A child that exits meanwhile (Airflow forks short-lived ones) is simply not counted.
+              awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true
             done | awk '{s += $1} END {printf "%d", s / 1024}')
     fi
     printf '%-20s %-8s %-10s\n' "$s" "$ok" "$rss"
