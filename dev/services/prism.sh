@@ -5,12 +5,10 @@
 # Python steps on the Python worker pool and their Java steps (KafkaIO) on the Java worker pool.
 source "$(dirname "$0")/../lib.sh"
 
+# Keyed by version, so a new pin builds a new binary instead of reusing a stale one ("-loopback": built with
+# the one-line patch below, never an unpatched binary from an older checkout).
+PRISM_BIN="$K2F_CACHE_DIR/prism/$BEAM_VERSION-loopback/prism"
 PRISM_MODULE="github.com/apache/beam/sdks/v2"
-# Our changes to Prism's scheduling, as patches against its module sources (see docs/local-runner.md).
-PRISM_PATCHES=("$K2F_ROOT/dev/prism/one-restriction-per-bundle.patch")
-# Keyed by version and by the patches' content, so a new pin or a changed patch builds a new binary instead
-# of reusing a stale one (never an unpatched binary from an older checkout).
-PRISM_BIN="$K2F_CACHE_DIR/prism/$BEAM_VERSION-k2f-$(cat "${PRISM_PATCHES[@]}" | sha256sum | cut -c1-12)/prism"
 # Prism's job service listens on ":PORT" (every interface) and has no flag for the address; its UI already
 # binds localhost. The build patches that one listen address to 127.0.0.1 in a copy of the module's Go
 # sources (the module cache stays untouched) and fails if the line is not there, so a new Beam version
@@ -32,11 +30,6 @@ install() {
   awk -v from="$PRISM_LISTEN_FROM" -v to="$PRISM_LISTEN_TO" \
     '{ i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)); print }' \
     "$server" > "$server.patched" && mv "$server.patched" "$server"
-  local patch
-  for patch in "${PRISM_PATCHES[@]}"; do
-    (cd "$work" && git apply "$patch") \
-      || die "$(basename "$patch") does not apply to prism v$BEAM_VERSION: update it or dev/services/prism.sh"
-  done
   mkdir -p "$(dirname "$PRISM_BIN")"
   (cd "$work" && go build -o "$PRISM_BIN.tmp" ./go/cmd/prism) >&2 || die "building prism failed"
   mv "$PRISM_BIN.tmp" "$PRISM_BIN"
