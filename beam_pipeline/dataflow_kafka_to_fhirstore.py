@@ -33,7 +33,7 @@ from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  #
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.job_flags import KafkaToFhirOptions, normalize_argv  # noqa: E402
-from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
+from beam_pipeline.kafka.connection import DEFAULT_POLL_TIMEOUT_SECONDS, consumer_config  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
 from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
@@ -57,7 +57,7 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: TransformConfig
-    kafka_poll_timeout_seconds: int = 1
+    kafka_poll_timeout_seconds: int = DEFAULT_POLL_TIMEOUT_SECONDS
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:

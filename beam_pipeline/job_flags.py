@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP
 from beam_pipeline.fhir_store.config import AUTH_KINDS, WRITE_MODES
+from beam_pipeline.kafka.connection import DEFAULT_POLL_TIMEOUT_SECONDS
 from beam_pipeline.us_core.config import add_mapping_flags
 
 
@@ -61,10 +62,11 @@ class KafkaToFhirOptions(PipelineOptions):
         kafka.add_argument(
             "--kafka_poll_timeout_seconds",
             type=int,
-            default=1,
+            default=DEFAULT_POLL_TIMEOUT_SECONDS,
             help="Whole seconds KafkaIO keeps reading one partition before it hands what it read to the next "
             "steps (its consumer polling timeout; Beam's default is 2). Messages wait in the read for up to "
-            "this long, so it bounds the latency from Kafka to the FHIR store from below (default 1, least 1).",
+            f"this long, so it bounds the latency from Kafka to the FHIR store from below (default "
+            f"{DEFAULT_POLL_TIMEOUT_SECONDS}, least 1).",
         )
         kafka.add_argument(
             "--expansion_service",

@@ -14,6 +14,9 @@ from beam_pipeline.contracts.kafka_secret import KafkaConnection, KafkaSecretErr
 CONFIG_PROVIDER = "k2fsm"
 CONFIG_PROVIDER_CLASS = "dev.k2f.kafka.SecretManagerConfigProvider"
 JAAS_KEY = "sasl.jaas.config"
+# KafkaIO's consumer polling timeout, whole seconds (Beam's default is 2): a partition's records reach the
+# next step only when its poll loop ends, so this bounds the latency from below.
+DEFAULT_POLL_TIMEOUT_SECONDS = 1
 
 
 def consumer_config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka as _KafkaIORead
 
+from beam_pipeline.kafka.connection import DEFAULT_POLL_TIMEOUT_SECONDS
 from beam_pipeline.kafka.expansion import kafka_expansion_service
 from beam_pipeline.raw_message import RawMessage
 
@@ -23,7 +24,7 @@ class ReadFromKafka(beam.PTransform):
         topics: list[str],
         expansion_service: str | None = None,
         max_num_records: int | None = None,
-        poll_timeout_seconds: int = 1,
+        poll_timeout_seconds: int = DEFAULT_POLL_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__()
         self._consumer_config = consumer_config
@@ -48,7 +49,6 @@ class ReadFromKafka(beam.PTransform):
                 # Kafka timestamp still names the date partition of its archive line.
                 timestamp_policy="ProcessingTime",
                 max_num_records=self._max_num_records,
-                # Records read from a partition reach the next step only when this poll loop ends.
                 consumer_polling_timeout=self._poll_timeout_seconds,
                 expansion_service=self._expansion_service,
             )
