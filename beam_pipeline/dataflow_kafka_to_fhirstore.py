@@ -33,7 +33,7 @@ from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  #
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.job_flags import KafkaToFhirOptions, normalize_argv  # noqa: E402
-from beam_pipeline.kafka.connection import DEFAULT_POLL_TIMEOUT_SECONDS, consumer_config  # noqa: E402
+from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
 from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
@@ -57,7 +57,6 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: TransformConfig
-    kafka_poll_timeout_seconds: int = DEFAULT_POLL_TIMEOUT_SECONDS
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
@@ -93,7 +92,6 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
         mapping=config_from_flags(opts),
-        kafka_poll_timeout_seconds=opts.kafka_poll_timeout_seconds,
     )
     topics = comma_list(opts.topics)
     return settings, consumer, topics
@@ -113,8 +111,7 @@ def build_pipeline(
     topics: list[str],
     expansion_service: str | None = None,
 ) -> dict[str, Any]:
-    read = ReadFromKafka(consumer, topics, expansion_service, poll_timeout_seconds=settings.kafka_poll_timeout_seconds)
-    messages = pipeline | "ReadFromKafka" >> read
+    messages = pipeline | "ReadFromKafka" >> ReadFromKafka(consumer, topics, expansion_service)
     return build_steps(messages, settings)
 
 

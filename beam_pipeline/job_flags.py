@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP
 from beam_pipeline.fhir_store.config import AUTH_KINDS, WRITE_MODES
-from beam_pipeline.kafka.connection import DEFAULT_POLL_TIMEOUT_SECONDS
+from beam_pipeline.kafka.connection import KAFKA_READ_EXPERIMENT
 from beam_pipeline.us_core.config import add_mapping_flags
 
 
@@ -60,19 +60,11 @@ class KafkaToFhirOptions(PipelineOptions):
             help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
         )
         kafka.add_argument(
-            "--kafka_poll_timeout_seconds",
-            type=int,
-            default=DEFAULT_POLL_TIMEOUT_SECONDS,
-            help="Whole seconds KafkaIO keeps reading one partition before it hands what it read to the next "
-            "steps (its consumer polling timeout; Beam's default is 2). Messages wait in the read for up to "
-            f"this long, so it bounds the latency from Kafka to the FHIR store from below (default "
-            f"{DEFAULT_POLL_TIMEOUT_SECONDS}, least 1).",
-        )
-        kafka.add_argument(
             "--expansion_service",
             default=None,
-            help="host:port of a running KafkaIO expansion service (the local stack's); without it Beam starts "
-            "its default one.",
+            help="host:port of a running KafkaIO expansion service (the local stack's). Start it with "
+            f"--experiments={KAFKA_READ_EXPERIMENT}, as the local stack does: without that KafkaIO keeps each "
+            "message up to 2 s longer. Without this flag the job starts Beam's own, with that experiment.",
         )
 
         hcapi = parser.add_argument_group("FHIR store: Google Cloud Healthcare API (the original sample's flags)")

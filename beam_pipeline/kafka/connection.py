@@ -14,9 +14,12 @@ from beam_pipeline.contracts.kafka_secret import KafkaConnection, KafkaSecretErr
 CONFIG_PROVIDER = "k2fsm"
 CONFIG_PROVIDER_CLASS = "dev.k2f.kafka.SecretManagerConfigProvider"
 JAAS_KEY = "sasl.jaas.config"
-# KafkaIO's consumer polling timeout, whole seconds (Beam's default is 2): a partition's records reach the
-# next step only when its poll loop ends, so this bounds the latency from below.
-DEFAULT_POLL_TIMEOUT_SECONDS = 1
+# The expansion-service experiment that makes KafkaIO read through its UnboundedSource reader wrapped as a
+# splittable DoFn (Beam's option for runners without the legacy Read, such as Dataflow Runner v2) instead
+# of its SDF read. The SDF read hands a partition's records to the next step only when its polling loop
+# of whole seconds (2 by default, 1 at least) ends, so a message waited half a second on average and a
+# second at worst; the wrapped reader hands them on as soon as none is waiting (docs/local-runner.md).
+KAFKA_READ_EXPERIMENT = "use_unbounded_sdf_wrapper"
 
 
 def consumer_config(
@@ -33,6 +36,10 @@ def consumer_config(
         "group.id": group_id,
         # A new consumer group starts at the beginning: nothing published before the first run is skipped.
         "auto.offset.reset": "earliest",
+        # Offsets move only when Beam finalizes the bundle that read them (commit_offset_in_finalize). KafkaIO
+        # sets this itself, but a cross-language expansion replaces its consumer config, and the consumer's
+        # own auto-commit would commit records read but not yet handed on, which a cancel then loses.
+        "enable.auto.commit": "false",
     }
     if connection.api_key:
         config["sasl.mechanism"] = "PLAIN"

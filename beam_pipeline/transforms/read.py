@@ -5,7 +5,6 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.io.kafka import ReadFromKafka as _KafkaIORead
 
-from beam_pipeline.kafka.connection import DEFAULT_POLL_TIMEOUT_SECONDS
 from beam_pipeline.kafka.expansion import kafka_expansion_service
 from beam_pipeline.raw_message import RawMessage
 
@@ -24,7 +23,6 @@ class ReadFromKafka(beam.PTransform):
         topics: list[str],
         expansion_service: str | None = None,
         max_num_records: int | None = None,
-        poll_timeout_seconds: int = DEFAULT_POLL_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__()
         self._consumer_config = consumer_config
@@ -32,9 +30,6 @@ class ReadFromKafka(beam.PTransform):
         # Without a running expansion service (the local stack's), Beam's own, with the Kafka ConfigProvider.
         self._expansion_service = expansion_service or kafka_expansion_service(consumer_config)
         self._max_num_records = max_num_records
-        if poll_timeout_seconds < 1:
-            raise ValueError("the Kafka poll timeout is at least 1 second")
-        self._poll_timeout_seconds = poll_timeout_seconds
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[RawMessage]:
         return (
@@ -49,7 +44,8 @@ class ReadFromKafka(beam.PTransform):
                 # Kafka timestamp still names the date partition of its archive line.
                 timestamp_policy="ProcessingTime",
                 max_num_records=self._max_num_records,
-                consumer_polling_timeout=self._poll_timeout_seconds,
+                # consumer_polling_timeout stays Beam's default: it belongs to the SDF read, and the reader
+                # the expansion service is told to use (KAFKA_READ_EXPERIMENT) refuses any other value.
                 expansion_service=self._expansion_service,
             )
             | "ToRawMessage" >> beam.Map(RawMessage.from_kafka)

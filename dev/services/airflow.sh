@@ -10,6 +10,9 @@ export AIRFLOW__CORE__DAGS_FOLDER="$K2F_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$K2F_ROOT/plugins"
 # Tasks import beam_pipeline and launcher (contracts, job states); on Composer both are uploaded into dags/.
 export PYTHONPATH="$K2F_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# SQLite allows one writer at a time and sqlite3 gives up after 5 s by default: a test's trigger that met
+# a scheduled run's burst of writes got "database is locked" as a 500 (seen once in test_airflow_e2e).
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db?timeout=30"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_USER:-admin}:admin"
 export AIRFLOW__API__PORT="$AIRFLOW_PORT"

@@ -5,9 +5,9 @@
 # Python steps on the Python worker pool and their Java steps (KafkaIO) on the Java worker pool.
 source "$(dirname "$0")/../lib.sh"
 
-# Keyed by version, so a new pin builds a new binary instead of reusing a stale one ("-loopback": built with
-# the one-line patch below, never an unpatched binary from an older checkout).
-PRISM_BIN="$K2F_CACHE_DIR/prism/$BEAM_VERSION-loopback/prism"
+# Keyed by version and patches, so a new pin or patch builds a new binary instead of reusing a stale one
+# (never an unpatched binary from an older checkout).
+PRISM_BIN="$K2F_CACHE_DIR/prism/$BEAM_VERSION-loopback-paced/prism"
 PRISM_MODULE="github.com/apache/beam/sdks/v2"
 # Prism's job service listens on ":PORT" (every interface) and has no flag for the address; its UI already
 # binds localhost. The build patches that one listen address to 127.0.0.1 in a copy of the module's Go
@@ -15,21 +15,36 @@ PRISM_MODULE="github.com/apache/beam/sdks/v2"
 # cannot silently bring back an open port.
 PRISM_LISTEN_FROM='net.Listen("tcp", fmt.Sprintf(":%d", port))'
 PRISM_LISTEN_TO='net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))'
+# The Kafka read (beam_pipeline/kafka/connection.py, KAFKA_READ_EXPERIMENT) returns from each call as soon as
+# no record is waiting and asks to be resumed at once, and Prism resumes it at once: a busy loop that kept
+# 0.6-0.85 of this machine's two cores busy while a job sat idle. The second patch gives an unbounded
+# element's resume that asked for no delay one of 100 ms, through Prism's own path for SDK-requested delays
+# (Dataflow paces such resumes itself). It adds at most that to a message's latency; idle, the job then
+# costs about 0.13 core (docs/local-runner.md, item 10).
+PRISM_RESUME_FROM='		if r.Delay <= 0 {'
+PRISM_RESUME_TO='		if r.Delay <= 0 && !r.Bounded {\n			r.Delay = 100 * time.Millisecond\n		}\n		if r.Delay <= 0 {'
+
+# Replaces the one line holding FROM in FILE (awk escapes in TO); fails unless exactly one line does, so a
+# new Beam version cannot silently drop a patch.
+patch_line() {
+  local file="$1" from="$2" to="$3"
+  [[ "$(grep -cF -- "$from" "$file")" == 1 ]] \
+    || die "prism v$BEAM_VERSION: '$from' is not in $(basename "$file") once: update dev/services/prism.sh"
+  awk -v from="$from" -v to="$to" \
+    '{ i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)); print }' \
+    "$file" > "$file.patched" && mv "$file.patched" "$file"
+}
 
 install() {
   [[ -x "$PRISM_BIN" ]] && return 0
   log "building prism v$BEAM_VERSION from the Go module proxy (first run only; minutes on a cold Go cache)"
-  local src work server
+  local src work
   src="$(go mod download -json "$PRISM_MODULE@v$BEAM_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [[ -d "$src" ]] || die "could not download $PRISM_MODULE@v$BEAM_VERSION"
   work="$(mktemp -d)"
   cp -r "$src/go.mod" "$src/go.sum" "$src/go" "$work/" && chmod -R u+w "$work"
-  server="$work/go/pkg/beam/runners/prism/internal/jobservices/server.go"
-  grep -qF "$PRISM_LISTEN_FROM" "$server" \
-    || die "prism v$BEAM_VERSION no longer listens with $PRISM_LISTEN_FROM: update dev/services/prism.sh"
-  awk -v from="$PRISM_LISTEN_FROM" -v to="$PRISM_LISTEN_TO" \
-    '{ i = index($0, from); if (i) $0 = substr($0, 1, i - 1) to substr($0, i + length(from)); print }' \
-    "$server" > "$server.patched" && mv "$server.patched" "$server"
+  patch_line "$work/go/pkg/beam/runners/prism/internal/jobservices/server.go" "$PRISM_LISTEN_FROM" "$PRISM_LISTEN_TO"
+  patch_line "$work/go/pkg/beam/runners/prism/internal/engine/elementmanager.go" "$PRISM_RESUME_FROM" "$PRISM_RESUME_TO"
   mkdir -p "$(dirname "$PRISM_BIN")"
   (cd "$work" && go build -o "$PRISM_BIN.tmp" ./go/cmd/prism) >&2 || die "building prism failed"
   mv "$PRISM_BIN.tmp" "$PRISM_BIN"

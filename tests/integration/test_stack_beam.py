@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.kafka.connection import consumer_config
 from beam_pipeline.secret_manager import access_secret, secret_manager_client
+from beam_pipeline.transforms import read as our_read
 from launcher.local_stack_flags import local_expansion_service, local_runner_options
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,17 @@ def _assert_read_exactly(out: Path, sent: list[dict[str, object]], topic: str) -
     assert {r["topic"] for r in records} == {topic}
     assert len({(r["partition"], r["offset"]) for r in records}) == len(sent)
     assert all(r["timestamp"] > 0 for r in records)
+
+
+def test_the_local_expansion_service_expands_our_read_to_kafkaios_unbounded_reader(env):
+    """KAFKA_READ_EXPERIMENT reaches KafkaIO through the expansion service's command line (it ignores the
+    pipeline's experiments): the SDF read would hold each partition's records for its polling loop."""
+    pipeline = beam.Pipeline(options=PipelineOptions(local_runner_options(env, streaming=True)))
+    config = {"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "group.id": "expansion-check"}
+    _ = pipeline | our_read.ReadFromKafka(config, ["expansion-check"], local_expansion_service(env))
+    names = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
+    assert any("ReadFromKafkaViaUnbounded" in n for n in names), "KafkaIO expanded to another read"
+    assert not any("ReadFromKafkaViaSDF" in n for n in names)
 
 
 def test_trivial_pipeline_runs_to_done_on_the_external_python_worker_pool(env, tmp_path):

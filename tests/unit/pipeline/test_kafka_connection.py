@@ -50,6 +50,11 @@ def test_no_credentials_is_plaintext_without_sasl():
     assert "config.providers" not in config
 
 
+def test_offsets_move_only_when_beam_finalizes_the_read_not_on_the_consumers_own_timer():
+    config = consumer_config(parse_kafka_secret(_secret(bootstrap_servers="b:9092")), "g", NAME)
+    assert config["enable.auto.commit"] == "false"
+
+
 def test_extra_properties_win():
     conn = parse_kafka_secret(_secret(bootstrap_servers="b:9092"))
     assert consumer_config(conn, "g", NAME, {"auto.offset.reset": "latest"})["auto.offset.reset"] == "latest"

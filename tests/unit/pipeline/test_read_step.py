@@ -1,36 +1,41 @@
-"""ReadFromKafka hands KafkaIO the polling timeout from --kafka_poll_timeout_seconds: it bounds how long a
-read message waits before the next steps see it."""
+"""ReadFromKafka's KafkaIO settings: the ones the reader KAFKA_READ_EXPERIMENT selects accepts, and offsets
+committed as Beam finalizes."""
 
 from __future__ import annotations
 
 import apache_beam as beam
 import pytest
 
-from beam_pipeline.job_flags import KafkaToFhirOptions
 from beam_pipeline.transforms import read
 
 pytestmark = pytest.mark.unit
 
 
-def test_the_poll_timeout_reaches_kafkaio(monkeypatch):
-    seen = {}
+def _kafkaio_arguments(monkeypatch, **kwargs) -> dict:
+    seen: dict = {}
 
     class Recorder(beam.PTransform):
-        def __init__(self, **kwargs):
+        def __init__(self, **arguments):
             super().__init__()
-            seen.update(kwargs)
+            seen.update(arguments)
 
         def expand(self, pbegin):
             return pbegin | beam.Create([])
 
     monkeypatch.setattr(read, "_KafkaIORead", Recorder)
     with beam.Pipeline() as p:
-        _ = p | read.ReadFromKafka({"bootstrap.servers": "x"}, ["t"], "localhost:1", poll_timeout_seconds=3)
-    assert seen["consumer_polling_timeout"] == 3
+        _ = p | read.ReadFromKafka({"bootstrap.servers": "x"}, ["t"], "localhost:1", **kwargs)
+    return seen
 
 
-def test_the_poll_timeout_defaults_to_one_second_and_refuses_less():
-    opts = beam.options.pipeline_options.PipelineOptions([]).view_as(KafkaToFhirOptions)
-    assert opts.kafka_poll_timeout_seconds == 1
-    with pytest.raises(ValueError, match="at least 1 second"):
-        read.ReadFromKafka({}, ["t"], "localhost:1", poll_timeout_seconds=0)
+def test_the_polling_timeout_is_left_to_beam_because_the_unbounded_reader_refuses_any_other(monkeypatch):
+    # KafkaIO: "The current Kafka read configuration isn't supported by the LEGACY read implementation!
+    # Conflicting properties: [CONSUMER_POLLING_TIMEOUT]" for anything but its default.
+    assert "consumer_polling_timeout" not in _kafkaio_arguments(monkeypatch)
+
+
+def test_offsets_are_committed_as_beam_finalizes_with_metadata_and_processing_time(monkeypatch):
+    seen = _kafkaio_arguments(monkeypatch)
+    assert seen["commit_offset_in_finalize"] is True
+    assert seen["with_metadata"] is True and seen["timestamp_policy"] == "ProcessingTime"
+    assert seen["expansion_service"] == "localhost:1" and seen["topics"] == ["t"]
