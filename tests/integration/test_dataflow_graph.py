@@ -3,7 +3,8 @@
 Google cannot be reached here, so the launcher writes a classic template to a local path and stages to
 the GCS emulator; the test reads back the staged pipeline proto and checks what Dataflow would run.
 The KafkaIO read is expanded by a Java expansion service with Beam's default (Docker) environment, the
-one Dataflow uses, started by this test on the local Beam Java classpath. A second build with FHIR
+one Dataflow uses, started by this test on the local Beam Java classpath with the arguments the launch
+gives Beam's own (EXPANSION_SERVICE_ARGS). A second build with FHIR
 credentials in Secret Manager checks that none of them reaches the template, the proto or the staged
 files, in any form.
 """
@@ -28,6 +29,7 @@ from apache_beam.internal import pickler
 from apache_beam.portability.api import beam_runner_api_pb2
 from google.cloud import storage
 
+from beam_pipeline.kafka.expansion import EXPANSION_SERVICE_ARGS
 from tests.support.local_stack import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
@@ -112,6 +114,8 @@ def test_original_flags_build_a_dataflow_streaming_graph(env, tmp_path, docker_e
     assert [transforms[t].unique_name for t in transforms[root].subtransforms][:6] == STEPS
     kafka = [t for t in transforms.values() if t.unique_name.startswith("ReadFromKafka/KafkaIO/") and t.environment_id]
     assert kafka, "the KafkaIO read was not expanded into the graph"
+    # The arguments a launch without --expansion_service gives Beam's own: KafkaIO's UnboundedSource reader.
+    assert any("ReadFromKafkaViaUnbounded" in t.unique_name for t in kafka)
     for t in kafka:  # the cross-language read runs in Beam's Java SDK container
         environment = pipeline.components.environments[t.environment_id]
         payload = beam_runner_api_pb2.DockerPayload.FromString(environment.payload)
