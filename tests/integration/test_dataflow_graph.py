@@ -66,7 +66,7 @@ def docker_env_expansion_service(env, tmp_path_factory):
     log = (tmp_path_factory.mktemp("expansion") / "expansion.log").open("w")
     process = subprocess.Popen(
         ["java", "-Xmx512m", "-cp", f"{libs}/*", "org.apache.beam.sdk.expansion.service.ExpansionService",
-         str(port), f"--filesToStage={ROOT / 'dev/beam/pom.xml'}"],
+         str(port), f"--filesToStage={ROOT / 'dev/beam/pom.xml'}", *EXPANSION_SERVICE_ARGS],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
