@@ -1,10 +1,10 @@
 """The runner local jobs are submitted with: Beam's PortableRunner, aimed at Prism's job service.
 
-KafkaIO commits consumer offsets from a DoFn that declares @RequiresStableInput, and Prism refuses any
-pipeline that lists that requirement. Stable input asks the runner to replay a retried bundle with the
-same elements; Prism never retries a bundle (a failed bundle fails the job), so the guarantee holds
-there without the declaration, and dropping it is what lets the local job commit offsets the way
-Dataflow does. Dataflow never sees this class.
+KafkaIO's SDF read (what an expansion service without KAFKA_READ_EXPERIMENT gives) commits consumer offsets
+from a DoFn that declares @RequiresStableInput, and Prism refuses any pipeline that lists that requirement.
+Stable input asks the runner to replay a retried bundle with the same elements; Prism never retries a bundle
+(a failed bundle fails the job), so the guarantee holds there without the declaration, and dropping it is
+what lets the local job commit offsets the way Dataflow does. Dataflow never sees this class.
 """
 
 from __future__ import annotations
