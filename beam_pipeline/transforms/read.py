@@ -27,7 +27,7 @@ class ReadFromKafka(beam.PTransform):
         super().__init__()
         self._consumer_config = consumer_config
         self._topics = topics
-        # Without a running expansion service (the local stack's), Beam's own, with the Kafka ConfigProvider.
+        # Without a running expansion service (the local stack's), Beam's own, told which Kafka read to use.
         self._expansion_service = expansion_service or kafka_expansion_service(consumer_config)
         self._max_num_records = max_num_records
 
