@@ -29,13 +29,14 @@ def kafka_expansion_service(
     consumer_config: Mapping[str, str], env: Mapping[str, str] = os.environ
 ) -> BeamJarExpansionService:
     """The expansion service a launch without --expansion_service needs."""
-    if CONFIG_PROVIDER_CLASS not in consumer_config.values():
-        return BeamJarExpansionService(IO_EXPANSION_SERVICE, append_args=list(EXPANSION_SERVICE_ARGS))
-    jar = env.get(PROVIDER_JAR_ENV)
-    if not jar:
-        raise ValueError(
-            f"the Kafka login is read on the workers by {CONFIG_PROVIDER_CLASS}: set {PROVIDER_JAR_ENV} to "
-            "its jar (built by `mvn package` in java/kafka-config-provider; a local path or an https URL), "
-            "or pass --expansion_service with an expansion service that has it"
-        )
-    return BeamJarExpansionService(IO_EXPANSION_SERVICE, classpath=[jar], append_args=list(EXPANSION_SERVICE_ARGS))
+    classpath = []
+    if CONFIG_PROVIDER_CLASS in consumer_config.values():
+        jar = env.get(PROVIDER_JAR_ENV)
+        if not jar:
+            raise ValueError(
+                f"the Kafka login is read on the workers by {CONFIG_PROVIDER_CLASS}: set {PROVIDER_JAR_ENV} to "
+                "its jar (built by `mvn package` in java/kafka-config-provider; a local path or an https URL), "
+                "or pass --expansion_service with an expansion service that has it"
+            )
+        classpath.append(jar)
+    return BeamJarExpansionService(IO_EXPANSION_SERVICE, classpath=classpath, append_args=list(EXPANSION_SERVICE_ARGS))

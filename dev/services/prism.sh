@@ -5,9 +5,6 @@
 # Python steps on the Python worker pool and their Java steps (KafkaIO) on the Java worker pool.
 source "$(dirname "$0")/../lib.sh"
 
-# Keyed by version and patches, so a new pin or patch builds a new binary instead of reusing a stale one
-# (never an unpatched binary from an older checkout).
-PRISM_BIN="$K2F_CACHE_DIR/prism/$BEAM_VERSION-loopback-paced/prism"
 PRISM_MODULE="github.com/apache/beam/sdks/v2"
 # Prism's job service listens on ":PORT" (every interface) and has no flag for the address; its UI already
 # binds localhost. The build patches that one listen address to 127.0.0.1 in a copy of the module's Go
@@ -23,6 +20,10 @@ PRISM_LISTEN_TO='net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))'
 # costs about 0.13 core (docs/local-runner.md, item 10).
 PRISM_RESUME_FROM='		if r.Delay <= 0 {'
 PRISM_RESUME_TO='		if r.Delay <= 0 && !r.Bounded {\n			r.Delay = 100 * time.Millisecond\n		}\n		if r.Delay <= 0 {'
+# Keyed by version and by the patches' text, so a new pin or a changed patch builds a new binary instead of
+# reusing a stale one (never an unpatched binary from an older checkout).
+PRISM_BIN="$K2F_CACHE_DIR/prism/$BEAM_VERSION-k2f-$(printf '%s\n' "$PRISM_LISTEN_FROM" "$PRISM_LISTEN_TO" \
+  "$PRISM_RESUME_FROM" "$PRISM_RESUME_TO" | sha256sum | cut -c1-12)/prism"
 
 # Replaces the one line holding FROM in FILE (awk escapes in TO); fails unless exactly one line does, so a
 # new Beam version cannot silently drop a patch.

@@ -11,7 +11,7 @@ from beam_pipeline.transforms import read
 pytestmark = pytest.mark.unit
 
 
-def _kafkaio_arguments(monkeypatch, **kwargs) -> dict:
+def _kafkaio_arguments(monkeypatch) -> dict:
     seen: dict = {}
 
     class Recorder(beam.PTransform):
@@ -24,7 +24,7 @@ def _kafkaio_arguments(monkeypatch, **kwargs) -> dict:
 
     monkeypatch.setattr(read, "_KafkaIORead", Recorder)
     with beam.Pipeline() as p:
-        _ = p | read.ReadFromKafka({"bootstrap.servers": "x"}, ["t"], "localhost:1", **kwargs)
+        _ = p | read.ReadFromKafka({"bootstrap.servers": "x"}, ["t"], "localhost:1")
     return seen
 
 
