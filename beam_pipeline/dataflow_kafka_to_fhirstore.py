@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,19 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
 
 from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  # noqa: E402
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
+from beam_pipeline.delivery.committer import OffsetCommitter  # noqa: E402
+from beam_pipeline.delivery.drain_signal import DrainSignal  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.job_flags import KafkaToFhirOptions, normalize_argv  # noqa: E402
 from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
 from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
+from beam_pipeline.transforms.commit_offsets import CommitOffsets  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
+from beam_pipeline.transforms.windowed_files import default_storage_client  # noqa: E402
 from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore  # noqa: E402
 from beam_pipeline.us_core import TransformConfig  # noqa: E402
 from beam_pipeline.us_core.config import config_from_flags  # noqa: E402
@@ -57,21 +62,31 @@ class JobSettings:
     window_seconds: int
     fhir: FhirStoreConfig
     mapping: TransformConfig
+    # Whose offsets the job commits once messages settle (the secret's name only, read on the workers).
+    kafka_secret_resource_name: str = ""
+    consumer_group: str = ""
 
 
 def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
-    """Everything after the read, so tests can feed RawMessages without Kafka."""
-    _ = messages | "ArchiveRaw" >> ArchiveRaw(
+    """Everything after the read, so tests can feed RawMessages without Kafka. Returns each outcome, and
+    the messages archived ("archived") and dead-lettered ("dead_lettered") once their lines are written."""
+    archived = messages | "ArchiveRaw" >> ArchiveRaw(
         settings.archive_bucket, settings.window_seconds, job_name=settings.job_name
     )
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(settings.fhir, settings.job_name)
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
-    _ = failures | "DeadLetter" >> DeadLetter(
+    dead_lettered = failures | "DeadLetter" >> DeadLetter(
         settings.error_bucket, settings.window_seconds, job_name=settings.job_name
     )
-    return {"written": written[WRITTEN], "failed": failures, "filtered": parsed.filtered}
+    return {
+        "written": written[WRITTEN],
+        "failed": failures,
+        "filtered": parsed.filtered,
+        "archived": archived,
+        "dead_lettered": dead_lettered,
+    }
 
 
 def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, str], list[str]]:
@@ -92,6 +107,8 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         window_seconds=opts.archive_window_seconds,
         fhir=fhir,
         mapping=config_from_flags(opts),
+        kafka_secret_resource_name=opts.kafka_secret_resource_name,
+        consumer_group=consumer["group.id"],
     )
     topics = comma_list(opts.topics)
     return settings, consumer, topics
@@ -111,8 +128,20 @@ def build_pipeline(
     topics: list[str],
     expansion_service: str | None = None,
 ) -> dict[str, Any]:
-    messages = pipeline | "ReadFromKafka" >> ReadFromKafka(consumer, topics, expansion_service)
-    return build_steps(messages, settings)
+    # Drawn when the job is built: only a drain asked for after this stops it (not its predecessor's).
+    drain = DrainSignal(settings.archive_bucket, settings.job_name, int(time.time() * 1000), default_storage_client)
+    messages = pipeline | "ReadFromKafka" >> ReadFromKafka(consumer, topics, expansion_service, drain=drain)
+    steps = build_steps(messages, settings)
+    settled = {
+        "read": messages,
+        "archived": steps["archived"],
+        "stored": steps["written"],
+        "filtered": steps["filtered"],
+        "dead_lettered": steps["dead_lettered"],
+    }
+    committer = OffsetCommitter(settings.kafka_secret_resource_name, settings.consumer_group)
+    _ = settled | "CommitOffsets" >> CommitOffsets(committer, drain, settings.job_name)
+    return steps
 
 
 def help_parser() -> argparse.ArgumentParser:

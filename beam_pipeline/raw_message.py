@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from beam_pipeline.contracts.bucket_layout import UNKNOWN, archive_partition
@@ -16,6 +16,7 @@ from beam_pipeline.contracts.error_record import (
     replay_origin,
     utc_date,
 )
+from beam_pipeline.delivery.ledger import Delivery
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class RawMessage:
             value=bytes(record.value) if record.value is not None else b"",
             headers=tuple((str(h.key), bytes(h.value) if h.value is not None else b"") for h in (record.headers or ())),
         )
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(self.topic, self.partition, self.offset)
 
     @property
     def coordinates(self) -> KafkaCoordinates:
@@ -69,7 +74,7 @@ class RawMessage:
             origin = self.error_fields()
         except Exception:  # noqa: BLE001  (headers are input: a record about the message beats none)
             origin = {"source": self.coordinates, "attempt": 1}
-        return make_error_record(
+        record = make_error_record(
             stage=stage,
             code=code,
             retryable=retryable,
@@ -80,6 +85,7 @@ class RawMessage:
             http_status=http_status,
             operation_outcome=operation_outcome,
         )
+        return replace(record, delivery=self.coordinates)
 
     @property
     def date(self) -> str:

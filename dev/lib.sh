@@ -20,27 +20,75 @@ pid_alive() {
   [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-# start_bg NAME CMD...: start CMD detached in its own process group, log to $K2F_LOG_DIR/NAME.log.
+# Every process the stack starts carries K2F_STACK=<state dir> in its environment, inherited by whatever it
+# forks (the worker pools' SDK harnesses, Airflow's task processes): `down` finds and stops them even when
+# their service's leader died first and they were re-parented to init, and `status` lists them as strays.
+K2F_STACK_TAG="K2F_STACK=$K2F_STATE_DIR"
+
+# start_bg NAME CMD...: start CMD detached in its own process group, log to $K2F_LOG_DIR/NAME.log. Every group
+# a service ever had is recorded in NAME.pgids until stop_bg has stopped it.
 start_bg() {
   local name="$1"; shift
   if pid_alive "$name"; then return 0; fi
   log "starting $name (log: $K2F_LOG_DIR/$name.log)"
-  setsid "$@" >>"$K2F_LOG_DIR/$name.log" 2>&1 < /dev/null &
+  setsid env "$K2F_STACK_TAG" "$@" >>"$K2F_LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$K2F_RUN_DIR/$name.pid"
+  echo $! >> "$K2F_RUN_DIR/$name.pgids"
 }
 
-# stop_bg NAME [GRACE_SECONDS]: TERM the process group, then KILL after the grace period.
+# stack_pids [PGID...]: the pids of live processes tagged as this stack's (of those process groups only, when
+# given). A recorded group id the kernel has since given to someone else's process is never matched.
+stack_pids() {
+  local groups=" $* " pid pgid
+  for dir in /proc/[0-9]*; do
+    pid="${dir#/proc/}"
+    [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+    tr '\0' '\n' 2>/dev/null < "$dir/environ" | grep -qxF "$K2F_STACK_TAG" || continue
+    if (($#)); then
+      pgid="$(awk '{print $5}' "$dir/stat" 2>/dev/null)" || continue
+      [[ "$groups" == *" $pgid "* ]] || continue
+    fi
+    echo "$pid"
+  done
+}
+
+# stop_pids GRACE_SECONDS PID...: TERM, wait up to the grace period, then KILL what is left.
+stop_pids() {
+  local grace="$1"; shift
+  (($#)) || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq $((grace * 5))); do
+    local alive=0 p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1 && break; done
+    ((alive)) || return 0
+    sleep 0.2
+  done
+  kill -KILL "$@" 2>/dev/null || true
+}
+
+# stop_bg NAME [GRACE_SECONDS]: stop every process of every group the service had, its leader first (it
+# stops its own children cleanly), then whatever outlived it, even when the leader had died before.
 stop_bg() {
-  local name="$1" grace="${2:-20}" f="$K2F_RUN_DIR/$1.pid" pid
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping $name"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq $((grace * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
+  local name="$1" grace="${2:-20}" f="$K2F_RUN_DIR/$1.pid" groups=() pid
+  if [[ -f "$K2F_RUN_DIR/$name.pgids" ]]; then mapfile -t groups < "$K2F_RUN_DIR/$name.pgids"; fi
+  if [[ -f "$f" ]]; then
+    pid="$(cat "$f")"
+    groups+=("$pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping $name"
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq $((grace * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
   fi
-  rm -f "$f"
+  if ((${#groups[@]})); then
+    local left
+    mapfile -t left < <(stack_pids "${groups[@]}")
+    if ((${#left[@]})); then
+      log "stopping ${#left[@]} process(es) left by $name"
+      stop_pids 5 "${left[@]}"
+    fi
+  fi
+  rm -f "$f" "$K2F_RUN_DIR/$name.pgids"
 }
 
 # wait_until SECONDS NAME CMD...: poll CMD until it succeeds; fail naming the log if it never does.

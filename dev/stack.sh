@@ -21,8 +21,32 @@ up() {
 }
 
 down() {
-  local services=("$@") i
+  local services=("$@") i strays
   for ((i = ${#services[@]} - 1; i >= 0; i--)); do bash "$(svc_script "${services[$i]}")" stop; done
+  # The whole stack: nothing it started outlives it, whatever group it ended up in.
+  if ((${#services[@]} == ${#ALL[@]})); then
+    mapfile -t strays < <(stack_pids)
+    if ((${#strays[@]})); then
+      log "stopping ${#strays[@]} stray process(es) of the stack: ${strays[*]}"
+      stop_pids 5 "${strays[@]}"
+    fi
+  fi
+}
+
+# strays: processes of the stack that belong to no running service's process group (a worker whose pool
+# died, say), one line each.
+strays() {
+  local live=() s pid
+  for s in "${ALL[@]}"; do
+    [[ -f "$K2F_RUN_DIR/$s.pid" ]] && live+=("$(cat "$K2F_RUN_DIR/$s.pid")")
+  done
+  for pid in $(stack_pids); do
+    local pgid
+    pgid="$(awk '{print $5}' "/proc/$pid/stat" 2>/dev/null)" || continue
+    if [[ " ${live[*]} " != *" $pgid "* ]] || ! kill -0 "$pgid" 2>/dev/null; then
+      printf 'stray: pid %s (group %s) %s\n' "$pid" "$pgid" "$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | cut -c1-120)"
+    fi
+  done
 }
 
 status() {
@@ -40,6 +64,12 @@ status() {
     fi
     printf '%-20s %-8s %-10s\n' "$s" "$ok" "$rss"
   done
+  local found
+  found="$(strays)"
+  if [[ -n "$found" ]]; then
+    echo "$found"
+    echo "processes of the stack outside any running service: 'make down' stops them"
+  fi
 }
 
 cmd="${1:-}"; shift || true

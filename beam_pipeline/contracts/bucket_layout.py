@@ -3,6 +3,7 @@
     <archive bucket>/archive/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson
     <error bucket>/errors/stage=S/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson
     <error bucket>/replayed/... and quarantine/...: the replay's twins of an errors/ object, same relative name
+    <archive bucket>/control/job=J/drain.json: the local drain's request to job J (beam_pipeline/delivery)
 
 The pipeline builds these paths (ArchiveRaw, DeadLetter) and the Airflow side lists and parses them
 (health, replay): one definition for both.
@@ -16,6 +17,7 @@ ARCHIVE_PREFIX = "archive"
 ERRORS_PREFIX = "errors"
 REPLAYED_PREFIX = "replayed"
 QUARANTINE_PREFIX = "quarantine"
+CONTROL_PREFIX = "control"
 # The date partition of a message whose Kafka timestamp no calendar can name (year 10000, ...), and what a
 # name without a partition key reads as.
 UNKNOWN = "unknown"
@@ -35,6 +37,11 @@ def error_partition(record: ErrorRecord) -> str:
     """stage=S/topic=T/date=D, the date of the Kafka message (of the failure when it has none)."""
     date = utc_date(record.source.timestamp_ms) or record.first_failure_time[:10] or UNKNOWN
     return f"stage={record.stage}/topic={record.source.topic}/date={date}"
+
+
+def drain_marker_name(job_name: str) -> str:
+    """The object a local drain writes to ask job `job_name` to stop taking messages."""
+    return f"{CONTROL_PREFIX}/job={job_name}/drain.json"
 
 
 def partition_value(name: str, key: str) -> str:

@@ -93,6 +93,9 @@ class ErrorRecord:
     job_name: str = ""
     schema_version: int = SCHEMA_VERSION
     record_id: str = field(default="")
+    # Where this delivery of the message was read (for a replay, the replay's own coordinates, not `source`):
+    # what the pipeline settles once the record is written. Carried through the job, never written.
+    delivery: KafkaCoordinates | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.record_id:
@@ -100,7 +103,7 @@ class ErrorRecord:
 
     def to_json(self) -> str:
         """One NDJSON line, keys sorted so equal records are equal bytes."""
-        data = {k: v for k, v in asdict(self).items() if v is not None}
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "delivery"}
         data["source"] = {k: v for k, v in data["source"].items() if v is not None}
         return json_line(data)
 
@@ -112,7 +115,7 @@ class ErrorRecord:
 
     def next_attempt(self, now: datetime | None = None) -> ErrorRecord:
         """The record as it stands after one more failed attempt (replay increments it)."""
-        return replace(self, attempt=self.attempt + 1, last_failure_time=_iso(now), record_id="")
+        return replace(self, attempt=self.attempt + 1, last_failure_time=_iso(now), record_id="", delivery=None)
 
 
 def json_line(data: dict[str, Any]) -> str:
@@ -193,7 +196,7 @@ def from_json(line: str | bytes) -> ErrorRecord:
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise ValueError(f"unsupported error record schema_version {version!r}")
-    known = set(ErrorRecord.__dataclass_fields__)
+    known = set(ErrorRecord.__dataclass_fields__) - {"delivery"}
     source_fields = set(KafkaCoordinates.__dataclass_fields__)
     source = KafkaCoordinates(**{k: v for k, v in data.pop("source").items() if k in source_fields})
     return ErrorRecord(source=source, **{k: v for k, v in data.items() if k in known})

@@ -8,6 +8,8 @@ through the ConfigProvider in java/kafka-config-provider, which reads the same s
 
 from __future__ import annotations
 
+from typing import Any
+
 from beam_pipeline.contracts.kafka_secret import KafkaConnection, KafkaSecretError
 
 # The ConfigProvider (java/kafka-config-provider) and the one key it serves: one definition each.
@@ -56,3 +58,18 @@ def jaas_reference(secret_resource_name: str) -> str:
         # Kafka's variable syntax (${provider:path:key}) has no escaping.
         raise KafkaSecretError("the Kafka secret's resource name cannot contain ':' or '}'")
     return f"${{{CONFIG_PROVIDER}:{secret_resource_name}:{JAAS_KEY}}}"
+
+
+def librdkafka_config(connection: KafkaConnection, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """confluent-kafka (librdkafka) settings for the same connection: what Python speaks to Kafka with, on
+    workers (the offset commit) and in Airflow. Built where the secret was read; never part of a job graph."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": connection.bootstrap_servers,
+        "security.protocol": connection.security_protocol,
+    }
+    if connection.api_key:
+        config.update(
+            {"sasl.mechanisms": "PLAIN", "sasl.username": connection.api_key, "sasl.password": connection.api_secret}
+        )
+    config.update(extra or {})
+    return config

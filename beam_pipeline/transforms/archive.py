@@ -10,6 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from beam_pipeline.contracts.bucket_layout import ARCHIVE_PREFIX, UNKNOWN, archive_partition
+from beam_pipeline.delivery.ledger import Delivery
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
 
@@ -49,5 +50,10 @@ class ArchiveRaw(beam.PTransform):
             bucket, ARCHIVE_PREFIX, window_seconds, client_factory=client_factory, job_name=job_name
         )
 
-    def expand(self, messages: beam.PCollection[RawMessage]) -> beam.PCollection[str]:
-        return messages | "ToArchiveLine" >> beam.Map(archive_entry) | "WriteArchiveFiles" >> self._writer
+    def expand(self, messages: beam.PCollection[RawMessage]) -> beam.PCollection[Delivery]:
+        """The Delivery of every message once its line is in an archive object."""
+        return (
+            messages
+            | "ToArchiveLine" >> beam.Map(lambda m: (*archive_entry(m), m.delivery))
+            | "WriteArchiveFiles" >> self._writer
+        )

@@ -9,6 +9,7 @@ import apache_beam as beam
 
 from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, error_partition
 from beam_pipeline.contracts.error_record import ErrorRecord
+from beam_pipeline.delivery.ledger import Delivery
 from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
 
 
@@ -27,13 +28,21 @@ class DeadLetter(beam.PTransform):
             bucket, ERRORS_PREFIX, window_seconds, client_factory=client_factory, job_name=job_name
         )
 
-    def expand(self, records: beam.PCollection[ErrorRecord]) -> beam.PCollection[str]:
+    def expand(self, records: beam.PCollection[ErrorRecord]) -> beam.PCollection[Delivery]:
+        """The Delivery of every message whose error record is in an object (the offset commit waits for it)."""
         return (
             records
             | "CountByStageAndCode" >> beam.Map(_count)
-            | "ToErrorLine" >> beam.Map(lambda r: (error_partition(r), r.to_json()))
+            | "ToErrorLine" >> beam.Map(lambda r: (error_partition(r), r.to_json(), _delivery(r)))
             | "WriteErrorFiles" >> self._writer
         )
+
+
+def _delivery(record: ErrorRecord) -> Delivery | None:
+    where = record.delivery
+    if where is None or where.partition is None or where.offset is None:
+        return None
+    return Delivery(where.topic, where.partition, where.offset)
 
 
 def _count(record: ErrorRecord) -> ErrorRecord:

@@ -22,6 +22,7 @@ from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
 
 from beam_pipeline.contracts.bucket_layout import bucket_name
+from beam_pipeline.delivery.ledger import Delivery
 
 # Late data still lands, as its own pane/object: a day covers a job stopped overnight and drained later.
 ALLOWED_LATENESS = Duration(seconds=24 * 3600)
@@ -114,17 +115,19 @@ class _WriteObjectFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[tuple[str, int], Iterable[str]],
+        element: tuple[tuple[str, int], Iterable[tuple[str, Delivery | None]]],
         win: window.IntervalWindow = beam.DoFn.WindowParam,
         pane: Any = beam.DoFn.PaneInfoParam,
-    ) -> Iterable[str]:
-        (partition, shard), lines = element
-        body = sorted(lines)
+    ) -> Iterable[Delivery]:
+        (partition, shard), entries = element
+        entries = list(entries)
+        body = sorted(line for line, _ in entries)
         name = object_name(self._prefix, partition, win, pane.index, shard, self._writer)
-        name = create_object(self._bucket, name, ("\n".join(body) + "\n").encode("utf-8"))
+        create_object(self._bucket, name, ("\n".join(body) + "\n").encode("utf-8"))
         self._objects.inc()
         self._lines.inc(len(body))
-        yield f"gs://{self._bucket_name}/{name}"
+        # Only now is each line durable: what the offset commit waits for.
+        yield from (delivery for _, delivery in entries if delivery is not None)
 
 
 def _upload_retry() -> Any:  # noqa: ANN401
@@ -135,7 +138,9 @@ def _upload_retry() -> Any:  # noqa: ANN401
 
 
 class WriteWindowedNdjson(beam.PTransform):
-    """(partition path, NDJSON line) pairs -> gs://bucket/prefix/partition/<window>-pane-shard.ndjson."""
+    """(partition path, NDJSON line, Delivery or None) -> gs://bucket/prefix/partition/<window>-pane-shard.ndjson.
+
+    Its output is the Delivery of every line once the object holding it is written."""
 
     def __init__(
         self,
@@ -160,7 +165,8 @@ class WriteWindowedNdjson(beam.PTransform):
         return (
             pcoll
             | "FixedWindows" >> fixed_windows(self._window_seconds)
-            | "KeyByPartitionAndShard" >> beam.Map(lambda kv: ((kv[0], shard_of(kv[1], shards)), kv[1]))
+            | "KeyByPartitionAndShard"
+            >> beam.Map(lambda entry: ((entry[0], shard_of(entry[1], shards)), (entry[1], entry[2])))
             | "GroupPerObject" >> beam.GroupByKey()
             | "WriteObjects"
             >> beam.ParDo(_WriteObjectFn(self._bucket, self._prefix, self._writer, self._client_factory))

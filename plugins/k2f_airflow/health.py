@@ -16,7 +16,7 @@ from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, partition_value
 from k2f_airflow.config import K2fConfig, setting_name
 from k2f_airflow.hooks.gcs import StorageHook
 from k2f_airflow.hooks.jobs import DataflowJobsHook, jobs_hook
-from k2f_airflow.kafka_client import KafkaClient
+from k2f_airflow.kafka_client import KafkaClient, PartitionLag
 
 
 class Unhealthy(Exception):
@@ -41,10 +41,25 @@ def total_lag(cfg: K2fConfig, kafka: KafkaClient | None = None) -> int:
     return sum(p.lag for p in kafka.consumer_lag(cfg.kafka_consumer_group, cfg.topic_list))
 
 
+def in_flight_summary(partitions: list[PartitionLag]) -> str:
+    """Per partition: messages the job has read and not yet settled (committed offsets stop before them)."""
+    parts = [
+        f"{p.topic}/{p.partition} {p.in_flight} in flight (read {p.read_gap} past committed)"
+        for p in partitions
+        if p.in_flight is not None
+    ]
+    return "; ".join(parts) if parts else "no commit from the pipeline yet"
+
+
 def consumer_lag(cfg: K2fConfig, since: datetime, kafka: KafkaClient | None = None) -> str:
-    lag = total_lag(cfg, kafka)
+    kafka = kafka or KafkaClient(cfg.kafka_secret_resource_name)
+    partitions = kafka.consumer_lag(cfg.kafka_consumer_group, cfg.topic_list)
+    lag = sum(p.lag for p in partitions)
     limit = cfg.health_max_consumer_lag
-    summary = f"consumer group {cfg.kafka_consumer_group} is {lag} message(s) behind on {cfg.topics}"
+    summary = (
+        f"consumer group {cfg.kafka_consumer_group} is {lag} message(s) behind on {cfg.topics}; "
+        f"{in_flight_summary(partitions)}"
+    )
     if lag > limit:
         raise Unhealthy(f"{summary} (more than {setting_name('health_max_consumer_lag')}={limit})")
     return summary

@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from beam_pipeline.contracts.commit_metadata import CommitMetadata, decode
+from beam_pipeline.kafka.connection import librdkafka_config
+
 TIMEOUT_SECONDS = 20.0
 
 
@@ -25,20 +28,20 @@ class PartitionLag:
     committed: int | None
     end: int
     lag: int
+    # What the pipeline said when it committed (beam_pipeline/contracts/commit_metadata.py), if it did.
+    metadata: CommitMetadata | None = None
 
+    @property
+    def in_flight(self) -> int | None:
+        """Messages the committing job had read and not yet settled, as of its last commit."""
+        return self.metadata.in_flight if self.metadata is not None else None
 
-def librdkafka_config(connection: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """confluent-kafka settings for a beam_pipeline.contracts.kafka_secret.KafkaConnection."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": connection.bootstrap_servers,
-        "security.protocol": connection.security_protocol,
-    }
-    if connection.api_key:
-        config.update(
-            {"sasl.mechanisms": "PLAIN", "sasl.username": connection.api_key, "sasl.password": connection.api_secret}
-        )
-    config.update(extra or {})
-    return config
+    @property
+    def read_gap(self) -> int | None:
+        """Offsets read past the committed one, as of the job's last commit."""
+        if self.metadata is None or self.committed is None:
+            return None
+        return max(0, self.metadata.read - self.committed)
 
 
 class KafkaClient:
@@ -90,19 +93,25 @@ class KafkaClient:
         request = [ConsumerGroupTopicPartitions(group, partitions)]
         committed_result = admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[group]
         committed = {
-            (tp.topic, tp.partition): tp.offset for tp in committed_result.result(self.timeout).topic_partitions
+            (tp.topic, tp.partition): (tp.offset, decode(getattr(tp, "metadata", None)))
+            for tp in committed_result.result(self.timeout).topic_partitions
         }
         ends = _offsets(admin, partitions, OffsetSpec.latest(), self.timeout)
         starts = _offsets(admin, partitions, OffsetSpec.earliest(), self.timeout)
         out = []
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            offset = committed.get(key)
+            offset, metadata = committed.get(key, (None, None))
             has_commit = offset is not None and offset >= 0
             base = offset if has_commit else starts[key]
             out.append(
                 PartitionLag(
-                    tp.topic, tp.partition, offset if has_commit else None, ends[key], max(0, ends[key] - base)
+                    tp.topic,
+                    tp.partition,
+                    offset if has_commit else None,
+                    ends[key],
+                    max(0, ends[key] - base),
+                    metadata if has_commit else None,
                 )
             )
         return out

@@ -34,8 +34,9 @@ def test_the_polling_timeout_is_left_to_beam_because_the_unbounded_reader_refuse
     assert "consumer_polling_timeout" not in _kafkaio_arguments(monkeypatch)
 
 
-def test_offsets_are_committed_as_beam_finalizes_with_metadata_and_processing_time(monkeypatch):
+def test_kafkaio_commits_nothing_and_reads_with_metadata_and_processing_time(monkeypatch):
     seen = _kafkaio_arguments(monkeypatch)
-    assert seen["commit_offset_in_finalize"] is True
+    # Offsets move only after the outcome (CommitOffsets), never as Beam finalizes the read's bundle.
+    assert seen["commit_offset_in_finalize"] is False
     assert seen["with_metadata"] is True and seen["timestamp_policy"] == "ProcessingTime"
     assert seen["expansion_service"] == "localhost:1" and seen["topics"] == ["t"]
