@@ -14,10 +14,19 @@ mkdir -p "$K2F_RUN_DIR" "$K2F_LOG_DIR" "$K2F_DATA_DIR" "$K2F_CACHE_DIR"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# alive PID: the process runs (a zombie, killed but not yet reaped by an init that does not reap, does not).
+alive() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [[ "${stat:0:1}" != "Z" ]]
+}
+
 # pid_alive NAME: the service's recorded process is running.
 pid_alive() {
   local f="$K2F_RUN_DIR/$1.pid"
-  [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+  [[ -f "$f" ]] && alive "$(cat "$f")"
 }
 
 # Every process the stack starts carries K2F_STACK=<state dir> in its environment, inherited by whatever it
@@ -36,6 +45,15 @@ start_bg() {
   echo $! >> "$K2F_RUN_DIR/$name.pgids"
 }
 
+# pgid_of PID: the process group of PID (read after the command name, which may hold spaces).
+pgid_of() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  set -- $stat
+  echo "$3"
+}
+
 # stack_pids [PGID...]: the pids of live processes tagged as this stack's (of those process groups only, when
 # given). A recorded group id the kernel has since given to someone else's process is never matched.
 stack_pids() {
@@ -43,9 +61,9 @@ stack_pids() {
   for dir in /proc/[0-9]*; do
     pid="${dir#/proc/}"
     [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
-    tr '\0' '\n' 2>/dev/null < "$dir/environ" | grep -qxF "$K2F_STACK_TAG" || continue
+    tr '\0' '\n' 2>/dev/null < "$dir/environ" | grep -xF "$K2F_STACK_TAG" >/dev/null || continue
     if (($#)); then
-      pgid="$(awk '{print $5}' "$dir/stat" 2>/dev/null)" || continue
+      pgid="$(pgid_of "$pid")" || continue
       [[ "$groups" == *" $pgid "* ]] || continue
     fi
     echo "$pid"
@@ -58,9 +76,9 @@ stop_pids() {
   (($#)) || return 0
   kill -TERM "$@" 2>/dev/null || true
   for _ in $(seq $((grace * 5))); do
-    local alive=0 p
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1 && break; done
-    ((alive)) || return 0
+    local running=0 p
+    for p in "$@"; do alive "$p" && running=1 && break; done
+    ((running)) || return 0
     sleep 0.2
   done
   kill -KILL "$@" 2>/dev/null || true
@@ -74,10 +92,10 @@ stop_bg() {
   if [[ -f "$f" ]]; then
     pid="$(cat "$f")"
     groups+=("$pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       log "stopping $name"
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq $((grace * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      for _ in $(seq $((grace * 5))); do alive "$pid" || break; sleep 0.2; done
     fi
   fi
   if ((${#groups[@]})); then

@@ -42,8 +42,8 @@ strays() {
   done
   for pid in $(stack_pids); do
     local pgid
-    pgid="$(awk '{print $5}' "/proc/$pid/stat" 2>/dev/null)" || continue
-    if [[ " ${live[*]} " != *" $pgid "* ]] || ! kill -0 "$pgid" 2>/dev/null; then
+    pgid="$(pgid_of "$pid")" || continue
+    if [[ " ${live[*]} " != *" $pgid "* ]] || ! alive "$pgid"; then
       printf 'stray: pid %s (group %s) %s\n' "$pid" "$pgid" "$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | cut -c1-120)"
     fi
   done

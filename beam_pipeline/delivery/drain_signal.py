@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # How often a worker looks for the marker: the drain's reaction time, against one GCS read per interval.
 POLL_SECONDS = 2.0
+LOOK_TIMEOUT_SECONDS = 3.0
 
 
 def requested_at_ms(body: bytes) -> int | None:
@@ -68,7 +69,8 @@ class DrainSignal:
         try:
             if self._blob is None:
                 self._blob = self._client_factory().bucket(self._bucket).blob(self._name)
-            body = self._blob.download_as_bytes()
+            # One quick look, never the client's minutes of retries: the read step waits on this call.
+            body = self._blob.download_as_bytes(timeout=LOOK_TIMEOUT_SECONDS, retry=None)
         except NotFound:
             return False
         except Exception as exc:  # noqa: BLE001  (GCS unreachable: keep going, look again)

@@ -1,8 +1,10 @@
 """Which consumed messages have settled, per topic-partition, and the offset that may be committed.
 
-A message has settled when its outcome is durable and it is archived: three events, in any order, from
-three parts of the pipeline (READ after the read step, ARCHIVED once its archive line is in an object,
-DONE once it is in the FHIR store, filtered, or its error record is in an object). The committable offset
+A message has settled when its outcome is durable and it is archived: two events, in any order, from two
+parts of the pipeline (ARCHIVED once its archive line is in an object, DONE once it is in the FHIR store,
+filtered, or its error record is in an object). A third, READ, from the read step, says a message is in
+flight; settling does not wait for it, so a read event that never arrives cannot hold the commit back
+for good. The committable offset
 is the first one that has not settled: everything below it may be forgotten by Kafka, everything from it
 on is read again by the next job. Pure: the Beam step (transforms/commit_offsets.py) keeps one ledger per
 topic-partition in its state and does the I/O.
@@ -16,7 +18,7 @@ from typing import NamedTuple
 READ = 1
 ARCHIVED = 2
 DONE = 4
-SETTLED = READ | ARCHIVED | DONE
+SETTLED = ARCHIVED | DONE
 # An offset no message was read at while the ones above it settled is a gap (a transaction marker, a
 # compacted record), not a message in flight, once it has stayed missing this long: the read event of a
 # message travels one step, its settlement at least the archive window, so a read event this late is
@@ -73,7 +75,7 @@ class PartitionLedger:
         offset = start
         while True:
             events = self.marks.get(offset)
-            if events == SETTLED:
+            if events is not None and events & SETTLED == SETTLED:
                 del self.marks[offset]
                 self.settled += 1
                 offset += 1
@@ -89,7 +91,7 @@ class PartitionLedger:
         return offset != start
 
     def _gap_expired(self, offset: int, now: float) -> bool:
-        if not any(o > offset and e == SETTLED for o, e in self.marks.items()):
+        if not any(o > offset and e & SETTLED == SETTLED for o, e in self.marks.items()):
             return False
         if self.gap is None or self.gap[0] != offset:
             self.gap = (offset, now)

@@ -51,6 +51,12 @@ class _CompactFn(beam.DoFn):
     """Events -> one (topic-partition, ((offset, events), ...)) per partition and runner bundle, so the
     stateful step reads and writes its state once per partition and bundle, not once per event."""
 
+    def __init__(self) -> None:
+        self._received = {
+            bit: beam.metrics.Metrics.counter(NAMESPACE, f"events_{name}")
+            for name, bit in (("read", READ), ("archived", ARCHIVED), ("done", DONE))
+        }
+
     def start_bundle(self) -> None:
         self._marks: dict[TopicPartitionKey, dict[int, int]] = {}
         self._latest = MIN_TIMESTAMP
@@ -60,6 +66,9 @@ class _CompactFn(beam.DoFn):
         marks = self._marks.setdefault((delivery.topic, delivery.partition), {})
         marks[delivery.offset] = marks.get(delivery.offset, 0) | events
         self._latest = max(self._latest, timestamp)
+        for bit, counter in self._received.items():
+            if events & bit:
+                counter.inc()
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
         for key, marks in self._marks.items():
@@ -78,6 +87,7 @@ class _CommitFn(beam.DoFn):
         self._settled = counter(NAMESPACE, "messages_settled")
         self._repeats = counter(NAMESPACE, "repeated_events")
         self._commits = counter(NAMESPACE, "commits")
+        self._applied = counter(NAMESPACE, "offsets_noted")
         self._failures = counter(NAMESPACE, "commit_failures")
         self._in_flight = beam.metrics.Metrics.distribution(NAMESPACE, "in_flight")
 
@@ -98,6 +108,7 @@ class _CommitFn(beam.DoFn):
         settled, repeats = ledger.settled, ledger.repeats
         for offset, events in marks:
             ledger.note(offset, events)
+        self._applied.inc(len(marks))
         if ledger.committed is None:
             try:
                 ledger.start_at(self._committer.start_offset(*key))

@@ -95,6 +95,9 @@ class ErrorReplayer:
         self.retry_topic = retry_topic
         self.flush_timeout = flush_timeout
         self.source_prefix = ERRORS_PREFIX
+        # Records published by this run: a record is at least once in the bucket (a job that stopped before
+        # committing past a message writes its record again when the next job reads it), replayed once.
+        self._published: set[str] = set()
 
     def run(self, prefix: str | None = None, max_objects: int = 200) -> ReplayCounts:
         """Replay the objects under `prefix` (default: all of errors/), at most `max_objects` of them."""
@@ -150,11 +153,16 @@ class ErrorReplayer:
                 quarantine_lines.append(_with_reason(line, reason))
                 continue
             replayed_lines.append(line)
-            if record.record_id in done_before:
+            if record.record_id in done_before or record.record_id in self._published:
                 counts.already_replayed += 1
             else:
+                self._published.add(record.record_id)
                 to_publish.append(record)
-        refused = self._publish(to_publish, counts)
+        try:
+            refused = self._publish(to_publish, counts)
+        except ReplayError:
+            self._published.difference_update(r.record_id for r in to_publish)
+            raise
         if refused:
             # Refused for good by the broker: to quarantine, with the broker's error name as the reason.
             keep = [line for line in replayed_lines if _record_id(line) not in refused]

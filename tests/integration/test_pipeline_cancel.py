@@ -44,6 +44,7 @@ def test_a_cancelled_job_commits_nothing_published_after_the_cancel(env):
         f"--kafka_consumer_group={group}",
         f"--source_id_system={system}",
         "--kafka_consumer_property=auto.commit.interval.ms=100",
+        "--archive_window_seconds=5",  # offsets are committed once messages are archived too
     )
     jobs = JobServiceClient(env["PRISM_ENDPOINT"])
     try:

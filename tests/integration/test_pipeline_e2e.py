@@ -23,6 +23,7 @@ from tests.support.local_stack import (
     cancel_job,
     create_topics,
     fhir_count,
+    group_offsets,
     hapi,
     kafka_plain,
     kafka_sasl,
@@ -76,6 +77,10 @@ def _filtered(run: str) -> list[bytes]:
 
 def _archive(env, topics: list[str]) -> list[dict]:
     return [line for t in topics for line in ndjson_lines(env["GCS_ARCHIVE_BUCKET"], f"archive/topic={t}/")]
+
+
+def _all_committed(env, group: str, topics: list[str]) -> bool:
+    return all(committed == end for committed, end in group_offsets(kafka_plain(env), group, topics).values())
 
 
 def _errors(env, topics: list[str]) -> list[dict]:
@@ -145,9 +150,11 @@ def test_kafka_to_hapi_end_to_end_with_redelivery_restart_and_outage(env):
         )
         assert fhir_count(env, system) == 1000
 
-        # 3. Cancel and restart on the same consumer group: it resumes from the committed offsets.
+        # 3. Cancel and restart on the same consumer group: it resumes from the committed offsets. The job
+        # commits once messages have settled (stored or dead-lettered, and archived); a quiet job has
+        # committed everything, so the restart re-reads nothing.
         wait_for(lambda: len(_archive(env, topics)) >= 2070, 120, "the redelivery archived", poll=2)
-        time.sleep(6)  # KafkaIO commits offsets a few seconds after it reads
+        wait_for(lambda: _all_committed(env, group, topics), 120, "the offsets of every settled message", poll=1)
         assert cancel_job(env, job_id) == "CANCELLED"
         more = _valid(run, 1000, 100)
         publish(kafka_sasl(env), sasl_topic, more)

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import stack_env
-from tests.integration.test_pipeline_e2e import _archive, _coordinates, _valid
+from tests.integration.test_pipeline_e2e import _all_committed, _archive, _coordinates, _valid
 from tests.support.local_stack import (
     cancel_job,
     create_topics,
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(lambda n=expected: len(_archive(env, topics)) >= n, 120, "the first load archived", poll=2)
         print(f"first load done; {pool_report(env)}", flush=True)
         for i in range(1, args.restarts + 1):
-            time.sleep(6)  # KafkaIO commits offsets a few seconds after it reads
+            # The job commits once messages have settled (stored and archived): wait for it, then cancel.
+            wait_for(lambda: _all_committed(env, group, topics), 120, "every offset committed", poll=1)
             assert cancel_job(env, job_id) == "CANCELLED"
             publish(kafka_sasl(env), sasl_topic, _valid(run, expected, PER_ROUND))
             expected += PER_ROUND

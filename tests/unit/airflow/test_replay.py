@@ -228,3 +228,15 @@ def test_a_key_that_is_not_utf8_is_replayed_byte_for_byte():
     ErrorReplayer(b, producer, max_attempts=5).run()
     assert producer.sent[0]["key"] == key
     assert "key" in json.loads(message.archive_line()) and json.loads(message.archive_line())["key_base64"]
+
+
+def test_a_record_written_twice_is_replayed_once(bucket):
+    # A job stopped before committing past a failed message; the next job read it again and wrote its error
+    # record a second time, into an object of its own.
+    twice = record(7)
+    bucket.put(NAME, (twice.to_json() + "\n").encode())
+    bucket.put(OTHER, (twice.to_json() + "\n" + twice.to_json() + "\n").encode())
+    producer = Producer()
+    counts = ErrorReplayer(bucket, producer, max_attempts=5).run()
+    assert [m["value"] for m in producer.sent] == [b'{"Id": "7"}']
+    assert counts.replayed == 1 and counts.already_replayed == 2

@@ -10,7 +10,7 @@ class _Blob:
     def __init__(self, store: dict[str, bytes], name: str) -> None:
         self.store, self.name = store, name
 
-    def download_as_bytes(self) -> bytes:
+    def download_as_bytes(self, **_kwargs: object) -> bytes:
         from google.api_core.exceptions import NotFound
 
         if self.name not in self.store:
