@@ -48,8 +48,8 @@ class KafkaToFhirOptions(PipelineOptions):
         kafka.add_argument(
             "--kafka_consumer_group",
             default=DEFAULT_CONSUMER_GROUP,
-            help="Kafka consumer group; offsets are committed to it as Beam finalizes "
-            f"(default {DEFAULT_CONSUMER_GROUP}). "
+            help="Kafka consumer group; the job commits its offsets once messages have settled (stored, "
+            f"filtered or dead-lettered, and archived) and a new job starts there (default {DEFAULT_CONSUMER_GROUP}). "
             "Never run two streaming jobs on one group.",
         )
         kafka.add_argument(

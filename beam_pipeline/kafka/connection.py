@@ -38,7 +38,7 @@ def consumer_config(
         "group.id": group_id,
         # A new consumer group starts at the beginning: nothing published before the first run is skipped.
         "auto.offset.reset": "earliest",
-        # Offsets move only when Beam finalizes the bundle that read them (commit_offset_in_finalize). KafkaIO
+        # KafkaIO commits nothing: the job commits once messages have settled (transforms/commit_offsets.py). KafkaIO
         # sets this itself, but a cross-language expansion replaces its consumer config, and the consumer's
         # own auto-commit would commit records read but not yet handed on, which a cancel then loses.
         "enable.auto.commit": "false",

@@ -13,13 +13,15 @@ from google.api_core import exceptions
 from google.oauth2.credentials import Credentials
 from k2f_airflow import health, prerequisites
 from k2f_airflow.hooks.gcs import StorageHook
-from k2f_airflow.kafka_client import KafkaClient, PartitionLag, librdkafka_config
+from k2f_airflow.kafka_client import KafkaClient, PartitionLag
 from k2f_airflow.notify import alert_body, send_alert
 from k2f_airflow.operators.health import HealthCheckOperator
 from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
 
+from beam_pipeline.contracts.commit_metadata import CommitMetadata
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.fhir_store import FhirStoreClient
+from beam_pipeline.kafka.connection import librdkafka_config
 from launcher.job_states import JobInfo
 
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -131,6 +133,18 @@ def test_consumer_lag_threshold(local_cfg):
     with pytest.raises(health.Unhealthy, match="20001 message.s. behind .* k2f.health_max_consumer_lag=10000"):
         health.consumer_lag(local_cfg, SINCE, kafka)
     kafka.consumer_lag.assert_called_once_with("kafka-to-fhir", ["patients", "patients-b"])
+
+
+def test_consumer_lag_shows_the_messages_in_flight_per_partition(local_cfg):
+    kafka = mock.create_autospec(KafkaClient, instance=True)
+    metadata = CommitMetadata(job="k2f-unit", read=130, in_flight=25, settled=100, draining=False, at_ms=0)
+    kafka.consumer_lag.return_value = [
+        PartitionLag("patients", 0, 105, 140, 35, metadata),
+        PartitionLag("patients", 1, None, 3, 3),
+    ]
+    summary = health.consumer_lag(local_cfg, SINCE, kafka)
+    assert "38 message(s) behind" in summary
+    assert "patients/0 25 in flight (read 25 past committed)" in summary and "patients/1" not in summary
 
 
 def test_new_errors_are_counted_by_stage(local_cfg):
