@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import apache_beam as beam
+from apache_beam import typehints
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms import window
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
@@ -167,6 +168,10 @@ class CommitOffsets(beam.PTransform):
         return (
             events
             | "AllEvents" >> beam.Flatten()
-            | "CompactPerPartition" >> beam.ParDo(_CompactFn())
+            # Typed, so the stateful step's key has a deterministic coder (Dataflow requires one).
+            | "CompactPerPartition"
+            >> beam.ParDo(_CompactFn()).with_output_types(
+                typehints.KV[typehints.Tuple[str, int], typehints.Tuple[typehints.Tuple[int, int], ...]]
+            )
             | "CommitSettled" >> beam.ParDo(_CommitFn(self._committer, self._drain, self._job_name))
         )
