@@ -40,6 +40,7 @@ EVENTS: Mapping[str, int] = {
     "filtered": DONE,
     "dead_lettered": DONE,
 }
+EVENT_NAMES = {READ: "read", ARCHIVED: "archived", DONE: "done"}
 GLOBAL = (window.GlobalWindow(),)
 NAMESPACE = "commit_offsets"
 
@@ -49,32 +50,27 @@ def _delivery(element: Any) -> Delivery:  # noqa: ANN401  (a RawMessage or a Del
 
 
 class _CompactFn(beam.DoFn):
-    """Events -> one (topic-partition, ((offset, events), ...)) per partition and runner bundle, so the
-    stateful step reads and writes its state once per partition and bundle, not once per event."""
+    """Deliveries (or RawMessages) that one event happened to -> one (topic-partition, ((offset, event), ...))
+    per partition and runner bundle, in the global window, whatever window the input was in."""
 
-    def __init__(self) -> None:
-        self._received = {
-            bit: beam.metrics.Metrics.counter(NAMESPACE, f"events_{name}")
-            for name, bit in (("read", READ), ("archived", ARCHIVED), ("done", DONE))
-        }
+    def __init__(self, event: int) -> None:
+        self._event = event
+        self._received = beam.metrics.Metrics.counter(NAMESPACE, f"events_{EVENT_NAMES[event]}")
 
     def start_bundle(self) -> None:
-        self._marks: dict[TopicPartitionKey, dict[int, int]] = {}
+        self._offsets: dict[TopicPartitionKey, set[int]] = {}
         self._latest = MIN_TIMESTAMP
 
-    def process(self, event: tuple[Delivery, int], timestamp: Any = beam.DoFn.TimestampParam) -> None:  # noqa: B008
-        delivery, events = event
-        marks = self._marks.setdefault((delivery.topic, delivery.partition), {})
-        marks[delivery.offset] = marks.get(delivery.offset, 0) | events
+    def process(self, element: Any, timestamp: Any = beam.DoFn.TimestampParam) -> None:  # noqa: ANN401, B008
+        delivery = _delivery(element)
+        self._offsets.setdefault((delivery.topic, delivery.partition), set()).add(delivery.offset)
         self._latest = max(self._latest, timestamp)
-        for bit, counter in self._received.items():
-            if events & bit:
-                counter.inc()
 
     def finish_bundle(self) -> Iterable[WindowedValue]:
-        for key, marks in self._marks.items():
-            yield WindowedValue((key, tuple(marks.items())), self._latest, GLOBAL)
-        self._marks = {}
+        for key, offsets in self._offsets.items():
+            self._received.inc(len(offsets))
+            yield WindowedValue((key, tuple((o, self._event) for o in sorted(offsets))), self._latest, GLOBAL)
+        self._offsets = {}
 
 
 class _CommitFn(beam.DoFn):
@@ -159,19 +155,20 @@ class CommitOffsets(beam.PTransform):
         unknown = set(inputs) - set(EVENTS)
         if unknown:
             raise ValueError(f"CommitOffsets takes {', '.join(EVENTS)}; not {', '.join(sorted(unknown))}")
-        events = [
+        # Each input is compacted where it is produced (fused into its producer's bundle), so what crosses
+        # to the stateful step is one element per partition and bundle, not one per message and event.
+        compacted = [
             pcoll
-            | f"Global{name.title().replace('_', '')}" >> beam.WindowInto(window.GlobalWindows())
-            | f"{name.title().replace('_', '')}Event" >> beam.Map(lambda e, bits=EVENTS[name]: (_delivery(e), bits))
-            for name, pcoll in sorted(inputs.items())
-        ]
-        return (
-            events
-            | "AllEvents" >> beam.Flatten()
-            # Typed, so the stateful step's key has a deterministic coder (Dataflow requires one).
-            | "CompactPerPartition"
-            >> beam.ParDo(_CompactFn()).with_output_types(
+            | f"Compact{label}"
+            >> beam.ParDo(_CompactFn(EVENTS[name])).with_output_types(
+                # Typed, so the stateful step's key has a deterministic coder (Dataflow requires one).
                 typehints.KV[typehints.Tuple[str, int], typehints.Tuple[typehints.Tuple[int, int], ...]]
             )
+            for name, pcoll in sorted(inputs.items())
+            for label in [name.title().replace("_", "")]
+        ]
+        return (
+            compacted
+            | "AllEvents" >> beam.Flatten()
             | "CommitSettled" >> beam.ParDo(_CommitFn(self._committer, self._drain, self._job_name))
         )

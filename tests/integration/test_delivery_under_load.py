@@ -65,17 +65,18 @@ def test_no_stop_loses_a_message(env):
         def by_killing(name: str) -> Callable[[], None]:
             def stop() -> None:
                 group = kill_leader(env, name)
-                if name.endswith("worker_pool"):
-                    # Its workers outlive it (re-parented to init): `make status` names them, stopping the
+                try:
+                    # Its workers outlive it (re-parented to init): `make status` names them, and stopping the
                     # service stops them, as `make down` does for the whole stack.
                     status = subprocess.run(
                         ["bash", str(ROOT / "dev/stack.sh"), "status", name], capture_output=True, text=True
                     ).stdout
                     left = stack_processes(env, group)
+                    service("down", name)
                     assert not left or "stray: pid" in status, status
-                service("down", name)
-                assert stack_processes(env, group) == [], f"processes of the killed {name} outlived its stop"
-                service("up", name)
+                    assert stack_processes(env, group) == [], f"processes of the killed {name} outlived its stop"
+                finally:
+                    service("up", name)  # the rest of the suite needs it
                 end_job(jobs, job_id)
 
             return stop
@@ -83,8 +84,10 @@ def test_no_stop_loses_a_message(env):
         def restarting(name: str, down_seconds: float) -> Callable[[], None]:
             def disturb() -> None:
                 service("down", name)
-                time.sleep(down_seconds)
-                service("up", name)
+                try:
+                    time.sleep(down_seconds)
+                finally:
+                    service("up", name)
 
             return disturb
 
