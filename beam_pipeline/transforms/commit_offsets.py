@@ -159,6 +159,9 @@ class CommitOffsets(beam.PTransform):
         # to the stateful step is one element per partition and bundle, not one per message and event.
         compacted = [
             pcoll
+            # The compacted element is in the global window, whatever the input's (the archive's are fixed
+            # windows): its PCollection must say so.
+            | f"Global{label}" >> beam.WindowInto(window.GlobalWindows())
             | f"Compact{label}"
             >> beam.ParDo(_CompactFn(EVENTS[name])).with_output_types(
                 # Typed, so the stateful step's key has a deterministic coder (Dataflow requires one).
