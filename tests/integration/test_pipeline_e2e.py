@@ -1,7 +1,7 @@
 """The streaming job end to end on the local stack: Kafka (both listeners) -> Prism -> HAPI, GCS.
 
 One job, one story, in the order a user lives it: a first load with bad and filtered messages, a
-redelivery of the same messages, a cancel and restart on the same consumer group, a steady feed of 10
+redelivery of the same messages, a steady feed of 10
 messages a second (its latency, produce to readable in HAPI, p99 at most 3 s: a generous bound against
 noise, bench/bench_pipeline.py holds the real target), and a FHIR store outage. After each step every
 message is in HAPI or in the error bucket, exactly once in the archive.
@@ -150,33 +150,16 @@ def test_kafka_to_hapi_end_to_end_with_redelivery_restart_and_outage(env):
         )
         assert fhir_count(env, system) == 1000
 
-        # 3. Cancel and restart on the same consumer group: it resumes from the committed offsets. The job
-        # commits once messages have settled (stored or dead-lettered, and archived); a quiet job has
-        # committed everything, so the restart re-reads nothing.
-        wait_for(lambda: len(_archive(env, topics)) >= 2070, 120, "the redelivery archived", poll=2)
-        wait_for(lambda: _all_committed(env, group, topics), 120, "the offsets of every settled message", poll=1)
-        assert cancel_job(env, job_id) == "CANCELLED"
-        more = _valid(run, 1000, 100)
-        publish(kafka_sasl(env), sasl_topic, more)
-        job_id = launch_local_job(env, job_name, topics, *flags)
-        wait_for(lambda: fhir_count(env, system) >= 1100, 300, "the 100 published while stopped", poll=2)
-        wait_for(lambda: len(_archive(env, topics)) >= 2170, 120, "their archive lines", poll=2)
-        time.sleep(6)  # a re-read of older offsets would show up as extra archive lines by now
-        archive = _archive(env, topics)
-        assert len(archive) == 2170, "a restarted job re-read or skipped messages"
-        assert max(_coordinates(archive).values()) == 1
-        assert fhir_count(env, system) == 1100
-
-        # 4. A steady feed of 10 messages a second is in HAPI within seconds of being produced.
+        # 3. A steady feed of 10 messages a second is in HAPI within seconds of being produced.
         steady = _valid(run, 1300, 100)
         producer = Producer({**kafka_plain(env), "linger.ms": 0})
         produced = produce(producer, plain_topic, steady, per_second=10)
-        wait_for(lambda: fhir_count(env, system) >= 1200, 120, "the steady feed in HAPI", poll=1)
+        wait_for(lambda: fhir_count(env, system) >= 1100, 120, "the steady feed in HAPI", poll=1)
         waited = latencies(produced, stored_at(env, system))
         p99 = percentile(waited, 0.99)
         assert p99 <= LATENCY_P99_BOUND_S, f"p99 {p99:.2f} s from produce to readable at 10 messages/s"
 
-        # 5. HAPI stops for 30 s under load: each message still ends in HAPI or the error bucket.
+        # 4. HAPI stops for 30 s under load: each message still ends in HAPI or the error bucket.
         outage = _valid(run, 1100, 200)
         hapi("stop")
         try:
@@ -187,14 +170,14 @@ def test_kafka_to_hapi_end_to_end_with_redelivery_restart_and_outage(env):
 
         def settled() -> bool:
             in_errors = sum(1 for r in _errors(env, topics) if r["stage"] == "write")
-            return fhir_count(env, system) + in_errors >= 1400
+            return fhir_count(env, system) + in_errors >= 1300
 
         wait_for(settled, 600, "every outage message in HAPI or the error bucket", poll=3)
         write_errors = [r for r in _errors(env, topics) if r["stage"] == "write"]
         assert all(r["retryable"] and r["code"] in ("connection_error", "timeout", "http_error") for r in write_errors)
-        assert fhir_count(env, system) + len(write_errors) == 1400
+        assert fhir_count(env, system) + len(write_errors) == 1300
         archive = _archive(env, topics)
-        assert len(archive) == 2470 and max(_coordinates(archive).values()) == 1
+        assert len(archive) == 2370 and max(_coordinates(archive).values()) == 1
     finally:
         cancel_job(env, job_id)
         jobs.close()

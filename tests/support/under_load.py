@@ -132,6 +132,14 @@ def settled_everything(env: Mapping[str, str], group: str, topic: str) -> bool:
     return all(committed == end for committed, end in group_offsets(kafka_plain(env), group, [topic]).values())
 
 
+def archive_lines(env: Mapping[str, str], topic: str) -> list[tuple[int, int]]:
+    """(partition, offset) of every archive line of the topic, repeats included."""
+    return [
+        (line["partition"], line["offset"])
+        for line in ndjson_lines(env["GCS_ARCHIVE_BUCKET"], f"archive/topic={topic}/")
+    ]
+
+
 def archived_offsets(env: Mapping[str, str], topic: str) -> set[tuple[int, int]]:
     return {
         (line["partition"], line["offset"])

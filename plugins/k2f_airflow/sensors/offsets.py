@@ -13,7 +13,7 @@ from k2f_airflow.operators.common import summarize, task_config
 # After the drain marker: the job's read step looks for it every 2 s (drain_signal.POLL_SECONDS) and what
 # it passed on before then reaches the commit step within moments; until this has passed, a partition
 # showing nothing in flight may still be about to receive a message.
-SETTLE_GRACE_SECONDS = 10.0
+SETTLE_GRACE_SECONDS = 8.0
 
 
 class OffsetsSettledSensor(BaseSensorOperator):
