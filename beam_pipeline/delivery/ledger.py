@@ -19,10 +19,10 @@ READ = 1
 ARCHIVED = 2
 DONE = 4
 SETTLED = ARCHIVED | DONE
-# An offset no message was read at while the ones above it settled is a gap (a transaction marker, a
-# compacted record), not a message in flight, once it has stayed missing this long: the read event of a
-# message travels one step, its settlement at least the archive window, so a read event this late is
-# not coming.
+# An offset no message was read at while the message read after it settled is a gap (a transaction
+# marker, a compacted record), not a message in flight, once it has stayed missing this long: the read
+# step reads a partition in order and its read event travels one step, its settlement at least the
+# archive window, so a read event this late is not coming.
 GAP_GRACE_SECONDS = 60.0
 
 
@@ -91,7 +91,11 @@ class PartitionLedger:
         return offset != start
 
     def _gap_expired(self, offset: int, now: float) -> bool:
-        if not any(o > offset and e & SETTLED == SETTLED for o, e in self.marks.items()):
+        above = [o for o, e in self.marks.items() if o > offset and e & SETTLED == SETTLED]
+        # Only the read step can say nothing was read at `offset`: the message after it must have been seen
+        # read. Settled messages above a missing offset whose own read event is missing too prove nothing
+        # (a read event late or lost), and skipping then could commit past a message still in flight.
+        if not above or not self.marks[min(above)] & READ:
             return False
         if self.gap is None or self.gap[0] != offset:
             self.gap = (offset, now)

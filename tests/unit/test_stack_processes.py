@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.under_load import stack_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,18 +22,9 @@ def _bash(state: Path, script: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
 
 
-def _tagged(state: Path) -> list[int]:
-    tag = f"K2F_STACK={state}".encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and tag in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
-                state_letter = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state_letter != "Z":
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
+def _tagged(state: Path) -> list[tuple[int, str]]:
+    # A killed, unreaped leader (a zombie) has no environment left to carry the tag, so it is not listed.
+    return stack_processes({"K2F_STATE_DIR": str(state)})
 
 
 def test_a_worker_left_by_a_killed_pool_is_listed_and_stopped_by_down(tmp_path):

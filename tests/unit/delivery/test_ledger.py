@@ -70,13 +70,23 @@ def test_a_gap_is_skipped_only_after_the_grace_period():
     # A transaction marker at offset 101: no message is ever read there.
     ledger = _ledger()
     ledger.note(100, SETTLED)
-    ledger.note(102, SETTLED)
+    ledger.note(102, READ | SETTLED)
     ledger.advance(0.0)
     assert ledger.committed == 101
     ledger.advance(GAP_GRACE_SECONDS / 2)
     assert ledger.committed == 101
     ledger.advance(GAP_GRACE_SECONDS + 1)
     assert ledger.committed == 103
+
+
+def test_a_missing_offset_is_never_skipped_unless_the_message_after_it_was_seen_read():
+    # Settled messages above, but no read event for them either: a lost or late read event, not a gap.
+    ledger = _ledger()
+    ledger.note(100, SETTLED)
+    ledger.note(102, SETTLED)
+    ledger.advance(0.0)
+    ledger.advance(GAP_GRACE_SECONDS * 10)
+    assert ledger.committed == 101
 
 
 def test_a_late_read_fills_what_looked_like_a_gap():
