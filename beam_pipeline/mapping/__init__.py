@@ -1,0 +1,1 @@
+"""The mapping engine: feeds as data (mapping files, FHIRPath expressions, ConceptMaps)."""
