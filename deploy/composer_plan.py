@@ -4,7 +4,8 @@
 
 What it deploys (docs/airflow.md, "Cloud Composer runbook"):
 1. a clean staging copy of the tracked files Composer needs (no caches, no local state): the DAG files,
-   the plugins package, the pipeline package with setup.py and requirements.txt, and the launcher package;
+   the plugins package, the pipeline package with setup.py and requirements.txt, the mapping set
+   (mappings/) and the US Core package it is checked against (include/fhir/), and the launcher package;
 2. `gcloud composer environments storage dags|plugins import` of that copy into the environment's bucket
    (the pipeline and launcher go into dags/, which is on the workers' sys.path);
 3. the PyPI packages the plugins and the launcher need, pinned as in this repository;
@@ -32,6 +33,9 @@ from beam_pipeline.kafka.expansion import PROVIDER_JAR_ENV  # noqa: E402
 # The pipeline package and what its launcher needs beside it to ship the package to Dataflow workers, and
 # the launcher package the Airflow hooks read job states from.
 PIPELINE = ("beam_pipeline", "setup.py", "requirements.txt")
+# What the pipeline carries beside its code (beam_pipeline/shipped.py): the mapping set and the US Core
+# package, in dags/ as in the repository, so the launch reads and checks the same files.
+SHIPPED = ("mappings/", "include/fhir/")
 LAUNCHER = "launcher/"
 # Packages Composer needs beyond its image: the pipeline's (requirements.txt) and the replay's Kafka client.
 EXTRA_PACKAGES = ("confluent-kafka",)
@@ -59,6 +63,7 @@ def staged_files(tracked: list[str]) -> dict[str, list[str]]:
     dags = [f for f in tracked if f.startswith("dags/") and f.endswith(".py")]
     packages = ("beam_pipeline/", LAUNCHER)
     pipeline = [f for f in tracked if f in PIPELINE or (f.startswith(packages) and not f.endswith(".md"))]
+    pipeline += [f for f in tracked if f.startswith(SHIPPED)]
     plugins = [f for f in tracked if f.startswith("plugins/") and f.endswith(".py")]
     return {"dags": dags + pipeline, "plugins": plugins}
 

@@ -20,11 +20,12 @@ import sys
 import tarfile
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from types import UnionType
 
+from beam_pipeline.shipped import shipped_path
+
 _PROFILED_KINDS = frozenset({"resource", "complex-type"})
-_PACKAGE = Path(__file__).resolve().parents[2] / "include" / "fhir" / "hl7.fhir.us.core-6.1.0.tgz"
+_PACKAGE = shipped_path("include/fhir", "hl7.fhir.us.core-6.1.0.tgz")
 
 
 class _AnyResource:
@@ -51,6 +52,34 @@ _PRIMITIVE_NAMES = {"EncodedBytes": "base64Binary", "UuidVersion": "uuid", "bool
 class _Profile:
     type: str
     elements: frozenset[str]
+    required: tuple[str, ...] = ()  # top-level elements with min >= 1, in snapshot order
+    patient_reference: str | None = None  # the required element that refers to a US Core Patient
+
+
+_US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+
+
+def _required(definition: dict) -> tuple[tuple[str, ...], str | None]:
+    required, patient = [], None
+    for element in definition["snapshot"]["element"]:
+        path, ident = element["path"], element.get("id", "")
+        if path.count(".") != 1 or ":" in ident or element.get("min", 0) < 1:
+            continue
+        name = path.split(".", 1)[1]
+        required.append(sys.intern(name))
+        targets = [t for kind in element.get("type", []) for t in kind.get("targetProfile", [])]
+        if patient is None and _US_CORE_PATIENT in targets:
+            patient = name
+    return tuple(required), patient
+
+
+def required_elements(profile_url: str) -> tuple[tuple[str, ...], str | None]:
+    """The profile's top-level elements with min >= 1 (choice elements as `value[x]`), and the name of the
+    required one that refers to a US Core Patient (subject, patient), if any; KeyError for an unknown URL."""
+    profile = _profiles().get(profile_url)
+    if profile is None:
+        raise KeyError(f"{profile_url} is not a US Core 6.1.0 profile")
+    return profile.required, profile.patient_reference
 
 
 def profile_type(profile_url: str) -> str | None:
@@ -150,9 +179,12 @@ def _profiles() -> dict[str, _Profile]:
             definition = json.load(source)
             if definition.get("derivation") != "constraint" or definition.get("kind") not in _PROFILED_KINDS:
                 continue
+            required, patient = _required(definition)
             profile = _Profile(
                 type=sys.intern(definition["type"]),
                 elements=frozenset(sys.intern(element["path"]) for element in definition["snapshot"]["element"]),
+                required=required,
+                patient_reference=patient,
             )
             profiles[definition["url"]] = profile
             if definition.get("version"):

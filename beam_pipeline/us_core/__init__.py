@@ -7,20 +7,18 @@ outcome = transform(raw_bytes, topic="patients", config=TransformConfig())
 
 from beam_pipeline.us_core.config import TransformConfig
 from beam_pipeline.us_core.outcome import Error, Filtered, MappedResource, Ok, Outcome, Parsed
-from beam_pipeline.us_core.registry import REGISTRY, Mapper
-from beam_pipeline.us_core.stages import map_parsed, parse_and_validate, transform
+from beam_pipeline.us_core.stages import map_parsed, mapping_set, parse_and_validate, transform
 
 __all__ = [
-    "REGISTRY",
     "Error",
     "Filtered",
     "MappedResource",
-    "Mapper",
     "Ok",
     "Outcome",
     "Parsed",
     "TransformConfig",
     "map_parsed",
+    "mapping_set",
     "parse_and_validate",
     "transform",
 ]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beam_pipeline.contracts.job_settings import comma_list
 from beam_pipeline.us_core import terminology
+
+if TYPE_CHECKING:  # the mapping engine imports this package's outcome types
+    from beam_pipeline.mapping.mapping_set import MappingSources
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
@@ -29,6 +32,8 @@ class TransformConfig:
     default_message_type: str = "patient"
     # Identifier system of clinical rows without an Id (their value is a hash of the row's natural key).
     natural_key_system: str = terminology.DEFAULT_NATURAL_KEY_SYSTEM
+    # The mapping and terminology files (their texts, compiled once per worker); None: the shipped mappings/.
+    mappings: MappingSources | None = field(default=None, repr=False)
 
 
 def parse_topic_types(value: str | None) -> dict[str, str]:

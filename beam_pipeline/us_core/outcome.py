@@ -104,6 +104,9 @@ class Parsed:
 
     record: dict[str, Any] = field(repr=False)
     message_type: str
+    # The mapping's variables for this record, computed while validating; mapping reuses them. None after
+    # the message crossed a step boundary without them (they are computed again).
+    env: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 Outcome = Ok | Filtered | Error

@@ -6,7 +6,9 @@ FHIR server's job (HAPI with US Core loaded); this check keeps a broken mapper f
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from beam_pipeline.us_core import terminology as t
@@ -54,6 +56,16 @@ def empty_values(value: Any, path: str = "") -> list[str]:  # noqa: ANN401  (any
     return []
 
 
+@functools.cache
+def codes(concept_map: str) -> frozenset[str]:
+    """The target codes of one of the shipped ConceptMaps (USPS states, OMB categories, marital status): the
+    codes the required bindings these rules check allow."""
+    from beam_pipeline.mapping.mapping_set import compiled
+
+    targets = compiled().terminology.maps[concept_map].values()
+    return frozenset(coding["code"] for found in targets for coding in found)
+
+
 def _extension(resource: dict[str, Any], url: str) -> dict[str, Any] | None:
     return next((e for e in resource.get("extension", []) if e.get("url") == url), None)
 
@@ -73,8 +85,8 @@ def _omb_problems(ext: dict[str, Any] | None, name: str, codes: frozenset[str]) 
     return problems
 
 
-def check_patient(patient: dict[str, Any]) -> list[str]:
-    problems = [] if is_clean(patient) else [f"{p}: empty or placeholder" for p in empty_values(patient)]
+def check_patient(patient: dict[str, Any], *, clean: bool = False) -> list[str]:
+    problems = [] if clean or is_clean(patient) else [f"{p}: empty or placeholder" for p in empty_values(patient)]
     if t.US_CORE_PATIENT not in patient.get("meta", {}).get("profile", []):
         problems.append("meta.profile: US Core Patient missing")
     idents = patient.get("identifier") or []
@@ -96,55 +108,65 @@ def check_patient(patient: dict[str, Any]) -> list[str]:
         problems.append("birthDate: not a FHIR date")
     for i, addr in enumerate(patient.get("address", [])):
         state, country = addr.get("state"), addr.get("country", "US")
-        if state is not None and country == "US" and state not in t.STATES:
+        if state is not None and country == "US" and state not in codes("us-state"):
             problems.append(f"address[{i}].state: USPS code required for US addresses")
     marital = patient.get("maritalStatus", {}).get("coding", [])
-    if any(c.get("system") != t.MARITAL_STATUS or c.get("code") not in t.MARITAL_CODES for c in marital):
+    if any(c.get("system") != t.MARITAL_STATUS or c.get("code") not in codes("marital-status") for c in marital):
         problems.append("maritalStatus: code outside v3-MaritalStatus")
     for i, telecom in enumerate(patient.get("telecom", [])):
         if telecom.get("system") not in ("phone", "fax", "email", "pager", "url", "sms", "other"):
             problems.append(f"telecom[{i}].system: required, from ContactPointSystem")
-    problems += _omb_problems(_extension(patient, t.US_CORE_RACE), "race", t.OMB_RACE_CODES)
-    problems += _omb_problems(_extension(patient, t.US_CORE_ETHNICITY), "ethnicity", t.OMB_ETHNICITY_CODES)
+    problems += _omb_problems(_extension(patient, t.US_CORE_RACE), "race", codes("omb-race"))
+    problems += _omb_problems(_extension(patient, t.US_CORE_ETHNICITY), "ethnicity", codes("omb-ethnicity"))
     return problems
 
 
-# resourceType -> (elements US Core requires, element -> the codes its required binding allows)
-_CLINICAL_RULES: dict[str, tuple[tuple[str, ...], dict[str, frozenset[str]]]] = {
-    "Encounter": (("status", "class", "type", "subject"), {"status": frozenset({"finished", "in-progress"})}),
-    "Condition": (("clinicalStatus", "category", "code", "subject"), {}),
-    "Observation": (("status", "category", "code", "subject"), {"status": frozenset({"final"})}),
-    "Immunization": (("status", "vaccineCode", "patient", "occurrenceDateTime"), {"status": frozenset({"completed"})}),
-    "AllergyIntolerance": (("clinicalStatus", "verificationStatus", "code", "patient"), {}),
-    "Procedure": (("status", "code", "subject", "performedPeriod"), {"status": frozenset({"completed"})}),
-    "MedicationRequest": (
-        ("status", "intent", "medicationCodeableConcept", "subject", "requester"),
-        {"status": frozenset({"active", "stopped"}), "intent": frozenset({"order"})},
-    ),
-}
 # A reference the store resolves: a conditional reference by identifier, or Type/id.
 _REFERENCE = re.compile(r"^[A-Z][A-Za-z]+(\?identifier=\S+|/[A-Za-z0-9\-.]{1,64})$")
-_SUBJECT = {"Immunization": "patient", "AllergyIntolerance": "patient"}
 
 
-def check_clinical(resource: dict[str, Any]) -> list[str]:
-    """The US Core rules every clinical resource keeps: no empties, a US Core profile, an identifier with an
-    absolute system, the required elements and codes of its type, and a resolvable patient reference."""
-    problems = [] if is_clean(resource) else [f"{p}: empty or placeholder" for p in empty_values(resource)]
-    rtype = resource.get("resourceType", "")
-    if rtype not in _CLINICAL_RULES:
-        return [*problems, "resourceType: not a clinical type this mapping writes"]
-    required, codes = _CLINICAL_RULES[rtype]
-    if not any(str(p).startswith(t.US_CORE) for p in resource.get("meta", {}).get("profile", [])):
-        problems.append("meta.profile: a US Core profile is required")
+def _has(resource: dict[str, Any], name: str) -> bool:
+    if name.endswith("[x]"):
+        stem = name[:-3]
+        return any(key.startswith(stem) and key[len(stem) : len(stem) + 1].isupper() for key in resource)
+    return name in resource
+
+
+def check_resource(resource: dict[str, Any], profiles: Iterable[str], *, clean: bool = False) -> list[str]:
+    """The rules a mapped resource keeps before it is written: its profile is one its mapping declares, and
+    the rules of its type (a Patient's, or those every other resource keeps). `clean`: the mapping engine
+    built it, which writes no empty value and refuses placeholders as it writes, so that scan is skipped."""
+    claimed = resource.get("meta", {}).get("profile", []) if isinstance(resource.get("meta"), dict) else []
+    allowed = frozenset(profiles)
+    stray = [p for p in claimed if p not in allowed]
+    problems = ["meta.profile: not a profile the mapping declares"] if stray or not claimed else []
+    if resource.get("resourceType") == "Patient":
+        return problems + check_patient(resource, clean=clean)
+    return problems + check_clinical(resource, clean=clean)
+
+
+def check_clinical(resource: dict[str, Any], *, clean: bool = False) -> list[str]:
+    """The US Core rules every other resource keeps: no empties, a US Core profile, an identifier with an
+    absolute system, the elements its profile requires (min >= 1, read from the profile itself), and a
+    resolvable reference to its patient."""
+    from beam_pipeline.mapping.elements import required_elements
+
+    problems = [] if clean or is_clean(resource) else [f"{p}: empty or placeholder" for p in empty_values(resource)]
+    profiles = [str(p) for p in resource.get("meta", {}).get("profile", [])]
+    us_core = [p for p in profiles if p.startswith(t.US_CORE)]
+    if not us_core:
+        return [*problems, "meta.profile: a US Core profile is required"]
     idents = resource.get("identifier") or []
     if len(idents) != 1 or not _ABSOLUTE_URI.match(str(idents[0].get("system", ""))) or not idents[0].get("value"):
         problems.append("identifier: one with an absolute system and a value required")
-    problems += [f"{name}: required" for name in required if name not in resource]
-    problems += [f"{name}: code outside its required binding" for name, allowed in codes.items()
-                 if name in resource and resource[name] not in allowed]  # fmt: skip
-    subject = resource.get(_SUBJECT.get(rtype, "subject"), {})
-    if not (isinstance(subject, dict) and _REFERENCE.match(str(subject.get("reference", ""))) and
-            str(subject.get("reference")).startswith("Patient")):  # fmt: skip
-        problems.append("subject: a Patient reference is required")
+    try:
+        required, patient = required_elements(us_core[0])
+    except KeyError:
+        return [*problems, "meta.profile: not a US Core 6.1.0 profile"]
+    problems += [f"{name}: required" for name in required if not _has(resource, name)]
+    if patient is not None:
+        subject = resource.get(patient, {})
+        if not (isinstance(subject, dict) and _REFERENCE.match(str(subject.get("reference", ""))) and
+                str(subject.get("reference")).startswith("Patient")):  # fmt: skip
+            problems.append(f"{patient}: a Patient reference is required")
     return problems

@@ -1,17 +1,39 @@
 """One raw message through the mapping's stages -> Ok / Filtered / Error. Pure: never raises, never logs,
 never reads a clock it was not given. The pipeline runs the two halves as separate steps (ParseAndValidate,
-MapToFhir)."""
+MapToFhir). What each message type means is data: the mapping files (beam_pipeline/mapping)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
+from beam_pipeline.mapping import feed, runtime
+from beam_pipeline.mapping.mapping_set import MappingSet, compiled
 from beam_pipeline.us_core import outcome as o
 from beam_pipeline.us_core.config import TransformConfig
 from beam_pipeline.us_core.parse import parse_json_object, text
-from beam_pipeline.us_core.registry import REGISTRY, message_type
+from beam_pipeline.us_core.rules import check_resource
 from beam_pipeline.us_core.structural import structural_problems
+
+# Fields a message may carry to say what it is; their values are compared in lower case with the types the
+# mappings recognise.
+TYPE_FIELDS = ("MESSAGE_TYPE", "messageType", "resourceType")
+
+
+def mapping_set(config: TransformConfig) -> MappingSet:
+    return compiled(config.mappings)
+
+
+def message_type(record: dict[str, Any], topic: str | None, config: TransformConfig) -> str | None:
+    """The type this message says it is (its topic's configured type, else its own type field, in lower
+    case), or None when it names none."""
+    if topic is not None and topic in config.topic_types:
+        return config.topic_types[topic].strip().lower()
+    for name in TYPE_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+    return None
 
 
 def business_filter(record: dict[str, Any], config: TransformConfig) -> o.Filtered | None:
@@ -24,6 +46,16 @@ def business_filter(record: dict[str, Any], config: TransformConfig) -> o.Filter
     return None
 
 
+def settings(config: TransformConfig, today: date | None = None) -> dict[str, list[Any]]:
+    """The variables every mapping reads besides its own (feed.BUILT_IN_VARIABLES)."""
+    today = today or datetime.now(UTC).date()
+    return {
+        "sourceIdSystem": [config.source_id_system],
+        "naturalKeySystem": [config.natural_key_system],
+        "today": [today.isoformat()],
+    }
+
+
 def parse_and_validate(
     raw: bytes, topic: str | None, config: TransformConfig, today: date | None = None
 ) -> o.Parsed | o.Filtered | o.Error:
@@ -31,36 +63,72 @@ def parse_and_validate(
     if isinstance(record, o.Error):
         return record
     kind = message_type(record, topic, config)
-    mapper = REGISTRY.get(kind)
-    if mapper is None:
+    mapping = mapping_set(config).recognise(record, kind)
+    if mapping is None:
         # The type is a message value: the detail says where it came from, never what it was.
         source = "the topic's configured type" if topic in config.topic_types else "the message's type field"
-        return o.Error(o.VALIDATE, o.UNKNOWN_MESSAGE_TYPE, f"no mapper for {source}")
-    filtered = business_filter(record, config) if mapper.filtered_by_business_rules else None
+        return o.Error(o.VALIDATE, o.UNKNOWN_MESSAGE_TYPE, f"no mapping for {source}")
+    filtered = business_filter(record, config) if mapping.business_filters else None
     if filtered is not None:
         return filtered
     try:
-        error = mapper.validate(record, today)
-    except Exception as exc:  # noqa: BLE001  (a validator bug must not stop the stream)
-        return o.Error(o.VALIDATE, o.MAPPING_FAILED, f"validator raised {type(exc).__name__}")
-    return error if error is not None else o.Parsed(record, kind)
+        env = feed.environment(mapping, record, settings(config, today))
+        result = feed.check(mapping, record, env)
+    except Exception as exc:  # noqa: BLE001  (a mapping's bug must not stop the stream)
+        return o.Error(o.VALIDATE, o.MAPPING_FAILED, f"mapping {mapping.id} raised {type(exc).__name__} in validate")
+    return result if result is not None else o.Parsed(record, mapping.message_type, env)
+
+
+def _identifier(values: list[Any]) -> tuple[str, str] | None:
+    ident = values[0] if values else None
+    if isinstance(ident, dict) and isinstance(ident.get("system"), str) and isinstance(ident.get("value"), str):
+        return ident["system"], ident["value"]
+    return None
+
+
+def _element(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path if isinstance(p, str))
 
 
 def map_parsed(parsed: o.Parsed, config: TransformConfig) -> o.Ok | o.Error:
-    mapper = REGISTRY[parsed.message_type]
+    mapping = mapping_set(config).by_type[parsed.message_type]
+    record = parsed.record
+    resources = []
     try:
-        resource = mapper.map(parsed.record, config)
-        identifier = mapper.business_identifier(parsed.record, config)
+        env = parsed.env if parsed.env is not None else feed.environment(mapping, record, settings(config))
+        for compiled_resource in mapping.resources:
+            if compiled_resource.when is not None and not runtime.truth(compiled_resource.when(record, env)):
+                continue
+            resource = compiled_resource.build(record, env)
+            if resource is None:
+                continue
+            resource.setdefault("meta", {})["tag"] = [mapping.tag]
+            identifier = _identifier(compiled_resource.business_identifier(resource, env))
+            resources.append((compiled_resource, resource, identifier))
+    except runtime.SeveralValues as exc:
+        where = _element(compiled_resource.paths[exc.path_id])
+        return o.Error(o.MAP, o.MAPPING_FAILED, f"element '{where}' got {exc.count} values; it takes one")
+    except runtime.Placeholder as exc:
+        return o.Error(
+            o.MAP, o.US_CORE_RULES, f"{_element(compiled_resource.paths[exc.path_id])}: empty or placeholder"
+        )
     except Exception as exc:  # noqa: BLE001  (the exception text could quote the record)
-        return o.Error(o.MAP, o.MAPPING_FAILED, f"mapper raised {type(exc).__name__}")
-    problems = mapper.check(resource)
-    if problems:
-        return o.Error(o.MAP, o.US_CORE_RULES, "; ".join(problems[:10]))
-    if config.structural_validation:
-        problems = structural_problems(resource)
+        return o.Error(o.MAP, o.MAPPING_FAILED, f"mapping {mapping.id} raised {type(exc).__name__}")
+    if not resources:
+        return o.Error(o.MAP, o.MAPPING_FAILED, f"mapping {mapping.id} wrote no resource for this message")
+    mapped = []
+    for compiled_resource, resource, identifier in resources:
+        problems = check_resource(resource, compiled_resource.profiles, clean=True)
+        if identifier is None:
+            problems.append("identifier: the business identifier (system and value) is missing")
         if problems:
-            return o.Error(o.MAP, o.STRUCTURE_INVALID, "; ".join(problems[:10]))
-    return o.Ok((o.MappedResource(resource, identifier),))
+            return o.Error(o.MAP, o.US_CORE_RULES, "; ".join(problems[:10]))
+        if config.structural_validation:
+            problems = structural_problems(resource)
+            if problems:
+                return o.Error(o.MAP, o.STRUCTURE_INVALID, "; ".join(problems[:10]))
+        mapped.append(o.MappedResource(resource, identifier))
+    return o.Ok(tuple(mapped))
 
 
 def transform(raw: bytes, topic: str | None = None, config: TransformConfig | None = None) -> o.Outcome:

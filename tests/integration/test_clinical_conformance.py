@@ -12,12 +12,13 @@ import pytest
 
 from beam_pipeline.us_core import Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
+from tests.support import terminology as tt
 from tests.unit.us_core.clinical_rows import clinical_rows, encounter_row
 
 pytestmark = pytest.mark.integration
 
 ROWS = clinical_rows("synthetic-patient-1", "synthetic-encounter-1") + [
-    encounter_row("synthetic-patient-1", f"synthetic-encounter-{cls}", cls) for cls in t.ENCOUNTER_CLASS
+    encounter_row("synthetic-patient-1", f"synthetic-encounter-{cls}", cls) for cls in tt.ENCOUNTER_CLASS
 ]
 
 
@@ -44,7 +45,7 @@ def validation_errors(base_url: str, resource: dict) -> list[str]:
 
 def test_every_profile_is_covered():
     profiles = {transform(json.dumps(r).encode()).resources[0].resource["meta"]["profile"][0] for r in ROWS}
-    expected = {p for p, _, _ in t.VITAL_SIGNS.values()} | set(t.OBSERVATION_CATEGORY_PROFILES.values())
+    expected = {p for p, _, _ in tt.VITAL_SIGNS.values()} | set(tt.OBSERVATION_CATEGORY_PROFILES.values())
     expected |= {t.US_CORE_SMOKING_STATUS, t.US_CORE_ENCOUNTER, t.US_CORE_CONDITION_ENCOUNTER_DIAGNOSIS}
     expected |= {t.US_CORE_CONDITION_PROBLEMS, t.US_CORE_IMMUNIZATION, t.US_CORE_ALLERGY, t.US_CORE_PROCEDURE}
     expected |= {t.US_CORE_MEDICATION_REQUEST}

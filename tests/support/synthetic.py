@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import random
 
-from beam_pipeline.us_core import terminology as t
+from tests.support import terminology as tt
 
 
 def synthetic_rows(n: int, seed: int = 7, id_prefix: str = "00000000-0000-4000-8000-") -> list[bytes]:
     """n Synthea-like patients.csv rows as JSON, deterministic for a seed; every value is made up."""
     rng = random.Random(seed)
-    states = [name for name, _ in t.STATES.values()]
+    states = [name for name, _ in tt.STATES.values()]
     rows = []
     for i in range(n):
         state = rng.choice(states)
@@ -29,8 +29,8 @@ def synthetic_rows(n: int, seed: int = 7, id_prefix: str = "00000000-0000-4000-8
             "SUFFIX": rng.choice(["", "", "Jr."]),
             "MAIDEN": rng.choice(["", f"Maiden{i % 97}"]),
             "MARITAL": rng.choice(["M", "S", "D", "W", ""]),
-            "RACE": rng.choice(list(t.RACE)),
-            "ETHNICITY": rng.choice(list(t.ETHNICITY)),
+            "RACE": rng.choice([*tt.RACE, *tt.RACE_DETAILED]),
+            "ETHNICITY": rng.choice(list(tt.ETHNICITY)),
             "GENDER": rng.choice(["F", "M"]),
             "BIRTHPLACE": f"Town{i % 50}  {state}  US",
             "ADDRESS": f"{rng.randint(1, 9999)} Synthetic St",

@@ -62,6 +62,10 @@ def test_the_plan_deploys_every_dag_plugin_module_and_the_pipeline_package(tmp_p
     assert _repo("beam_pipeline/**/*.py") <= deployed["dags"]  # dags/ is on the workers' sys.path
     assert _repo("launcher/*.py") and _repo("launcher/*.py") <= deployed["dags"]
     assert {"setup.py", "requirements.txt"} <= deployed["dags"]
+    # The mapping set and the US Core package go beside the pipeline package, as in the repository.
+    assert _repo("mappings/**/*.yaml") and _repo("mappings/**/*.yaml") <= deployed["dags"]
+    assert _repo("mappings/terminology/*.json") <= deployed["dags"]
+    assert "include/fhir/hl7.fhir.us.core-6.1.0.tgz" in deployed["dags"]
     assert _repo("plugins/k2f_airflow/**/*.py") and _repo("plugins/k2f_airflow/**/*.py") <= deployed["plugins"]
     assert not any("tests/" in f or f.startswith("dev/") for files in deployed.values() for f in files)
     # The plugin package keeps its name in plugins/, the pipeline package in dags/.

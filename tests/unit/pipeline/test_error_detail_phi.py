@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem
+from beam_pipeline.mapping import feed
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import _MapFn, _ParseFn
-from beam_pipeline.us_core import REGISTRY, Error, Mapper, TransformConfig, transform
+from beam_pipeline.us_core import Error, TransformConfig, stages, transform
 from beam_pipeline.us_core.outcome import ERROR_CODES
 from beam_pipeline.us_core.structural import structural_problems
 
@@ -85,19 +86,16 @@ def test_transform_error_details_carry_no_value(stage, code, raw, config):
 
 
 def _raising(where: str):
-    def boom(*_args):
+    def boom(*_args, **_kwargs):
         raise ValueError(f"{where}: {NAME} {FAMILY} {SSN}")  # exception texts quote values
 
     return boom
 
 
 def _error_from_a_raising_mapper(monkeypatch, where: str) -> Error:
-    patient = REGISTRY["patient"]
-    parts = {"validate": patient.validate, "map": patient.map, "check": patient.check}
-    parts[where] = _raising(where)
-    monkeypatch.setitem(
-        REGISTRY, "patient", Mapper(parts["validate"], parts["map"], parts["check"], patient.business_identifier)
-    )
+    # Where a mapping's own code runs: its checks, its building of resources, the US Core rule check.
+    target = {"validate": (feed, "check"), "map": (stages, "_identifier"), "check": (stages, "check_resource")}
+    monkeypatch.setattr(*target[where], _raising(where))
     settings = TransformConfig()
     message = RawMessage("patients", 0, 1, 0, MRN.encode(), json.dumps(PATIENT).encode())
     [out] = list(_ParseFn(settings, "job").process(message))

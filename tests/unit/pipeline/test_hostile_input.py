@@ -34,7 +34,7 @@ from beam_pipeline.transforms.parse_and_map import (
     _MapFn,
     _ParseFn,
 )
-from beam_pipeline.us_core import REGISTRY, Error, Mapper, Ok, TransformConfig, transform
+from beam_pipeline.us_core import Error, Ok, TransformConfig, stages, transform
 from beam_pipeline.us_core.parse import parse_json_object
 
 BASE = {"Id": "hostile-1", "FIRST": "Ann", "LAST": "Lee"}
@@ -227,13 +227,10 @@ def test_an_unexpected_exception_in_parse_becomes_an_internal_error_record():
 
 
 def test_an_unexpected_exception_in_map_becomes_an_internal_error_record(monkeypatch):
-    def explode(_resource):
+    def explode(*_args, **_kwargs):
         raise ValueError("Zyx-Patient-Name")  # an exception text that quotes a value
 
-    patient = REGISTRY["patient"]
-    monkeypatch.setitem(
-        REGISTRY, "patient", Mapper(patient.validate, patient.map, explode, patient.business_identifier)
-    )
+    monkeypatch.setattr(stages, "check_resource", explode)
     [parsed] = list(_ParseFn(SETTINGS, "job").process(RawMessage("t", 0, 1, T0_MS, None, _json())))
     [out] = list(_MapFn(SETTINGS, "job").process(parsed))
     assert out.tag == FAILED

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from beam_pipeline.us_core import terminology as t
+from tests.support import terminology as tt
 
 START = "2019-02-17T08:51:37Z"
 STOP = "2019-02-17T09:06:37Z"
@@ -53,7 +53,7 @@ _VITAL_VALUES = {
     "8480-6": ("128", "mm[Hg]", "Systolic Blood Pressure"),
     "8462-4": ("81", "mm[Hg]", "Diastolic Blood Pressure"),
 }
-assert set(_VITAL_VALUES) == set(t.VITAL_SIGNS)
+assert set(_VITAL_VALUES) == set(tt.VITAL_SIGNS)
 
 
 def observation_rows(patient: str, encounter: str) -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from beam_pipeline.us_core import REGISTRY, Error, Ok, TransformConfig, transform
+from beam_pipeline.us_core import Error, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.stages import parse_and_validate
+from tests.support import terminology as tt
+from tests.support.mappings import message_types
 
 PATIENT = "5e0c1a9b-patient-0001"
 ENCOUNTER = "9a7b2c3d-encounter-0001"
@@ -85,7 +87,7 @@ def error(kind: str, **fields) -> Error:
 
 @pytest.mark.parametrize("kind", sorted(ROWS))
 def test_every_type_is_registered_and_maps_to_its_resource(kind):
-    assert kind in REGISTRY
+    assert kind in message_types()
     resource = mapped(kind)
     assert resource["resourceType"] == RESOURCE_TYPES[kind]
     assert resource["meta"]["profile"][0].startswith(t.US_CORE)
@@ -194,23 +196,25 @@ def test_source_id_system_names_the_patient():
 # -- Encounter -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("given", "code"), [(k, v[0]) for k, v in t.ENCOUNTER_CLASS.items()])
+@pytest.mark.parametrize(("given", "code"), [(k, v[0]) for k, v in tt.ENCOUNTER_CLASS.items()])
 def test_encounter_class_in_v3_act_code(given, code):
     assert mapped("encounter", ENCOUNTERCLASS=given.upper())["class"] == {
         "system": t.V3_ACT_CODE,
         "code": code,
-        "display": t.ENCOUNTER_CLASS[given][1],
+        "display": tt.ENCOUNTER_CLASS[given][1],
     }
 
 
 def test_encounter_required_mappings():
-    assert {given: t.ENCOUNTER_CLASS[given][0] for given in ("ambulatory", "wellness", "outpatient", "urgentcare")} == {
+    assert {
+        given: tt.ENCOUNTER_CLASS[given][0] for given in ("ambulatory", "wellness", "outpatient", "urgentcare")
+    } == {
         "ambulatory": "AMB",
         "wellness": "AMB",
         "outpatient": "AMB",
         "urgentcare": "AMB",
     }
-    assert t.ENCOUNTER_CLASS["emergency"][0] == "EMER" and t.ENCOUNTER_CLASS["inpatient"][0] == "IMP"
+    assert tt.ENCOUNTER_CLASS["emergency"][0] == "EMER" and tt.ENCOUNTER_CLASS["inpatient"][0] == "IMP"
 
 
 def test_encounter_fields():
@@ -272,9 +276,9 @@ def test_condition_errors():
 # -- Observation ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", sorted(t.VITAL_SIGNS))
+@pytest.mark.parametrize("code", sorted(tt.VITAL_SIGNS))
 def test_every_vital_sign_goes_to_its_profile(code):
-    profile, units, extra = t.VITAL_SIGNS[code]
+    profile, units, extra = tt.VITAL_SIGNS[code]
     unit = sorted(units)[0]
     obs = mapped("observation", CODE=code, UNITS=unit, VALUE="42.5")
     assert obs["meta"]["profile"] == [profile]

@@ -9,39 +9,24 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beam_pipeline.us_core import (
-    Error,
-    Ok,
-    TransformConfig,
-    allergy,
-    condition,
-    encounter,
-    immunization,
-    medication,
-    observation,
-    procedure,
-    transform,
-)
+from beam_pipeline.us_core import Error, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.rules import check_clinical, empty_values
+from tests.support import terminology as tt
+from tests.support.mappings import text_fields
 
 TEXT_FIELDS = {
-    "encounter": encounter.TEXT_FIELDS,
-    "condition": condition.TEXT_FIELDS,
-    "observation": observation.TEXT_FIELDS,
-    "immunization": immunization.TEXT_FIELDS,
-    "allergy": allergy.TEXT_FIELDS,
-    "procedure": procedure.TEXT_FIELDS,
-    "medication": medication.TEXT_FIELDS,
+    kind: text_fields(kind)
+    for kind in ("encounter", "condition", "observation", "immunization", "allergy", "procedure", "medication")
 }
 # Values a real feed plausibly sends for the columns that steer the mapping, plus junk.
 PLAUSIBLE = {
     "START": st.sampled_from(["2019-02-17", "2019-02-17T08:51:37Z", "2019-02-17T08:51:37", "2019-13-01", "x"]),
     "STOP": st.sampled_from(["", "2019-03-01", "2019-03-01T00:00:00Z", "2018-01-01", "never"]),
     "DATE": st.sampled_from(["2019-02-17T08:51:37Z", "2019-02-17", "2019-02-17T08:51:37+02:00", "soon"]),
-    "ENCOUNTERCLASS": st.sampled_from([*t.ENCOUNTER_CLASS, "EMERGENCY", "space", ""]),
-    "CATEGORY": st.sampled_from([*t.OBSERVATION_CATEGORY_PROFILES, "food", "medication", "weather", ""]),
-    "CODE": st.sampled_from([*t.VITAL_SIGNS, t.SMOKING_STATUS_CODE, "2339-0", "444814009", "140", ""]),
+    "ENCOUNTERCLASS": st.sampled_from([*tt.ENCOUNTER_CLASS, "EMERGENCY", "space", ""]),
+    "CATEGORY": st.sampled_from([*tt.OBSERVATION_CATEGORY_PROFILES, "food", "medication", "weather", ""]),
+    "CODE": st.sampled_from([*tt.VITAL_SIGNS, t.SMOKING_STATUS_CODE, "2339-0", "444814009", "140", ""]),
     "UNITS": st.sampled_from(["cm", "kg", "%", "mm[Hg]", "/min", "mg/dL", "{score}", ""]),
     "TYPE": st.sampled_from(["numeric", "text", "allergy", "intolerance", "boolean", ""]),
     "VALUE": st.sampled_from(["72.5", "120", "Never smoked tobacco (finding)", "high", "NaN", "1e999", ""]),

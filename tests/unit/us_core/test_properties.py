@@ -9,8 +9,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from beam_pipeline.us_core import Error, Filtered, Ok, TransformConfig, transform
-from beam_pipeline.us_core.patient import TEXT_FIELDS
 from beam_pipeline.us_core.rules import empty_values
+from tests.support.mappings import text_fields
+
+TEXT_FIELDS = text_fields("patient")
 
 CONFIGS = st.sampled_from(
     [TransformConfig(), TransformConfig(filter_country="US"), TransformConfig(structural_validation=False)]

@@ -1,0 +1,454 @@
+"""One mapping file (a message type of a feed) -> a CompiledMapping: checked, then compiled to Python once.
+
+The file's parts, in the order a message meets them (docs/mapping.md has the reference):
+  id, title            what the mapping is called (the id goes into meta.tag with the content version)
+  recognise            types: the message type values it maps (MESSAGE_TYPE, messageType or resourceType,
+                       compared in lower case, or a topic's --topic_types type); default: true for
+                       messages that name no type
+  business_filters     whether --filter_country / --filter_program_names apply
+  let                  named expressions, computed once per message, read as %name
+  filter               rows skipped as `filtered` with a reason: [{when, reason}]
+  validate             checks in order, the first failing one is the message's error:
+                       {fields: [...]} text or a number, no control characters;
+                       {required: [...], code?} present and not empty;
+                       {dates: [...]} real dates or date-times;
+                       {when: expr, code, detail} an error when the expression is true
+  resources            what it writes: [{profiles: [...], resource: {skeleton}, when?, business_identifier?}]
+Every error names the file, the line and the fix; details name fields and rules, never values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from beam_pipeline.mapping import runtime
+from beam_pipeline.mapping.fhirpath import FhirPathError, compile_expression
+from beam_pipeline.mapping.template import TemplateError, Uses, compile_template, element_paths, expression_text
+from beam_pipeline.mapping.terminology import Terminology
+from beam_pipeline.mapping.yaml_source import Path, YamlError, line_of
+from beam_pipeline.mapping.yaml_source import load as load_yaml
+from beam_pipeline.us_core import outcome as o
+
+TOP_KEYS = ("id", "title", "description", "recognise", "business_filters", "let", "filter", "validate", "resources")
+# Variables every mapping can read besides its own `let:` names.
+BUILT_IN_VARIABLES = {
+    "sourceIdSystem": "--source_id_system: the identifier system of source record ids",
+    "naturalKeySystem": "the identifier system of rows without an id (hashKey values)",
+    "record": "the whole raw record (inside _for, names read the item)",
+    "today": "today's date, YYYY-MM-DD (UTC)",
+}
+MAPPING_TAG_SYSTEM = "urn:kafka-to-fhir:mapping"
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+VALIDATE_CODES = frozenset(o.ERROR_CODES[o.VALIDATE])
+
+
+class MappingError(ValueError):
+    """A mapping file that does not load: `file:line: what is wrong; the fix`."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file = file
+        self.line = line
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A mapping or terminology file's name (relative path, or gs:// URL) and text: what a job carries."""
+
+    name: str
+    text: str
+
+
+Function = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # fields | required | dates | when
+    names: tuple[str, ...] = ()
+    checks: tuple[Function, ...] = ()
+    code: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CompiledResource:
+    resource_type: str
+    profiles: frozenset[str]
+    build: Function  # (record, env) -> resource dict or None
+    when: Function | None
+    business_identifier: Function  # (resource, env) -> collection of Identifier
+    paths: tuple[Path, ...]
+    references: frozenset[str]  # resource types it refers to by reference(): written after them
+
+
+@dataclass(frozen=True)
+class CompiledMapping:
+    id: str
+    version: str
+    file: str
+    message_type: str  # the first recognised type: counters and Parsed.message_type name it
+    types: tuple[str, ...]
+    default: bool
+    business_filters: bool
+    lets: tuple[tuple[str, Function], ...]
+    filters: tuple[tuple[Function, str], ...]
+    steps: tuple[Step, ...]
+    resources: tuple[CompiledResource, ...]
+    references: frozenset[str]  # resource types this mapping's resources refer to
+    fields: tuple[str, ...]  # the record fields its expressions read at the top level
+
+    @property
+    def tag(self) -> dict[str, str]:
+        return {"system": MAPPING_TAG_SYSTEM, "code": f"{self.id}@{self.version}"}
+
+
+class _Context:
+    """Where a check is: the file and the line table, for messages."""
+
+    def __init__(self, file: str, lines: dict[Path, int]) -> None:
+        self.file = file
+        self.lines = lines
+
+    def error(self, path: Path, message: str) -> MappingError:
+        return MappingError(self.file, line_of(self.lines, path), message)
+
+
+def _function(source: str, name: str, terminology: Terminology) -> Function:
+    namespace: dict[str, Any] = {**runtime.NAMESPACE, "tx": terminology}
+    exec(compile(source, f"<mapping {name}>", "exec"), namespace)  # noqa: S102  (source we generated)
+    return namespace[name]
+
+
+def _expression(
+    ctx: _Context, path: Path, text: Any, uses: Uses, terminology: Terminology, focus: str = "r"
+) -> Function:  # noqa: ANN401
+    if not isinstance(text, str) or not text.strip():
+        raise ctx.error(path, "an expression (FHIRPath text) is required here")
+    inner = expression_text(text) if "{{" in text else text
+    if inner is None:
+        raise ctx.error(path, "write the expression without {{ }} here, or as one {{ expression }}")
+    try:
+        compiled = compile_expression(inner, focus)
+    except FhirPathError as exc:
+        raise ctx.error(path, f"expression {inner!r}: {exc} (column {exc.column})") from None
+    uses.add(compiled)
+    return _function(f"def f({focus}, env):\n    F = env['$fields']\n    return {compiled.source}\n", "f", terminology)
+
+
+def _names(ctx: _Context, path: Path, value: Any, what: str) -> tuple[str, ...]:  # noqa: ANN401
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ctx.error(path, f"{what} takes a list of field names, e.g. [Id, BIRTHDATE]")
+    return tuple(v.strip() for v in value)
+
+
+def _code(ctx: _Context, path: Path, value: Any, default: str | None = None) -> str:  # noqa: ANN401
+    if value is None and default is not None:
+        return default
+    if value not in VALIDATE_CODES:
+        raise ctx.error(path, f"code must be one of {', '.join(sorted(VALIDATE_CODES))} (docs/mapping.md, error codes)")
+    return value
+
+
+def _detail(ctx: _Context, path: Path, value: Any) -> str:  # noqa: ANN401
+    if not isinstance(value, str) or not value.strip():
+        raise ctx.error(path, "detail is required: name the field and the rule, never a value")
+    if "{{" in value or "%" in value:
+        raise ctx.error(path, "detail is fixed text: it may not quote the record (no {{ }} or %variables)")
+    return value.strip()
+
+
+def _steps(ctx: _Context, spec: Any, uses: Uses, terminology: Terminology) -> tuple[Step, ...]:  # noqa: ANN401
+    if spec is None:
+        return ()
+    if not isinstance(spec, list):
+        raise ctx.error(("validate",), "validate is a list of checks: fields, required, dates or when")
+    steps = []
+    for i, item in enumerate(spec):
+        path = ("validate", i)
+        kinds = [k for k in ("fields", "required", "dates", "when") if isinstance(item, dict) and k in item]
+        if len(kinds) != 1:
+            raise ctx.error(path, "each check has exactly one of fields, required, dates or when")
+        kind = kinds[0]
+        allowed = {"fields": {"fields"}, "required": {"required", "code"}, "dates": {"dates"},
+                   "when": {"when", "code", "detail"}}[kind]  # fmt: skip
+        extra = set(item) - allowed
+        if extra:
+            raise ctx.error((*path, sorted(extra)[0]), f"a {kind} check takes {', '.join(sorted(allowed))} only")
+        if kind == "when":
+            check = _expression(ctx, (*path, "when"), item["when"], uses, terminology)
+            code = _code(ctx, (*path, "code"), item.get("code"))
+            steps.append(
+                Step("when", checks=(check,), code=code, detail=_detail(ctx, (*path, "detail"), item.get("detail")))
+            )
+            continue
+        names = _names(ctx, (*path, kind), item[kind], kind)
+        if kind == "fields":
+            steps.append(Step("fields", names=names))
+            continue
+        checks = tuple(_expression(ctx, (*path, kind), name, uses, terminology) for name in names)
+        code = _code(ctx, (*path, "code"), item.get("code"), o.MISSING_REQUIRED_FIELD) if kind == "required" else ""
+        steps.append(Step(kind, names=names, checks=checks, code=code))
+    return tuple(steps)
+
+
+def _resources(
+    ctx: _Context, spec: Any, uses: Uses, terminology: Terminology, check_elements: bool
+) -> tuple[CompiledResource, ...]:  # noqa: ANN401, E501
+    if not isinstance(spec, list) or not spec:
+        raise ctx.error(("resources",), "resources is a list of at least one {profiles, resource}")
+    out = []
+    for i, item in enumerate(spec):
+        path: Path = ("resources", i)
+        if not isinstance(item, dict) or "resource" not in item:
+            raise ctx.error(path, "each entry of resources needs 'resource', the skeleton of what it writes")
+        extra = set(item) - {"profiles", "resource", "when", "business_identifier"}
+        if extra:
+            raise ctx.error(
+                (*path, sorted(extra)[0]), "a resources entry takes profiles, resource, when, business_identifier"
+            )
+        skeleton = item["resource"]
+        rtype = skeleton.get("resourceType") if isinstance(skeleton, dict) else None
+        if not isinstance(rtype, str) or "{{" in rtype:
+            raise ctx.error((*path, "resource"), "the skeleton needs a fixed resourceType, e.g. resourceType: Patient")
+        profiles = _names(ctx, (*path, "profiles"), item.get("profiles"), "profiles")
+        _check_profiles(ctx, (*path, "profiles"), rtype, profiles, skeleton)
+        if check_elements:
+            _check_elements(ctx, (*path, "resource"), rtype, skeleton)
+        own = Uses()
+        try:
+            compiled = compile_template(skeleton, own, name="build")
+        except TemplateError as exc:
+            raise ctx.error((*path, "resource", *exc.path), str(exc)) from None
+        when = _expression(ctx, (*path, "when"), item["when"], own, terminology) if "when" in item else None
+        uses.add_all(own)
+        identifier_uses = Uses()
+        # Read from the resource written, not the record: its focus is the resource.
+        business = _expression(
+            ctx, (*path, "business_identifier"), item.get("business_identifier", "identifier.first()"),
+            identifier_uses, terminology, focus="resource",
+        )  # fmt: skip
+        out.append(
+            CompiledResource(
+                resource_type=rtype,
+                profiles=frozenset(profiles),
+                build=_function(compiled.source, "build", terminology),
+                when=when,
+                business_identifier=business,
+                paths=compiled.paths,
+                references=frozenset(own.references) - {rtype},
+            )
+        )
+    return tuple(out)
+
+
+def _check_profiles(ctx: _Context, path: Path, rtype: str, profiles: tuple[str, ...], skeleton: dict[str, Any]) -> None:
+    from beam_pipeline.mapping.elements import profile_type
+
+    for j, url in enumerate(profiles):
+        claimed = profile_type(url)
+        if claimed is None:
+            raise ctx.error((*path, j), f"{url} is not a profile of US Core 6.1.0 (include/fhir); check the URL")
+        if claimed != rtype:
+            raise ctx.error((*path, j), f"{url} constrains {claimed}, not {rtype}")
+    meta = skeleton.get("meta")
+    if not (isinstance(meta, dict) and meta.get("profile")):
+        raise ctx.error(
+            (*path[:-1], "resource"), "the skeleton needs meta.profile: the profile(s) it claims, from profiles"
+        )
+    for j, value in enumerate(meta["profile"] if isinstance(meta["profile"], list) else [meta["profile"]]):
+        if isinstance(value, str) and "{{" not in value and value not in profiles:
+            raise ctx.error((*path[:-1], "resource", "meta", "profile", j), f"{value} is not listed in profiles")
+
+
+def _check_elements(ctx: _Context, path: Path, rtype: str, skeleton: dict[str, Any]) -> None:
+    from beam_pipeline.mapping.elements import unknown_element
+
+    for element, where in element_paths(skeleton):
+        problem = unknown_element(rtype, element)
+        if problem is not None:
+            raise ctx.error((*path, *where), problem)
+
+
+def _version(text: str, terminology: Terminology, used: Iterable[str], terminology_texts: dict[str, str]) -> str:
+    digest = hashlib.sha256(text.encode())
+    for ident in sorted(used):
+        digest.update(b"\x00" + terminology_texts.get(terminology.sources.get(ident, ""), "").encode())
+    return digest.hexdigest()[:12]
+
+
+def compile_mapping(
+    source: SourceFile,
+    terminology: Terminology,
+    terminology_texts: dict[str, str] | None = None,
+    *,
+    check_elements: bool = True,
+) -> CompiledMapping:
+    """A mapping file's text -> its CompiledMapping; MappingError naming the file, the line and the fix."""
+    try:
+        spec, lines = load_yaml(source.text)
+    except YamlError as exc:
+        raise MappingError(source.name, exc.line, f"{exc}; fix the YAML syntax there") from None
+    ctx = _Context(source.name, lines)
+    if not isinstance(spec, dict):
+        raise ctx.error((), "a mapping file is a YAML object with id, recognise and resources")
+    unknown = [k for k in spec if k not in TOP_KEYS]
+    if unknown:
+        raise ctx.error((unknown[0],), f"unknown key '{unknown[0]}'; a mapping has {', '.join(TOP_KEYS)}")
+    ident = spec.get("id")
+    if not isinstance(ident, str) or not _ID.match(ident):
+        raise ctx.error(("id",), "id is required: lower-case letters, digits and '-', e.g. synthea-patient")
+    recognise = spec.get("recognise") or {}
+    if not isinstance(recognise, dict) or set(recognise) - {"types", "default"}:
+        raise ctx.error(("recognise",), "recognise takes types (a list of message type values) and default")
+    types = tuple(t.strip().lower() for t in _names(ctx, ("recognise", "types"), recognise.get("types"), "types"))
+    default = recognise.get("default", False)
+    business_filters = spec.get("business_filters", False)
+    for key, value in (("default", default), ("business_filters", business_filters)):
+        if not isinstance(value, bool):
+            raise ctx.error(("recognise", key) if key == "default" else (key,), f"{key} is true or false")
+    uses = Uses()
+    lets: list[tuple[str, Function]] = []
+    defined = set(BUILT_IN_VARIABLES)
+    let_spec = spec.get("let") or {}
+    if not isinstance(let_spec, dict):
+        raise ctx.error(("let",), "let maps names to expressions, e.g. state: STATE.lower()")
+    for name, text in let_spec.items():
+        if not _NAME.match(name) or name in BUILT_IN_VARIABLES:
+            raise ctx.error(("let", name), f"'{name}' cannot be a variable name (letters, digits, _; not a built-in)")
+        before = Uses()
+        lets.append((name, _expression(ctx, ("let", name), text, before, terminology)))
+        undefined = before.variables - defined
+        if undefined:
+            raise ctx.error(("let", name), f"%{sorted(undefined)[0]} is used before it is defined; define it above")
+        uses.add_all(before)
+        defined.add(name)
+    filters = []
+    for i, item in enumerate(spec.get("filter") or []):
+        if not isinstance(item, dict) or set(item) != {"when", "reason"}:
+            raise ctx.error(("filter", i), "a filter is {when: expression, reason: text}")
+        reason = _detail(ctx, ("filter", i, "reason"), item["reason"])
+        filters.append((_expression(ctx, ("filter", i, "when"), item["when"], uses, terminology), reason))
+    steps = _steps(ctx, spec.get("validate"), uses, terminology)
+    resources = _resources(ctx, spec.get("resources"), uses, terminology, check_elements)
+    undefined = uses.variables - defined
+    if undefined:
+        raise ctx.error(("let",), f"%{sorted(undefined)[0]} is not defined; define it under let, or use a built-in")
+    missing_maps = sorted(uses.translations - set(terminology.maps))
+    if missing_maps:
+        raise ctx.error((), f"ConceptMap '{missing_maps[0]}' is not among the terminology files; add it or fix the id")
+    missing_sets = sorted(uses.value_sets - set(terminology.value_sets))
+    if missing_sets:
+        raise ctx.error((), f"ValueSet '{missing_sets[0]}' is not among the terminology files; add it or fix the id")
+    version = _version(source.text, terminology, uses.translations | uses.value_sets, terminology_texts or {})
+    return CompiledMapping(
+        id=ident,
+        version=version,
+        file=source.name,
+        message_type=types[0],
+        types=types,
+        default=default,
+        business_filters=business_filters,
+        lets=tuple(lets),
+        filters=tuple(filters),
+        steps=steps,
+        resources=resources,
+        references=frozenset(uses.references),
+        fields=tuple(sorted(uses.fields)),
+    )
+
+
+# -- running one ------------------------------------------------------------------------------------
+
+
+def _wrong_type(value: Any) -> bool:  # noqa: ANN401
+    if value is None:
+        return False
+    if isinstance(value, list):
+        return any(_wrong_type(v) for v in value)
+    return isinstance(value, bool) or not isinstance(value, str | int | float)
+
+
+def _raw(record: dict[str, Any], name: str) -> Any:  # noqa: ANN401
+    if "." not in name:
+        return record.get(name)
+    values: list[Any] = [record]
+    for part in name.split("."):
+        found: list[Any] = []
+        for value in values:
+            if isinstance(value, dict):
+                child = value.get(part)
+                found.extend(child if isinstance(child, list) else [child])
+        values = found
+    return [v for v in values if v is not None] or None
+
+
+def _has_control(value: Any) -> bool:  # noqa: ANN401
+    if isinstance(value, str):
+        return not value.isprintable() and _CONTROL.search(value) is not None
+    return isinstance(value, list) and any(_has_control(v) for v in value)
+
+
+def _field_problem(record: dict[str, Any], names: tuple[str, ...]) -> o.Error | None:
+    bad, controls = [], []
+    for name in names:
+        value = record.get(name) if "." not in name else _raw(record, name)
+        kind = type(value)
+        if kind is str:
+            # Nearly every value: printable text, one C-level check.
+            if not value.isprintable() and _CONTROL.search(value):
+                controls.append(name)
+        elif value is not None and kind is not int and kind is not float:
+            if _wrong_type(value):
+                bad.append(name)
+            elif _has_control(value):
+                controls.append(name)
+    if bad:
+        return o.Error(o.VALIDATE, o.INVALID_FIELD_TYPE, f"not text or a number: {', '.join(bad)}")
+    if controls:
+        return o.Error(o.VALIDATE, o.INVALID_CHARACTERS, f"control characters in: {', '.join(controls)}")
+    return None
+
+
+def environment(mapping: CompiledMapping, record: dict[str, Any], settings: dict[str, list[Any]]) -> dict[str, Any]:
+    env = dict(settings)
+    env["record"] = [record]
+    env["$fields"] = runtime.read_fields(record, mapping.fields)
+    for name, function in mapping.lets:
+        env[name] = function(record, env)
+    return env
+
+
+def check(mapping: CompiledMapping, record: dict[str, Any], env: dict[str, Any]) -> o.Filtered | o.Error | None:
+    """The mapping's filters, then its checks in order: the first that applies, or None."""
+    for function, reason in mapping.filters:
+        if runtime.truth(function(record, env)):
+            return o.Filtered(reason)
+    for step in mapping.steps:
+        kind = step.kind
+        if kind == "when":
+            if runtime.truth(step.checks[0](record, env)):
+                return o.Error(o.VALIDATE, step.code, step.detail)
+        elif kind == "fields":
+            problem = _field_problem(record, step.names)
+            if problem is not None:
+                return problem
+        elif kind == "required":
+            missing = [name for name, f in zip(step.names, step.checks, strict=True) if not f(record, env)]
+            if missing:
+                return o.Error(o.VALIDATE, step.code, f"missing or empty: {', '.join(missing)}")
+        else:  # dates
+            for name, f in zip(step.names, step.checks, strict=True):
+                values = f(record, env)
+                if any(not runtime.f_toDateTime([v]) for v in values):
+                    return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is not a valid date or date-time")
+    return None

@@ -1,0 +1,594 @@
+"""What compiled FHIRPath calls at run time: collections in, collections out, never an exception about data.
+
+Record values are read the way a data engineer expects of a raw record: text is stripped and an empty
+string is absent (only empty means absent: "Null" or "N/A" are values), numbers read as their text (a ZIP
+or code sent as a number is still that ZIP or code), null is absent, a list is its items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote
+
+from beam_pipeline.fhir_store.bundles import token_search_value
+from beam_pipeline.mapping.fhir_datetime import Moment, parse_moment
+
+Collection = list[Any]
+_NUMBERS = (int, float)
+# Characters a conditional reference keeps as they are; everything else in the token is percent-encoded.
+_REFERENCE_SAFE = ":/|\\"
+
+
+def _scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
+    kind = type(value)
+    if kind is str:
+        value = value.strip()
+        return [value] if value else []
+    if value is None:
+        return []
+    if kind is bool or kind is dict:
+        return [value]
+    if kind is int or kind is float:
+        return [str(value)]
+    if kind is list:
+        out: Collection = []
+        for item in value:
+            out.extend(_scalar(item))
+        return out
+    if isinstance(value, str):  # a str subclass
+        return _scalar(str(value))
+    return [value]
+
+
+def get(item: Any, name: str) -> Collection:  # noqa: ANN401
+    """`name` of one focus item: a record field, or an element of a value the mapping made."""
+    if type(item) is dict:
+        value = item.get(name)
+        # Text first: nearly every field of nearly every message is text.
+        if type(value) is str:
+            value = value.strip()
+            return [value] if value else []
+        return _scalar(value)
+    return []
+
+
+def nav(collection: Collection, name: str) -> Collection:
+    if len(collection) == 1:
+        return get(collection[0], name)
+    out: Collection = []
+    for item in collection:
+        out.extend(get(item, name))
+    return out
+
+
+def index(collection: Collection, position: Collection) -> Collection:
+    if len(position) != 1 or type(position[0]) is not int:
+        return []
+    n = position[0]
+    return [collection[n]] if 0 <= n < len(collection) else []
+
+
+def truth(collection: Collection) -> bool:
+    """FHIRPath's singleton evaluation as a condition: one true (or one non-boolean item) is true; empty,
+    false, or several items are not."""
+    if len(collection) != 1:
+        return False
+    value = collection[0]
+    return value if type(value) is bool else True
+
+
+def _boolean(collection: Collection) -> bool | None:
+    if not collection:
+        return None
+    return truth(collection)
+
+
+# -- operators ----------------------------------------------------------------------------------------
+
+
+def _comparable(value: Any) -> Any:  # noqa: ANN401
+    return value.fhir if isinstance(value, Moment) else value
+
+
+def _eq(left: Collection, right: Collection) -> Collection:
+    if not left or not right:
+        return []
+    if len(left) != len(right):
+        return [False]
+    return [all(_same(a, b) for a, b in zip(left, right, strict=True))]
+
+
+def _same(a: Any, b: Any) -> bool:  # noqa: ANN401
+    a, b = _comparable(a), _comparable(b)
+    if type(a) is str and type(b) in _NUMBERS:
+        return _decimal(a) == b
+    if type(b) is str and type(a) in _NUMBERS:
+        return _decimal(b) == a
+    return a == b
+
+
+def _ne(left: Collection, right: Collection) -> Collection:
+    result = _eq(left, right)
+    return [not result[0]] if result else []
+
+
+def _equiv(left: Collection, right: Collection) -> Collection:
+    if not left and not right:
+        return [True]
+    norm = lambda c: sorted(str(_comparable(v)).lower().strip() for v in c)  # noqa: E731
+    return [norm(left) == norm(right)]
+
+
+def _nequiv(left: Collection, right: Collection) -> Collection:
+    return [not _equiv(left, right)[0]]
+
+
+def _order(left: Collection, right: Collection) -> tuple[Any, Any] | None:
+    if len(left) != 1 or len(right) != 1:
+        return None
+    a, b = left[0], right[0]
+    if isinstance(a, Moment) and isinstance(b, Moment):
+        return a, b
+    if type(a) in _NUMBERS or type(b) in _NUMBERS:
+        a, b = _decimal(a), _decimal(b)
+        return (a, b) if a is not None and b is not None else None
+    if type(a) is str and type(b) is str:
+        return a, b
+    return None
+
+
+def _lt(left: Collection, right: Collection) -> Collection:
+    pair = _order(left, right)
+    if pair is None:
+        return []
+    a, b = pair
+    return [a.before(b)] if isinstance(a, Moment) else [a < b]
+
+
+def _gt(left: Collection, right: Collection) -> Collection:
+    return _lt(right, left)
+
+
+def _le(left: Collection, right: Collection) -> Collection:
+    result = _lt(right, left)
+    return [not result[0]] if result else []
+
+
+def _ge(left: Collection, right: Collection) -> Collection:
+    return _le(right, left)
+
+
+def _union(left: Collection, right: Collection) -> Collection:
+    out: Collection = []
+    for value in (*left, *right):
+        if not any(_same(value, seen) for seen in out):
+            out.append(value)
+    return out
+
+
+def _text(value: Any) -> str:  # noqa: ANN401
+    if isinstance(value, Moment):
+        return value.fhir
+    if type(value) is bool:
+        return "true" if value else "false"
+    return str(value)
+
+
+def _plus(left: Collection, right: Collection) -> Collection:
+    if len(left) != 1 or len(right) != 1:
+        return []
+    a, b = left[0], right[0]
+    if type(a) is str or type(b) is str:
+        return [_text(a) + _text(b)]
+    return [a + b] if type(a) in _NUMBERS and type(b) in _NUMBERS else []
+
+
+def _concat(left: Collection, right: Collection) -> Collection:
+    # `&` treats empty as '' (FHIRPath's string concatenation).
+    return ["".join(_text(v) for v in left[:1]) + "".join(_text(v) for v in right[:1])]
+
+
+def _arith(left: Collection, right: Collection, op: Any) -> Collection:  # noqa: ANN401
+    if len(left) != 1 or len(right) != 1:
+        return []
+    a, b = _decimal(left[0]), _decimal(right[0])
+    if a is None or b is None:
+        return []
+    try:
+        return [op(a, b)]
+    except (ZeroDivisionError, OverflowError):
+        return []
+
+
+def _minus(left: Collection, right: Collection) -> Collection:
+    return _arith(left, right, lambda a, b: a - b)
+
+
+def _times(left: Collection, right: Collection) -> Collection:
+    return _arith(left, right, lambda a, b: a * b)
+
+
+def _divide(left: Collection, right: Collection) -> Collection:
+    return _arith(left, right, lambda a, b: a / b)
+
+
+def _div(left: Collection, right: Collection) -> Collection:
+    return _arith(left, right, lambda a, b: int(a // b))
+
+
+def _mod(left: Collection, right: Collection) -> Collection:
+    return _arith(left, right, lambda a, b: a % b)
+
+
+def _negate(collection: Collection) -> Collection:
+    return _arith([0], collection, lambda a, b: a - b)
+
+
+def _in(left: Collection, right: Collection) -> Collection:
+    if len(left) != 1:
+        return []
+    return [any(_same(left[0], v) for v in right)]
+
+
+def _contains_op(left: Collection, right: Collection) -> Collection:
+    return _in(right, left)
+
+
+def _and(left: Collection, right: Collection) -> Collection:
+    a, b = _boolean(left), _boolean(right)
+    if a is False or b is False:
+        return [False]
+    return [True] if a and b else []
+
+
+def _or(left: Collection, right: Collection) -> Collection:
+    a, b = _boolean(left), _boolean(right)
+    if a or b:
+        return [True]
+    return [False] if a is False and b is False else []
+
+
+def _xor(left: Collection, right: Collection) -> Collection:
+    a, b = _boolean(left), _boolean(right)
+    return [] if a is None or b is None else [a != b]
+
+
+def _implies(left: Collection, right: Collection) -> Collection:
+    a, b = _boolean(left), _boolean(right)
+    if a is False or b is True:
+        return [True]
+    return [False] if a is True and b is False else []
+
+
+# -- functions ----------------------------------------------------------------------------------------
+
+
+def f_empty(c: Collection) -> Collection:
+    return [not c]
+
+
+def f_exists(c: Collection, criteria: Any = None) -> Collection:  # noqa: ANN401
+    if criteria is None:
+        return [bool(c)]
+    return [any(truth(criteria(item)) for item in c)]
+
+
+def f_hasValue(c: Collection) -> Collection:  # noqa: N802  (FHIRPath's name)
+    return [len(c) == 1]
+
+
+def f_not(c: Collection) -> Collection:
+    value = _boolean(c)
+    return [] if value is None else [not value]
+
+
+def f_count(c: Collection) -> Collection:
+    return [len(c)]
+
+
+def f_first(c: Collection) -> Collection:
+    return c[:1]
+
+
+def f_last(c: Collection) -> Collection:
+    return c[-1:]
+
+
+def f_tail(c: Collection) -> Collection:
+    return c[1:]
+
+
+def f_single(c: Collection) -> Collection:
+    return c if len(c) == 1 else []
+
+
+def f_distinct(c: Collection) -> Collection:
+    return _union(c, [])
+
+
+def f_where(c: Collection, criteria: Any) -> Collection:  # noqa: ANN401
+    return [item for item in c if truth(criteria(item))]
+
+
+def f_select(c: Collection, projection: Any) -> Collection:  # noqa: ANN401
+    out: Collection = []
+    for item in c:
+        out.extend(projection(item))
+    return out
+
+
+def f_all(c: Collection, criteria: Any) -> Collection:  # noqa: ANN401
+    return [all(truth(criteria(item)) for item in c)]
+
+
+def _strings(c: Collection) -> str | None:
+    return _text(c[0]) if len(c) == 1 else None
+
+
+def f_lower(c: Collection) -> Collection:
+    return [_text(c[0]).lower()] if len(c) == 1 else []
+
+
+def f_upper(c: Collection) -> Collection:
+    return [_text(c[0]).upper()] if len(c) == 1 else []
+
+
+def f_trim(c: Collection) -> Collection:
+    value = _strings(c)
+    value = value.strip() if value is not None else None
+    return [value] if value else []
+
+
+def f_length(c: Collection) -> Collection:
+    value = _strings(c)
+    return [] if value is None else [len(value)]
+
+
+def f_startsWith(c: Collection, prefix: Collection) -> Collection:  # noqa: N802
+    value, other = _strings(c), _strings(prefix)
+    return [] if value is None or other is None else [value.startswith(other)]
+
+
+def f_endsWith(c: Collection, suffix: Collection) -> Collection:  # noqa: N802
+    value, other = _strings(c), _strings(suffix)
+    return [] if value is None or other is None else [value.endswith(other)]
+
+
+def f_contains(c: Collection, part: Collection) -> Collection:
+    value, other = _strings(c), _strings(part)
+    return [] if value is None or other is None else [other in value]
+
+
+def f_indexOf(c: Collection, part: Collection) -> Collection:  # noqa: N802
+    value, other = _strings(c), _strings(part)
+    return [] if value is None or other is None else [value.find(other)]
+
+
+def f_replace(c: Collection, old: Collection, new: Collection) -> Collection:
+    value, a, b = _strings(c), _strings(old), _strings(new) or ""
+    if value is None or a is None:
+        return []
+    result = value.replace(a, b)
+    return [result] if result else []
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def f_matches(c: Collection, pattern: Collection) -> Collection:
+    value, text = _strings(c), _strings(pattern)
+    regex = _regex(text) if text is not None else None
+    return [] if value is None or regex is None else [regex.search(value) is not None]
+
+
+def f_replaceMatches(c: Collection, pattern: Collection, substitution: Collection) -> Collection:  # noqa: N802
+    value, text = _strings(c), _strings(pattern)
+    regex = _regex(text) if text is not None else None
+    if value is None or regex is None:
+        return []
+    result = regex.sub((_strings(substitution) or "").replace("\\", "\\\\"), value)
+    return [result] if result else []
+
+
+def f_substring(c: Collection, start: Collection, length: Collection | None = None) -> Collection:
+    value = _strings(c)
+    if value is None or len(start) != 1 or type(start[0]) is not int or not 0 <= start[0] < len(value):
+        return []
+    begin = start[0]
+    if length is None:
+        return [value[begin:]]
+    if len(length) != 1 or type(length[0]) is not int:
+        return []
+    part = value[begin : begin + max(length[0], 0)]
+    return [part] if part else []
+
+
+def f_split(c: Collection, separator: Collection) -> Collection:
+    """The pieces between separators; empty pieces are left out (empty means absent)."""
+    value, sep = _strings(c), _strings(separator)
+    if value is None or not sep:
+        return []
+    return [piece.strip() for piece in value.split(sep) if piece.strip()]
+
+
+def f_join(c: Collection, separator: Collection | None = None) -> Collection:
+    sep = _strings(separator) if separator else ""
+    joined = (sep or "").join(_text(v) for v in c)
+    return [joined] if joined else []
+
+
+def f_toString(c: Collection) -> Collection:  # noqa: N802
+    return [_text(c[0])] if len(c) == 1 else []
+
+
+def _decimal(value: Any) -> int | float | None:  # noqa: ANN401
+    """A number, or the number a text spells: int when written as an integer, so "70" stays 70; None
+    for anything else (including NaN and infinities, which FHIR decimals cannot carry)."""
+    kind = type(value)
+    if kind is bool:
+        return None
+    if kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is not str:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+
+
+def f_toDecimal(c: Collection) -> Collection:  # noqa: N802
+    number = _decimal(c[0]) if len(c) == 1 else None
+    return [] if number is None else [number]
+
+
+def f_convertsToDecimal(c: Collection) -> Collection:  # noqa: N802
+    return [len(c) == 1 and _decimal(c[0]) is not None]
+
+
+def f_toInteger(c: Collection) -> Collection:  # noqa: N802
+    number = _decimal(c[0]) if len(c) == 1 else None
+    return [number] if type(number) is int else []
+
+
+def f_convertsToInteger(c: Collection) -> Collection:  # noqa: N802
+    return [bool(f_toInteger(c))]
+
+
+def f_toDateTime(c: Collection) -> Collection:  # noqa: N802
+    if len(c) != 1:
+        return []
+    value = c[0]
+    if isinstance(value, Moment):
+        return [value]
+    moment = parse_moment(value) if type(value) is str else None
+    return [] if moment is None else [moment]
+
+
+def f_convertsToDateTime(c: Collection) -> Collection:  # noqa: N802
+    return [bool(f_toDateTime(c))]
+
+
+def f_toDate(c: Collection) -> Collection:  # noqa: N802
+    moment = f_toDateTime(c)
+    return [moment[0].date] if moment else []
+
+
+def f_toInstant(c: Collection) -> Collection:  # noqa: N802
+    moment = f_toDateTime(c)
+    instant = moment[0].to_instant() if moment else None
+    return [] if instant is None else [instant]
+
+
+def f_coalesce(*collections: Collection) -> Collection:
+    for collection in collections:
+        if collection:
+            return collection
+    return []
+
+
+def f_hashKey(*parts: Collection) -> Collection:  # noqa: N802
+    """A stable identifier value for a row with no identifier of its own: the SHA-256 of the parts (empty
+    ones as ''), so a redelivered row lands on the resource it wrote, and no value appears in it."""
+    joined = "\x1f".join("".join(_text(v) for v in part[:1]) for part in parts)
+    return [hashlib.sha256(joined.encode()).hexdigest()[:40]]
+
+
+def f_reference(resource_type: Collection, system: Collection, value: Collection) -> Collection:
+    """A conditional reference by business identifier, `Type?identifier=system|value`: the store resolves
+    it when it writes the entry. Empty when the value is."""
+    if len(resource_type) != 1 or len(system) != 1 or len(value) != 1:
+        return []
+    token = quote(token_search_value(_text(system[0]), _text(value[0])), safe=_REFERENCE_SAFE)
+    return [{"reference": f"{resource_type[0]}?identifier={token}"}]
+
+
+def f_padLeft(c: Collection, width: Collection, fill: Collection) -> Collection:  # noqa: N802
+    value, pad = _strings(c), _strings(fill)
+    if value is None or not pad or len(width) != 1 or type(width[0]) is not int:
+        return []
+    return [value.rjust(width[0], pad[0])]
+
+
+# -- what compiled templates call ---------------------------------------------------------------------
+
+
+class SeveralValues(ValueError):  # noqa: N818  (a data condition, reported as a mapping error)
+    """An expression gave several values where the element takes one; `path_id` indexes the template's
+    element paths."""
+
+    def __init__(self, path_id: int, count: int) -> None:
+        super().__init__(f"{count} values")
+        self.path_id = path_id
+        self.count = count
+
+
+class Placeholder(ValueError):  # noqa: N818  (a data condition, reported as a US Core rule)
+    """A record value that is a placeholder for missing data ("N/A"), about to be written at `path_id`."""
+
+    def __init__(self, path_id: int) -> None:
+        super().__init__("placeholder")
+        self.path_id = path_id
+
+
+# The original sample's filler for missing data. "Na", "Null" and "None" are real names (only empty values
+# mean absent), so they are not placeholders.
+PLACEHOLDERS = frozenset({"N/A"})
+
+
+def rt_one(values: Collection, path_id: int) -> Any:  # noqa: ANN401
+    """The one value an element takes. Values are never empty here (expressions drop empty text), so the
+    only thing US Core's no-empty-values rule can still catch is a placeholder."""
+    if len(values) != 1:
+        raise SeveralValues(path_id, len(values))
+    value = values[0]
+    kind = type(value)
+    if kind is str:
+        if len(value) <= 4 and value.upper() in PLACEHOLDERS:
+            raise Placeholder(path_id)
+        return value
+    return value.fhir if kind is Moment else value
+
+
+def rt_out(values: Collection, path_id: int) -> Collection:
+    return [rt_one([v], path_id) for v in values]
+
+
+def rt_interpolate(*parts: Any) -> Collection:  # noqa: ANN401
+    """Text with `{{ }}` inside: the parts joined, or nothing when an expression gave nothing."""
+    pieces = []
+    for part in parts:
+        if type(part) is str:
+            pieces.append(part)
+        elif len(part) == 1:
+            pieces.append(_text(part[0]))
+        else:
+            return []
+    return ["".join(pieces)]
+
+
+def read_fields(record: dict[str, Any], names: Iterable[str]) -> dict[str, Collection]:
+    """The record's fields a mapping reads, each read once per message."""
+    return {name: get(record, name) for name in names}
+
+
+# What generated code sees as globals: every function of this module, by name.
+NAMESPACE: dict[str, Any] = {}
+
+
+NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})

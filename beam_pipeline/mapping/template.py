@@ -1,0 +1,255 @@
+"""A resource skeleton (the `resource:` of a mapping file) -> the Python source of one function that builds it.
+
+The skeleton reads like the resource it produces. A string `"{{ expression }}"` is replaced by what the
+FHIRPath expression gives; text around `{{ }}` makes a string of the parts. Other values are written as
+they are. Absent stays absent: an element whose expression gives nothing is left out, a list item that
+gives nothing is dropped, and an object none of whose expressions gave anything is left out (an object
+with no expression at all, like a fixed coding, is always written). Two keys steer an object: `_if: expr`
+writes it only when the expression is true; `_for: expr`, on an object inside a list, writes it once per
+item of the collection, with names inside read from that item (`%record` is still the whole record).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from beam_pipeline.mapping.fhirpath import Compiled, FhirPathError, compile_expression
+
+_EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+DIRECTIVES = ("_if", "_for")
+
+
+class TemplateError(ValueError):
+    """A skeleton that does not compile; `path` locates it (keys and list indexes from the skeleton root)."""
+
+    def __init__(self, message: str, path: tuple[Any, ...], column: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.column = column
+
+
+@dataclass
+class Uses:
+    """What the compiled expressions need: variables, ConceptMaps, ValueSets, referenced resource types."""
+
+    variables: set[str] = field(default_factory=set)
+    translations: set[str] = field(default_factory=set)
+    value_sets: set[str] = field(default_factory=set)
+    references: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+
+    def add(self, compiled: Compiled) -> None:
+        self.variables |= compiled.variables
+        self.translations |= compiled.translations
+        self.value_sets |= compiled.value_sets
+        self.references |= compiled.references
+        self.fields |= compiled.fields
+
+    def add_all(self, other: Uses) -> None:
+        self.variables |= other.variables
+        self.translations |= other.translations
+        self.value_sets |= other.value_sets
+        self.references |= other.references
+        self.fields |= other.fields
+
+
+def is_expression(value: Any) -> bool:  # noqa: ANN401
+    return isinstance(value, str) and "{{" in value
+
+
+def expression_text(value: str) -> str | None:
+    """The expression of a string that is one `{{ }}` and nothing else."""
+    match = _EXPRESSION.fullmatch(value.strip())
+    return match.group(1).strip() if match and "{{" not in match.group(1) else None
+
+
+def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r") -> str:
+    if not text:
+        raise TemplateError("an empty {{ }}: write an expression inside, or remove the element", path)
+    try:
+        compiled = compile_expression(text, focus)
+    except FhirPathError as exc:
+        raise TemplateError(f"expression {text!r}: {exc} (column {exc.column})", path, exc.column) from exc
+    uses.add(compiled)
+    return compiled.source
+
+
+class _Emitter:
+    def __init__(self, uses: Uses) -> None:
+        self.lines: list[str] = []
+        self.indent = 1
+        self.counter = 0
+        self.uses = uses
+        self.paths: list[tuple[Any, ...]] = []  # element paths, for the "several values" message
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+
+    def var(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def path_id(self, path: tuple[Any, ...]) -> int:
+        self.paths.append(path)
+        return len(self.paths) - 1
+
+
+def _dynamic(node: Any) -> bool:  # noqa: ANN401
+    if isinstance(node, dict):
+        return any(k in DIRECTIVES or _dynamic(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_dynamic(v) for v in node)
+    return is_expression(node)
+
+
+def _value_source(out: _Emitter, text: str, path: tuple[Any, ...], focus: str) -> str:
+    """Python source of the collection a string with `{{ }}` gives."""
+    whole = expression_text(text)
+    if whole is not None:
+        return compile_in(whole, path, out.uses, focus)
+    parts: list[str] = []
+    pos = 0
+    for match in _EXPRESSION.finditer(text):
+        if match.start() > pos:
+            parts.append(repr(text[pos : match.start()]))
+        parts.append(compile_in(match.group(1).strip(), path, out.uses, focus))
+        pos = match.end()
+    if pos < len(text):
+        parts.append(repr(text[pos:]))
+    return f"rt_interpolate({', '.join(parts)})"
+
+
+def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: str, write: str) -> None:  # noqa: ANN401
+    """Emit code that writes `node`'s value with `write` (a format string over the value's source), and
+    sets `target` True when a value came from an expression."""
+    if not _dynamic(node):
+        # A fixed part is one Python literal: built fresh for each resource (resources are changed later).
+        out.emit(write.format(repr(node)))
+    elif isinstance(node, dict):
+        _gen_object(out, node, path, focus, target, write)
+    elif isinstance(node, list):
+        items = out.var("l")
+        out.emit(f"{items} = []")
+        for i, item in enumerate(node):
+            _gen_item(out, item, (*path, i), focus, items, target)
+        out.emit(f"if {items}:")
+        out.emit("    " + write.format(items))
+    elif is_expression(node):
+        values = out.var("v")
+        out.emit(f"{values} = {_value_source(out, node, path, focus)}")
+        out.emit(f"if {values}:")
+        out.indent += 1
+        out.emit(f"{target} = True")
+        out.emit(write.format(f"rt_one({values}, {out.path_id(path)})"))
+        out.indent -= 1
+    else:
+        out.emit(write.format(repr(node)))
+
+
+def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items: str, target: str) -> None:  # noqa: ANN401
+    if isinstance(item, dict) and "_for" in item:
+        source = item["_for"]
+        if not isinstance(source, str):
+            raise TemplateError("_for takes an expression (a collection to repeat this object for)", path)
+        loop = out.var("e")
+        out.emit(f"for {loop} in {compile_in(_strip_braces(source), (*path, '_for'), out.uses, focus)}:")
+        out.indent += 1
+        body = {k: v for k, v in item.items() if k != "_for"}
+        _gen_object(out, body, path, loop, target, f"{items}.append({{}})")
+        out.indent -= 1
+    elif isinstance(item, list):
+        raise TemplateError("a list inside a list is not FHIR: make the inner list an element of an object", path)
+    elif is_expression(item):
+        values = out.var("v")
+        out.emit(f"{values} = {_value_source(out, item, path, focus)}")
+        out.emit(f"if {values}:")
+        out.emit(f"    {target} = True")
+        out.emit(f"    {items}.extend(rt_out({values}, {out.path_id(path)}))")
+    elif isinstance(item, dict) and _dynamic(item):
+        _gen_object(out, item, path, focus, target, f"{items}.append({{}})")
+    else:
+        out.emit(f"{items}.append({item!r})")
+
+
+def _strip_braces(text: str) -> str:
+    inner = expression_text(text)
+    return inner if inner is not None else text
+
+
+def _gen_object(
+    out: _Emitter, node: dict[str, Any], path: tuple[Any, ...], focus: str, target: str, write: str
+) -> None:
+    for key in node:
+        if not isinstance(key, str):
+            raise TemplateError(f"element names are text; {key!r} is not", path)
+        if key.startswith("_") and key not in DIRECTIVES:
+            raise TemplateError(
+                f"'{key}': keys starting with '_' are directives ({', '.join(DIRECTIVES)}); FHIR's primitive "
+                "extensions are not supported in mappings",
+                (*path, key),
+            )
+        if key == "_for":
+            raise TemplateError("_for repeats an object inside a list; put this object in a list", (*path, key))
+    condition = node.get("_if")
+    body = {k: v for k, v in node.items() if k != "_if"}
+    if condition is not None:
+        if not isinstance(condition, str):
+            raise TemplateError("_if takes an expression (true writes the object)", (*path, "_if"))
+        out.emit(f"if truth({compile_in(_strip_braces(condition), (*path, '_if'), out.uses, focus)}):")
+        out.indent += 1
+    obj, present = out.var("d"), out.var("p")
+    dynamic = _dynamic(body)
+    out.emit(f"{obj} = {{}}")
+    if dynamic:
+        out.emit(f"{present} = False")
+    for key, value in body.items():
+        _gen(out, value, (*path, key), focus, present, f"{obj}[{key!r}] = {{}}")
+    if dynamic:
+        out.emit(f"if {present}:")
+        out.emit(f"    {target} = True")
+        out.emit("    " + write.format(obj))
+    else:
+        out.emit(write.format(obj))
+    if condition is not None:
+        out.indent -= 1
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    source: str  # `def build(r, env):` returning the resource, for the record `r`
+    paths: tuple[tuple[Any, ...], ...]
+
+
+def compile_template(skeleton: dict[str, Any], uses: Uses, name: str = "build") -> CompiledTemplate:
+    out = _Emitter(uses)
+    out.emit("F = env['$fields']")
+    out.emit("p0 = False")
+    _gen_object(out, skeleton, (), "r", "p0", "return {}")
+    out.emit("return None")
+    source = f"def {name}(r, env):\n" + "\n".join(out.lines) + "\n"
+    return CompiledTemplate(source, tuple(out.paths))
+
+
+def element_paths(skeleton: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:  # noqa: ANN401
+    """(FHIR element path, skeleton path) of every element the skeleton writes, directives left out."""
+    found: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []
+
+    def walk(node: Any, element: tuple[str, ...], where: tuple[Any, ...]) -> None:  # noqa: ANN401
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in DIRECTIVES:
+                    continue
+                found.append(((*element, key), (*where, key)))
+                walk(value, (*element, key), (*where, key))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, element, (*where, i))
+
+    walk(skeleton, path, ())
+    return found
+
+
+Builder = Callable[[dict[str, Any], dict[str, Any]], "dict[str, Any] | None"]
