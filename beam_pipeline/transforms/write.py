@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -27,6 +27,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import MappedMessage
+from beam_pipeline.us_core.outcome import MappedResource
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ MAX_SOURCE_TIME_SKEW_MS = 24 * 3600 * 1000
 SECRET_REFRESH_SECONDS = 600.0
 SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
 _REFUSED_STATUSES = frozenset({401, 403})
-# What others refer to is written first, each tier after the one before has settled: the store resolves a
-# row's conditional reference (`Patient?identifier=...`) when it writes the row, so a Patient written in
-# a bundle beside its Observation, in flight at the same time, could still be missing for it.
-WRITE_TIERS: tuple[frozenset[str], ...] = (frozenset({"Patient"}), frozenset({"Encounter"}))
 
 
 def source_time_ms(message: RawMessage, now_ms: int | None = None) -> int | None:
@@ -62,20 +59,26 @@ def source_time_ms(message: RawMessage, now_ms: int | None = None) -> int | None
     return timestamp if timestamp <= now_ms + MAX_SOURCE_TIME_SKEW_MS else None
 
 
-def write_tier(mapped: MappedMessage) -> int:
-    """The tier a message is written in: 0 for a Patient, 1 for an Encounter, then everything else."""
-    try:
-        resource_type = mapped.resources[0].resource.get("resourceType")
-    except (IndexError, TypeError, AttributeError):  # no resource: nothing refers to it
-        resource_type = None
-    return next((n for n, types in enumerate(WRITE_TIERS) if resource_type in types), len(WRITE_TIERS))
+def default_write_order() -> dict[str, int]:
+    """resourceType -> tier, derived from the shipped mappings' declared references (Patient 0, Encounter 1,
+    what refers to them 2, ...)."""
+    from beam_pipeline.mapping.mapping_set import compiled
+
+    return dict(compiled().write_order)
 
 
-def tiers(messages: list[MappedMessage]) -> list[list[int]]:
-    """The messages' indices per write tier, in input order within a tier; empty tiers left out."""
-    grouped: list[list[int]] = [[] for _ in range(len(WRITE_TIERS) + 1)]
+def tiers(messages: list[MappedMessage], order: Mapping[str, int]) -> list[list[tuple[int, MappedResource]]]:
+    """The messages' resources per write tier, (message index, resource) in input order within a tier, empty
+    tiers left out. What others refer to is written first, each tier after the one before has settled: the
+    store resolves a conditional reference (`Patient?identifier=...`) when it writes the entry, so a Patient
+    in flight beside its Observation (or in the same message) could still be missing for it. A type no
+    mapping orders is written last."""
+    last = max(order.values(), default=-1) + 1
+    grouped: list[list[tuple[int, MappedResource]]] = [[] for _ in range(last + 1)]
     for index, mapped in enumerate(messages):
-        grouped[write_tier(mapped)].append(index)
+        for resource in mapped.resources:
+            rtype = resource.resource.get("resourceType") if isinstance(resource.resource, dict) else None
+            grouped[order.get(rtype, last) if isinstance(rtype, str) else last].append((index, resource))
     return [group for group in grouped if group]
 
 
@@ -87,7 +90,11 @@ def _read_secret(resource_name: str) -> bytes:
 
 class _WriteBundlesFn(beam.DoFn):
     def __init__(
-        self, config: FhirStoreConfig, job_name: str, read_secret: Callable[[str], bytes] = _read_secret
+        self,
+        config: FhirStoreConfig,
+        job_name: str,
+        read_secret: Callable[[str], bytes] = _read_secret,
+        write_order: Mapping[str, int] | None = None,
     ) -> None:
         if any(getattr(config.auth, name) for name in ("token", "password", "client_secret")):
             # They would be pickled into the job graph (and every template); only the secret's name may travel.
@@ -95,6 +102,7 @@ class _WriteBundlesFn(beam.DoFn):
         self._config = config
         self._job_name = job_name
         self._read_secret = read_secret
+        self._write_order = dict(write_order) if write_order is not None else default_write_order()
         counter = beam.metrics.Metrics.counter
         self._written = counter("write_to_fhir_store", "resources_written")
         self._created = counter("write_to_fhir_store", "resources_created")
@@ -219,13 +227,12 @@ class _WriteBundlesFn(beam.DoFn):
         # A message succeeds only when all of its resources did; its first failure is its error record.
         first_failure: dict[int, FhirStoreError] = {}
         refused = False
-        for tier in tiers(messages):
+        for tier in tiers(messages, self._write_order):
             items = [
                 WriteItem(
                     r.resource, r.identifier, key=index, source_time_ms=source_time_ms(messages[index].message, now_ms)
                 )
-                for index in tier
-                for r in messages[index].resources
+                for index, r in tier
             ]
             for outcome in client.write(items):
                 if outcome.ok:
@@ -256,11 +263,15 @@ class WriteToFhirStore(beam.PTransform):
         config: FhirStoreConfig,
         job_name: str,
         read_secret: Callable[[str], bytes] = _read_secret,
+        write_order: Mapping[str, int] | None = None,
     ) -> None:
+        """`write_order`: resourceType -> tier, from the job's mapping set (MappingSet.write_order); by default
+        the shipped mappings'."""
         super().__init__()
         self._config = config
         self._read_secret = read_secret
         self._job_name = job_name
+        self._write_order = write_order
 
     def expand(self, mapped: beam.PCollection[MappedMessage]) -> dict[str, beam.PCollection]:
         # The Reshuffle spreads the writes over every worker Dataflow scales to (the Kafka read alone is
@@ -272,8 +283,8 @@ class WriteToFhirStore(beam.PTransform):
             mapped
             | "SpreadOverWorkers" >> beam.Reshuffle()
             | "WriteBundles"
-            >> beam.ParDo(_WriteBundlesFn(self._config, self._job_name, self._read_secret)).with_outputs(
-                FAILED, main=WRITTEN
-            )
+            >> beam.ParDo(
+                _WriteBundlesFn(self._config, self._job_name, self._read_secret, self._write_order)
+            ).with_outputs(FAILED, main=WRITTEN)
         )
         return {WRITTEN: results[WRITTEN], FAILED: results[FAILED]}

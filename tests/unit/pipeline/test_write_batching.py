@@ -14,12 +14,24 @@ from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
 from beam_pipeline.transforms.parse_and_map import MappedMessage
-from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore, _WriteBundlesFn, tiers, write_tier
+from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore, _WriteBundlesFn, tiers
 from beam_pipeline.us_core.outcome import MappedResource
 
 pytestmark = pytest.mark.unit
 
 TYPES = ["Patient", "Encounter", "Condition", "Observation", "Immunization"]
+
+
+def _mapped_many(offset: int, resource_types: list[str]) -> MappedMessage:
+    raw = RawMessage("t", 0, offset, 1_795_000_000_000, None, b"{}")
+    return MappedMessage(
+        raw,
+        tuple(
+            MappedResource({"resourceType": t, "identifier": [{"system": "urn:test", "value": f"{offset}-{k}"}]},
+                           ("urn:test", f"{offset}-{k}"))
+            for k, t in enumerate(resource_types)
+        ),
+    )  # fmt: skip
 
 
 def _mapped(offset: int, resource_type: str = "Patient", n_resources: int = 1) -> MappedMessage:
@@ -32,20 +44,38 @@ def _mapped(offset: int, resource_type: str = "Patient", n_resources: int = 1) -
     return MappedMessage(raw, resources)
 
 
-@given(st.lists(st.sampled_from(TYPES), max_size=60))
-def test_tiers_keep_every_message_once_patients_then_encounters_then_the_rest_in_input_order(types):
-    messages = [_mapped(i, t) for i, t in enumerate(types)]
-    grouped = tiers(messages)
-    assert sorted(i for tier in grouped for i in tier) == list(range(len(messages)))
-    assert all(tier for tier in grouped) and all(tier == sorted(tier) for tier in grouped)
-    ranks = [write_tier(messages[tier[0]]) for tier in grouped]
-    assert ranks == sorted(set(ranks))
-    assert all(len({write_tier(messages[i]) for i in tier}) == 1 for tier in grouped)
+ORDER = {"Patient": 0, "Encounter": 1, "Condition": 2, "Observation": 2}
 
 
-def test_a_message_without_resources_is_written_last():
-    empty = MappedMessage(_mapped(0).message, ())
-    assert write_tier(empty) == len(write.WRITE_TIERS)
+def _rank(resource: MappedResource) -> int:
+    return ORDER.get(resource.resource["resourceType"], 3)
+
+
+@given(st.lists(st.lists(st.sampled_from(TYPES), min_size=0, max_size=3), max_size=40))
+def test_tiers_keep_every_resource_once_in_the_order_references_need(types_per_message):
+    messages = [_mapped_many(i, types) for i, types in enumerate(types_per_message)]
+    grouped = tiers(messages, ORDER)
+    written = sorted((i, id(r)) for tier in grouped for i, r in tier)
+    assert written == sorted((i, id(r)) for i, m in enumerate(messages) for r in m.resources)
+    assert all(tier for tier in grouped)
+    ranks = [_rank(tier[0][1]) for tier in grouped]
+    assert ranks == sorted(set(ranks))  # one rank per tier, increasing
+    assert all(len({_rank(r) for _, r in tier}) == 1 for tier in grouped)
+    assert all([i for i, _ in tier] == sorted(i for i, _ in tier) for tier in grouped)
+
+
+def test_a_message_that_writes_a_patient_and_its_encounter_writes_the_patient_first():
+    message = _mapped_many(0, ["Encounter", "Patient"])
+    assert [[r.resource["resourceType"] for _, r in tier] for tier in tiers([message], ORDER)] == [
+        ["Patient"],
+        ["Encounter"],
+    ]
+
+
+def test_the_shipped_order_is_derived_from_the_mappings_references():
+    order = write.default_write_order()
+    assert order["Patient"] == 0 and order["Encounter"] == 1
+    assert {order[t] for t in ("Condition", "Observation", "Immunization", "MedicationRequest")} == {2}
 
 
 def test_a_full_buffer_is_written_at_once_and_the_rest_at_the_end_of_the_runner_bundle(store):
