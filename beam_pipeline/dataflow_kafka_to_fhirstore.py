@@ -37,6 +37,7 @@ from beam_pipeline.delivery.drain_signal import DrainSignal  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
 from beam_pipeline.job_flags import KafkaToFhirOptions, normalize_argv  # noqa: E402
 from beam_pipeline.kafka.connection import consumer_config  # noqa: E402
+from beam_pipeline.mapping.mapping_set import compiled  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
 from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
@@ -75,7 +76,10 @@ def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -
     )
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
-    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(settings.fhir, settings.job_name)
+    write_order = compiled(settings.mapping.mappings).write_order
+    written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
+        settings.fhir, settings.job_name, write_order=write_order
+    )
     failures = (parsed.invalid, mapped.failed, written[FAILED]) | "AllFailures" >> beam.Flatten()
     dead_lettered = failures | "DeadLetter" >> DeadLetter(
         settings.error_bucket, settings.window_seconds, job_name=settings.job_name

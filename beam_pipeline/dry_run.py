@@ -2,13 +2,15 @@
 
     python -m beam_pipeline.dry_run < messages.ndjson
     python -m beam_pipeline.dry_run --input include/sample_messages/01_original_readme_sample.json
+    python -m beam_pipeline.dry_run --mappings my_mappings/ --input my_messages.ndjson
 
 Each input line is one raw message (a JSON object). Each output line, in input order, is one of
   {"status": "ok", "resources": [...]}
   {"status": "filtered", "reason": "..."}
   {"status": "error", "stage": "parse|validate|map", "code": "...", "detail": "..."}
 The detail names fields, never their values. A summary goes to stderr; the exit code is 0 unless
---fail-on-error is given and some line was an error.
+--fail-on-error is given and some line was an error, and 2 when the mapping set does not load (the
+message names the file, the line and the fix).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import IO
 
+from beam_pipeline.mapping.feed import MappingError
 from beam_pipeline.us_core import TransformConfig, transform
 from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES, add_mapping_flags, config_from_flags
 
@@ -60,7 +63,13 @@ def run(lines: Iterable[bytes], out: IO[str], config: TransformConfig, topic: st
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     source = args.input or sys.stdin.buffer
-    counts = run(source, sys.stdout, config_from(args), args.topic)
+    try:
+        config = config_from(args)
+    except MappingError as exc:
+        # The file, the line and the fix; nothing of any message.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = run(source, sys.stdout, config, args.topic)
     summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "filtered", "error"))
     print(f"{sum(counts.values())} messages: {summary}", file=sys.stderr)
     return 1 if args.fail_on_error and counts["error"] else 0

@@ -14,26 +14,30 @@ The file's parts, in the order a message meets them (docs/mapping.md has the ref
                        {dates: [...]} real dates or date-times;
                        {when: expr, code, detail} an error when the expression is true
   resources            what it writes: [{profiles: [...], resource: {skeleton}, when?, business_identifier?}]
+  samples              raw messages it must map: the launch's prerequisites map them before a job starts
 Every error names the file, the line and the fix; details name fields and rules, never values.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from beam_pipeline.contracts import outcome as o
 from beam_pipeline.mapping import runtime
 from beam_pipeline.mapping.fhirpath import FhirPathError, compile_expression
 from beam_pipeline.mapping.template import TemplateError, Uses, compile_template, element_paths, expression_text
 from beam_pipeline.mapping.terminology import Terminology
 from beam_pipeline.mapping.yaml_source import Path, YamlError, line_of
 from beam_pipeline.mapping.yaml_source import load as load_yaml
-from beam_pipeline.us_core import outcome as o
 
-TOP_KEYS = ("id", "title", "description", "recognise", "business_filters", "let", "filter", "validate", "resources")
+TOP_KEYS = (
+    "id", "title", "description", "recognise", "business_filters", "let", "filter", "validate", "resources", "samples",
+)  # fmt: skip
 # Variables every mapping can read besides its own `let:` names.
 BUILT_IN_VARIABLES = {
     "sourceIdSystem": "--source_id_system: the identifier system of source record ids",
@@ -104,6 +108,7 @@ class CompiledMapping:
     resources: tuple[CompiledResource, ...]
     references: frozenset[str]  # resource types this mapping's resources refer to
     fields: tuple[str, ...]  # the record fields its expressions read at the top level
+    samples: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, raw message) it must map
 
     @property
     def tag(self) -> dict[str, str]:
@@ -279,10 +284,19 @@ def _check_elements(ctx: _Context, path: Path, rtype: str, skeleton: dict[str, A
             raise ctx.error((*path, *where), problem)
 
 
-def _version(text: str, terminology: Terminology, used: Iterable[str], terminology_texts: dict[str, str]) -> str:
-    digest = hashlib.sha256(text.encode())
+# Parts of a mapping file that do not change what it writes: they leave its content version as it is.
+_UNVERSIONED = frozenset({"title", "description", "samples"})
+
+
+def _version(spec: dict[str, Any], terminology: Terminology, used: Iterable[str], texts: dict[str, str]) -> str:
+    """What the mapping writes depends on: its spec (comments, titles and samples aside) and the terminology
+    files it uses. A resource's meta.tag carries this, so a search finds what an old version wrote."""
+    digest = hashlib.sha256(
+        json.dumps({k: v for k, v in spec.items() if k not in _UNVERSIONED}, sort_keys=True).encode()
+    )
     for ident in sorted(used):
-        digest.update(b"\x00" + terminology_texts.get(terminology.sources.get(ident, ""), "").encode())
+        text = texts.get(terminology.sources.get(ident, ""), "")
+        digest.update(b"\x00" + json.dumps(json.loads(text) if text else None, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 
@@ -349,7 +363,10 @@ def compile_mapping(
     missing_sets = sorted(uses.value_sets - set(terminology.value_sets))
     if missing_sets:
         raise ctx.error((), f"ValueSet '{missing_sets[0]}' is not among the terminology files; add it or fix the id")
-    version = _version(source.text, terminology, uses.translations | uses.value_sets, terminology_texts or {})
+    samples = spec.get("samples") or []
+    if not isinstance(samples, list) or not all(isinstance(m, dict) for m in samples):
+        raise ctx.error(("samples",), "samples is a list of raw messages (JSON objects) this mapping must map")
+    version = _version(spec, terminology, uses.translations | uses.value_sets, terminology_texts or {})
     return CompiledMapping(
         id=ident,
         version=version,
@@ -364,6 +381,7 @@ def compile_mapping(
         resources=resources,
         references=frozenset(uses.references),
         fields=tuple(sorted(uses.fields)),
+        samples=tuple((line_of(lines, ("samples", i)), message) for i, message in enumerate(samples)),
     )
 
 

@@ -43,12 +43,14 @@ class MappingSources:
 
 
 def _split(origin: str, files: Iterable[tuple[str, str]]) -> MappingSources:
+    """Files by their path inside the set; messages name them with the set's location in front."""
     mappings, terminology = [], []
     for name, text in sorted(files):
+        shown = f"{origin.rstrip('/')}/{name}" if origin else name
         if name.startswith(TERMINOLOGY_FOLDER + "/") and name.endswith(".json"):
-            terminology.append(SourceFile(name, text))
+            terminology.append(SourceFile(shown, text))
         elif name.endswith(MAPPING_SUFFIXES):
-            mappings.append(SourceFile(name, text))
+            mappings.append(SourceFile(shown, text))
     return MappingSources(tuple(mappings), tuple(terminology), origin)
 
 

@@ -15,9 +15,9 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from beam_pipeline.contracts.error_record import ErrorRecord
+from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
-from beam_pipeline.us_core.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
 

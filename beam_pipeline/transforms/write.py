@@ -24,10 +24,10 @@ from apache_beam import pvalue
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import MappedMessage
-from beam_pipeline.us_core.outcome import MappedResource
 
 log = logging.getLogger(__name__)
 

@@ -53,12 +53,22 @@ def parse_topic_types(value: str | None) -> dict[str, str]:
 def add_mapping_flags(parser: Any) -> None:  # noqa: ANN401  (an argparse parser or group, Beam's included)
     """The flags that choose the mapping's settings, with their defaults."""
     parser.add_argument(
+        "--mappings",
+        default=None,
+        help="Folder or gs://bucket/prefix of the mapping set: <feed>/*.yaml mapping files and "
+        "terminology/*.json ConceptMaps and ValueSets (docs/mapping.md). Default: the set shipped with the "
+        "pipeline (mappings/). It is checked and its samples mapped before any job starts; a problem stops the "
+        "launch with the file, the line and the fix.",
+    )
+    parser.add_argument(
         "--topic_types",
         default=None,
-        help="Topics that carry one kind of message, as topic=type pairs separated by commas (types: patient, "
-        "encounter, condition, observation, immunization, allergy, procedure, medication), e.g. "
-        "'synthea.conditions=condition'. Messages of other topics say their type in MESSAGE_TYPE; without "
-        "one they are patients. An unknown type gives error records (unknown_message_type).",
+        help="Topics that carry one kind of message, as topic=type pairs separated by commas, the types being "
+        "those the mapping files recognise (the shipped set: patient, encounter, condition, observation, "
+        "immunization, allergy, procedure, medication, adt^a01...), e.g. 'synthea.conditions=condition'. "
+        "Messages of other topics say their type in MESSAGE_TYPE, messageType or resourceType; without one "
+        "the set's default mapping (the shipped set: patient) takes them. An unknown type gives error records "
+        "(unknown_message_type).",
     )
     parser.add_argument(
         "--source_id_system",
@@ -94,9 +104,15 @@ def add_mapping_flags(parser: Any) -> None:  # noqa: ANN401  (an argparse parser
 
 
 def config_from_flags(flags: Any, **overrides: Any) -> TransformConfig:  # noqa: ANN401  (parsed flags)
-    """The TransformConfig of parsed add_mapping_flags flags (an argparse Namespace or a Beam options view)."""
+    """The TransformConfig of parsed add_mapping_flags flags (an argparse Namespace or a Beam options view).
+    The mapping set is read and checked here, so a broken mapping stops the caller (MappingError, a
+    ValueError naming the file, the line and the fix) before anything runs; the config carries its texts."""
+    from beam_pipeline.mapping.check import load_checked
+
     programs = comma_list(flags.filter_program_names)
+    sources, _ = load_checked(getattr(flags, "mappings", None))
     return TransformConfig(
+        mappings=sources,
         source_id_system=flags.source_id_system,
         filter_country=flags.filter_country,
         filter_program_names=frozenset(programs) if programs else None,

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from beam_pipeline.us_core import outcome as o
+from beam_pipeline.contracts import outcome as o
 
 # Patient records are flat; anything deeper is not a record, and deep values are costly to carry between
 # pipeline steps (each step's encoder recurses through them).

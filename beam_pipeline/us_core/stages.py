@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from beam_pipeline.contracts import outcome as o
 from beam_pipeline.mapping import feed, runtime
 from beam_pipeline.mapping.mapping_set import MappingSet, compiled
-from beam_pipeline.us_core import outcome as o
 from beam_pipeline.us_core.config import TransformConfig
 from beam_pipeline.us_core.parse import parse_json_object, text
 from beam_pipeline.us_core.rules import check_resource

@@ -51,6 +51,9 @@ class K2fConfig:
     hcapi_post_fhir_store: str = _setting("", "Healthcare API FHIR store written to")
     hcapi_get_fhir_store: str = _setting("", "Healthcare API FHIR store searched (default: the post store)")
     hcapi_version: str = _setting("v1", "Healthcare API version")
+    mappings: str = _setting(
+        "", "folder or gs:// prefix of the mapping set (default: the mappings/ shipped beside the pipeline)"
+    )
     pipeline_options: str = _setting(
         "{}", 'JSON object of further pipeline flags, e.g. {"max_num_workers": 4, "subnetwork": "..."}'
     )

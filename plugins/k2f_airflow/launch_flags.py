@@ -38,6 +38,8 @@ def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
         "streaming": True,
         **store_flags(cfg),
     }
+    if cfg.mappings:
+        options["mappings"] = cfg.mappings
     if not cfg.is_local:
         cfg.require("temp_location")
         options["temp_location"] = cfg.temp_location

@@ -107,7 +107,26 @@ def no_running_job(cfg: K2fConfig, jobs: Any = None) -> str:
     return f"no job named {cfg.job_name} is running"
 
 
+def mappings(cfg: K2fConfig) -> str:
+    """Every mapping the job will use compiles against US Core and maps its samples: a broken mapping stops
+    the launch here, naming the file, the line and the fix, instead of failing every message of a job."""
+    from beam_pipeline.mapping.check import load_checked, summary
+    from beam_pipeline.mapping.feed import MappingError
+
+    try:
+        sources, mapping_set = load_checked(cfg.mappings or None)
+    except MappingError as exc:
+        raise PrerequisiteFailed(f"the mapping set does not load: {exc}") from None
+    except OSError as exc:
+        raise PrerequisiteFailed(
+            f"the mapping set at {cfg.mappings} cannot be read ({type(exc).__name__}): set "
+            f"{setting_name('mappings')} to a folder or gs:// prefix the workers can read"
+        ) from None
+    return summary(sources, mapping_set)
+
+
 CHECKS: dict[str, Callable[[K2fConfig], str]] = {
+    "mappings": mappings,
     "buckets": buckets,
     "kafka_secret": kafka_secret,
     "kafka_topics": kafka_topics,

@@ -12,11 +12,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pipeline.contracts.error_record import make_error_record, replay_headers
+from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore
-from beam_pipeline.us_core.outcome import MappedResource
 from launcher.local_stack_flags import local_runner_options
 from tests.integration.test_stack_hapi import us_core_patient, validation_on
 

@@ -67,6 +67,7 @@ def test_launch_checks_every_prerequisite_before_starting(dagbag):
     assert start.upstream_task_ids == {"plan_launch"}
     checks = dag.get_task("plan_launch").upstream_task_ids
     assert checks == {
+        "prerequisites.mappings",
         "prerequisites.buckets",
         "prerequisites.kafka_secret",
         "prerequisites.kafka_topics",

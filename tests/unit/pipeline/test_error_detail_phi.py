@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from beam_pipeline.contracts.outcome import ERROR_CODES
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem
 from beam_pipeline.mapping import feed
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import _MapFn, _ParseFn
 from beam_pipeline.us_core import Error, TransformConfig, stages, transform
-from beam_pipeline.us_core.outcome import ERROR_CODES
 from beam_pipeline.us_core.structural import structural_problems
 
 # Made-up but PHI-shaped: a name, an SSN, an address, an e-mail, a medical record number.

@@ -10,12 +10,12 @@ from apache_beam.utils.windowed_value import WindowedValue
 from hypothesis import given
 from hypothesis import strategies as st
 
+from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore, _WriteBundlesFn, tiers
-from beam_pipeline.us_core.outcome import MappedResource
 
 pytestmark = pytest.mark.unit
 

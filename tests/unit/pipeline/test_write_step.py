@@ -11,12 +11,12 @@ import pytest
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline.contracts.error_record import replay_headers
+from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import AuthConfig, FhirStoreConfig, errors
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 from beam_pipeline.transforms.write import _WriteBundlesFn, source_time_ms
-from beam_pipeline.us_core.outcome import MappedResource
 
 SYSTEM = "urn:k2f-test:write-step"
 NOW_MS = 1_795_000_000_000

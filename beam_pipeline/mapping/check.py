@@ -1,0 +1,53 @@
+"""Checking a mapping set before any job starts: read it, compile every mapping with the element checks,
+and map each mapping's samples. The launch's prerequisites, the pipeline's launcher and the dry-run CLI
+call this; its MappingError names the file, the line and the fix."""
+
+from __future__ import annotations
+
+import json
+
+from beam_pipeline.mapping.feed import MappingError
+from beam_pipeline.mapping.mapping_set import MappingSet, MappingSources, compile_set, read_folder, shipped
+
+
+def load_checked(location: str | None = None) -> tuple[MappingSources, MappingSet]:
+    """The set at `location` (a folder or gs:// prefix; None: the shipped one), checked and compiled."""
+    sources = read_folder(location) if location else shipped()
+    mapping_set = compile_set(sources, check_elements=True)
+    map_samples(sources, mapping_set)
+    return sources, mapping_set
+
+
+def map_samples(sources: MappingSources, mapping_set: MappingSet) -> int:
+    """Map every mapping's samples through the whole path; MappingError at the first that does not map to
+    resources of its own mapping. Returns how many were mapped."""
+    from beam_pipeline.us_core import Ok, TransformConfig, transform
+
+    config = TransformConfig(mappings=sources, structural_validation=False)
+    count = 0
+    for mapping in mapping_set.mappings:
+        for line, message in mapping.samples:
+            result = transform(json.dumps(message).encode(), config=config)
+            if not isinstance(result, Ok):
+                outcome = result.to_json()
+                what = outcome.get("reason") or f"{outcome.get('code')}: {outcome.get('detail')}"
+                raise MappingError(
+                    mapping.file,
+                    line,
+                    f"this sample does not map ({outcome['status']}, {what}); fix the mapping or the sample",
+                )
+            tags = {tag["code"] for r in result.resources for tag in r.resource["meta"]["tag"]}
+            if tags != {mapping.tag["code"]}:
+                raise MappingError(
+                    mapping.file, line, "this sample is mapped by another mapping; check recognise.types"
+                )
+            count += 1
+    return count
+
+
+def summary(sources: MappingSources, mapping_set: MappingSet) -> str:
+    samples = sum(len(m.samples) for m in mapping_set.mappings)
+    return (
+        f"{len(mapping_set.mappings)} mappings and {len(sources.terminology)} terminology files compiled from "
+        f"{sources.origin or 'the shipped set'}; {samples} samples mapped"
+    )
