@@ -79,7 +79,7 @@ def truth(collection: Collection) -> bool:
     if len(collection) != 1:
         return False
     value = collection[0]
-    return value if type(value) is bool else True
+    return value is not False
 
 
 def _boolean(collection: Collection) -> bool | None:
@@ -96,6 +96,11 @@ def _comparable(value: Any) -> Any:  # noqa: ANN401
 
 
 def _eq(left: Collection, right: Collection) -> Collection:
+    if len(left) == 1 and len(right) == 1:
+        a, b = left[0], right[0]
+        if type(a) is type(b) and type(a) is not Moment:  # the usual case: text against text
+            return [a == b]
+        return [_same(a, b)]
     if not left or not right:
         return []
     if len(left) != len(right):
@@ -509,13 +514,25 @@ def f_hashKey(*parts: Collection) -> Collection:  # noqa: N802
     return [hashlib.sha256(joined.encode()).hexdigest()[:40]]
 
 
+# Values a token and a URL carry as they are (ids, UUIDs, most codes): no escaping or quoting needed.
+_PLAIN = re.compile(r"[A-Za-z0-9._~:/-]+")
+
+
+@lru_cache(maxsize=1024)
+def _reference_prefix(resource_type: str, system: str) -> str:
+    return f"{resource_type}?identifier=" + quote(token_search_value(system, ""), safe=_REFERENCE_SAFE)
+
+
 def f_reference(resource_type: Collection, system: Collection, value: Collection) -> Collection:
     """A conditional reference by business identifier, `Type?identifier=system|value`: the store resolves
     it when it writes the entry. Empty when the value is."""
     if len(resource_type) != 1 or len(system) != 1 or len(value) != 1:
         return []
-    token = quote(token_search_value(_text(system[0]), _text(value[0])), safe=_REFERENCE_SAFE)
-    return [{"reference": f"{resource_type[0]}?identifier={token}"}]
+    rtype, system_text, value_text = _text(resource_type[0]), _text(system[0]), _text(value[0])
+    if _PLAIN.fullmatch(system_text) and _PLAIN.fullmatch(value_text):
+        return [{"reference": _reference_prefix(rtype, system_text) + value_text}]
+    token = quote(token_search_value(system_text, value_text), safe=_REFERENCE_SAFE)
+    return [{"reference": f"{rtype}?identifier={token}"}]
 
 
 def f_padLeft(c: Collection, width: Collection, fill: Collection) -> Collection:  # noqa: N802

@@ -4,6 +4,7 @@ MapToFhir). What each message type means is data: the mapping files (beam_pipeli
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -46,13 +47,24 @@ def business_filter(record: dict[str, Any], config: TransformConfig) -> o.Filter
     return None
 
 
+_today: tuple[int, str] = (0, "")
+
+
+def _today_text() -> str:
+    """Today's UTC date as text, worked out again only when the day changes (this runs for every message)."""
+    global _today  # noqa: PLW0603  (a per-process cache of one value)
+    day = int(time.time() // 86400)
+    if _today[0] != day:
+        _today = (day, datetime.now(UTC).date().isoformat())
+    return _today[1]
+
+
 def settings(config: TransformConfig, today: date | None = None) -> dict[str, list[Any]]:
     """The variables every mapping reads besides its own (feed.BUILT_IN_VARIABLES)."""
-    today = today or datetime.now(UTC).date()
     return {
         "sourceIdSystem": [config.source_id_system],
         "naturalKeySystem": [config.natural_key_system],
-        "today": [today.isoformat()],
+        "today": [today.isoformat() if today is not None else _today_text()],
     }
 
 
