@@ -177,6 +177,9 @@ def _union(left: Collection, right: Collection) -> Collection:
 
 
 def _text(value: Any) -> str:  # noqa: ANN401
+    """An item as text. An object or list has none: its repr would carry record content into a resource."""
+    if isinstance(value, dict | list):
+        return ""
     if isinstance(value, Moment):
         return value.fhir
     if type(value) is bool:
@@ -332,15 +335,26 @@ def f_all(c: Collection, criteria: Any) -> Collection:  # noqa: ANN401
 
 
 def _strings(c: Collection) -> str | None:
-    return _text(c[0]) if len(c) == 1 else None
+    """The one item as text; None for several, none, or an object (whose text would be its repr: record
+    content where no one asked for it)."""
+    if len(c) != 1:
+        return None
+    value = c[0]
+    if type(value) is str:
+        return value
+    return None if isinstance(value, dict | list) else _text(value)
 
 
 def f_lower(c: Collection) -> Collection:
-    return [_text(c[0]).lower()] if len(c) == 1 else []
+    if len(c) == 1 and type(c[0]) is str:  # the usual case
+        return [c[0].lower()]
+    value = _strings(c)
+    return [] if value is None else [value.lower()]
 
 
 def f_upper(c: Collection) -> Collection:
-    return [_text(c[0]).upper()] if len(c) == 1 else []
+    value = _strings(c)
+    return [] if value is None else [value.upper()]
 
 
 def f_trim(c: Collection) -> Collection:
@@ -433,7 +447,8 @@ def f_join(c: Collection, separator: Collection | None = None) -> Collection:
 
 
 def f_toString(c: Collection) -> Collection:  # noqa: N802
-    return [_text(c[0])] if len(c) == 1 else []
+    value = _strings(c)
+    return [] if value is None else [value]
 
 
 def _decimal(value: Any) -> int | float | None:  # noqa: ANN401
@@ -526,9 +541,9 @@ def _reference_prefix(resource_type: str, system: str) -> str:
 def f_reference(resource_type: Collection, system: Collection, value: Collection) -> Collection:
     """A conditional reference by business identifier, `Type?identifier=system|value`: the store resolves
     it when it writes the entry. Empty when the value is."""
-    if len(resource_type) != 1 or len(system) != 1 or len(value) != 1:
+    rtype, system_text, value_text = _strings(resource_type), _strings(system), _strings(value)
+    if not rtype or not system_text or not value_text:
         return []
-    rtype, system_text, value_text = _text(resource_type[0]), _text(system[0]), _text(value[0])
     if _PLAIN.fullmatch(system_text) and _PLAIN.fullmatch(value_text):
         return [{"reference": _reference_prefix(rtype, system_text) + value_text}]
     token = quote(token_search_value(system_text, value_text), safe=_REFERENCE_SAFE)
