@@ -132,16 +132,24 @@ def _function(source: str, name: str, terminology: Terminology) -> Function:
     return namespace[name]
 
 
-def _expression(
-    ctx: _Context, path: Path, text: Any, uses: Uses, terminology: Terminology, focus: str = "r"
-) -> Function:  # noqa: ANN401
+def _expression(  # noqa: PLR0913
+    ctx: _Context,
+    path: Path,
+    text: Any,  # noqa: ANN401
+    uses: Uses,
+    terminology: Terminology,
+    focus: str = "r",
+    *,
+    condition: bool = False,
+) -> Function:
+    """A compiled function (record, env) -> a collection, or with `condition` -> a bool."""
     if not isinstance(text, str) or not text.strip():
         raise ctx.error(path, "an expression (FHIRPath text) is required here")
     inner = expression_text(text) if "{{" in text else text
     if inner is None:
         raise ctx.error(path, "write the expression without {{ }} here, or as one {{ expression }}")
     try:
-        compiled = compile_expression(inner, focus)
+        compiled = compile_expression(inner, focus, condition=condition)
     except FhirPathError as exc:
         raise ctx.error(path, f"expression {inner!r}: {exc} (column {exc.column})") from None
     uses.add(compiled)
@@ -190,7 +198,7 @@ def _steps(ctx: _Context, spec: Any, uses: Uses, terminology: Terminology) -> tu
         if extra:
             raise ctx.error((*path, sorted(extra)[0]), f"a {kind} check takes {', '.join(sorted(allowed))} only")
         if kind == "when":
-            check = _expression(ctx, (*path, "when"), item["when"], uses, terminology)
+            check = _expression(ctx, (*path, "when"), item["when"], uses, terminology, condition=True)
             code = _code(ctx, (*path, "code"), item.get("code"))
             steps.append(
                 Step("when", checks=(check,), code=code, detail=_detail(ctx, (*path, "detail"), item.get("detail")))
@@ -234,7 +242,11 @@ def _resources(
             compiled = compile_template(skeleton, own, name="build")
         except TemplateError as exc:
             raise ctx.error((*path, "resource", *exc.path), str(exc)) from None
-        when = _expression(ctx, (*path, "when"), item["when"], own, terminology) if "when" in item else None
+        when = (
+            _expression(ctx, (*path, "when"), item["when"], own, terminology, condition=True)
+            if "when" in item
+            else None
+        )
         uses.add_all(own)
         identifier_uses = Uses()
         # Read from the resource written, not the record: its focus is the resource.
@@ -351,7 +363,9 @@ def compile_mapping(
         if not isinstance(item, dict) or set(item) != {"when", "reason"}:
             raise ctx.error(("filter", i), "a filter is {when: expression, reason: text}")
         reason = _detail(ctx, ("filter", i, "reason"), item["reason"])
-        filters.append((_expression(ctx, ("filter", i, "when"), item["when"], uses, terminology), reason))
+        filters.append(
+            (_expression(ctx, ("filter", i, "when"), item["when"], uses, terminology, condition=True), reason)
+        )
     steps = _steps(ctx, spec.get("validate"), uses, terminology)
     resources = _resources(ctx, spec.get("resources"), uses, terminology, check_elements)
     undefined = uses.variables - defined
@@ -449,12 +463,12 @@ def environment(mapping: CompiledMapping, record: dict[str, Any], settings: dict
 def check(mapping: CompiledMapping, record: dict[str, Any], env: dict[str, Any]) -> o.Filtered | o.Error | None:
     """The mapping's filters, then its checks in order: the first that applies, or None."""
     for function, reason in mapping.filters:
-        if runtime.truth(function(record, env)):
+        if function(record, env):
             return o.Filtered(reason)
     for step in mapping.steps:
         kind = step.kind
         if kind == "when":
-            if runtime.truth(step.checks[0](record, env)):
+            if step.checks[0](record, env):
                 return o.Error(o.VALIDATE, step.code, step.detail)
         elif kind == "fields":
             problem = _field_problem(record, step.names)

@@ -319,6 +319,26 @@ class _Compiler:
             return self.call(node)
         raise FhirPathError(f"unsupported expression ({kind})", node.column)
 
+    def cond(self, node: Node) -> str:
+        """Python source of a bool: the expression as a condition (FHIRPath's singleton evaluation: one true
+        item is true; false, empty and several items are not). `and`/`or` short-circuit and no list is made
+        for the usual tests: a condition is true exactly when the expression gives [true]."""
+        if node.kind == "binary" and node.value in ("and", "or"):
+            left, right = (self.cond(a) for a in node.args)
+            return f"({left} {node.value} {right})"
+        if node.kind == "binary" and node.value == "implies":
+            return f"(is_false({self.expr(node.args[0])}) or {self.cond(node.args[1])})"
+        if node.kind == "call" and node.target is not None and not node.args:
+            if node.value == "exists":
+                return f"bool({self.expr(node.target)})"
+            if node.value == "empty":
+                return f"(not {self.expr(node.target)})"
+            if node.value == "not":
+                return f"is_false({self.expr(node.target)})"
+        if node.kind == "literal" and isinstance(node.value, bool):
+            return repr(node.value)
+        return f"truth({self.expr(node)})"
+
     def lam(self, node: Node) -> str:
         self.depth += 1
         try:
@@ -351,9 +371,9 @@ class _Compiler:
     def standalone(self, node: Node) -> str:
         name, args = node.value, node.args
         if name == "iif":
-            cond, then = self.expr(args[0]), self.expr(args[1])
+            cond, then = self.cond(args[0]), self.expr(args[1])
             otherwise = self.expr(args[2]) if len(args) == 3 else "[]"
-            return f"({then} if truth({cond}) else {otherwise})"
+            return f"({then} if {cond} else {otherwise})"
         if name == "today":
             return "env['today']"
         if name == "translate":
@@ -371,11 +391,12 @@ def _literal(node: Node, message: str) -> str:
     return node.value
 
 
-def compile_expression(text: str, focus: str = "r") -> Compiled:
-    """FHIRPath text -> Python source of a collection-valued expression over the focus item named `focus`;
-    FhirPathError when not accepted."""
+def compile_expression(text: str, focus: str = "r", *, condition: bool = False) -> Compiled:
+    """FHIRPath text -> Python source of a collection-valued expression over the focus item named `focus`
+    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted."""
     compiler = _Compiler(focus)
-    source = compiler.expr(parse(text))
+    tree = parse(text)
+    source = compiler.cond(tree) if condition else compiler.expr(tree)
     return Compiled(
         source,
         frozenset(compiler.variables),

@@ -82,6 +82,11 @@ def truth(collection: Collection) -> bool:
     return value is not False
 
 
+def is_false(collection: Collection) -> bool:
+    """The collection is a boolean false as FHIRPath's not() sees it (not() of it is true)."""
+    return bool(collection) and not truth(collection)
+
+
 def _boolean(collection: Collection) -> bool | None:
     if not collection:
         return None
@@ -490,13 +495,17 @@ def f_convertsToInteger(c: Collection) -> Collection:  # noqa: N802
     return [bool(f_toInteger(c))]
 
 
+# A message's dates are read several times (checked, compared, written): parsed once. Moments are immutable.
+_moment = lru_cache(maxsize=4096)(parse_moment)
+
+
 def f_toDateTime(c: Collection) -> Collection:  # noqa: N802
     if len(c) != 1:
         return []
     value = c[0]
     if isinstance(value, Moment):
         return [value]
-    moment = parse_moment(value) if type(value) is str else None
+    moment = _moment(value) if type(value) is str else None
     return [] if moment is None else [moment]
 
 

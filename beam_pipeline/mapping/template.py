@@ -66,11 +66,11 @@ def expression_text(value: str) -> str | None:
     return match.group(1).strip() if match and "{{" not in match.group(1) else None
 
 
-def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r") -> str:
+def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r", *, condition: bool = False) -> str:
     if not text:
         raise TemplateError("an empty {{ }}: write an expression inside, or remove the element", path)
     try:
-        compiled = compile_expression(text, focus)
+        compiled = compile_expression(text, focus, condition=condition)
     except FhirPathError as exc:
         raise TemplateError(f"expression {text!r}: {exc} (column {exc.column})", path, exc.column) from exc
     uses.add(compiled)
@@ -143,7 +143,11 @@ def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: st
         out.emit(f"if {values}:")
         out.indent += 1
         out.emit(f"{target} = True")
-        out.emit(write.format(f"rt_one({values}, {out.path_id(path)})"))
+        # The usual value inline (one text longer than any placeholder, or one non-text item); rt_one for the
+        # rest: it checks placeholders, converts date-times and refuses several values.
+        item = f"{values}[0]"
+        inline = f"len({values}) == 1 and (type({item}) is str and len({item}) > 4 or type({item}) is dict)"
+        out.emit(write.format(f"{item} if {inline} else rt_one({values}, {out.path_id(path)})"))
         out.indent -= 1
     else:
         out.emit(write.format(repr(node)))
@@ -198,7 +202,7 @@ def _gen_object(
     if condition is not None:
         if not isinstance(condition, str):
             raise TemplateError("_if takes an expression (true writes the object)", (*path, "_if"))
-        out.emit(f"if truth({compile_in(_strip_braces(condition), (*path, '_if'), out.uses, focus)}):")
+        out.emit(f"if {compile_in(_strip_braces(condition), (*path, '_if'), out.uses, focus, condition=True)}:")
         out.indent += 1
     obj, present = out.var("d"), out.var("p")
     dynamic = _dynamic(body)

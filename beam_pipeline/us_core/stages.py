@@ -109,7 +109,7 @@ def map_parsed(parsed: o.Parsed, config: TransformConfig) -> o.Ok | o.Error:
     try:
         env = parsed.env if parsed.env is not None else feed.environment(mapping, record, settings(config))
         for compiled_resource in mapping.resources:
-            if compiled_resource.when is not None and not runtime.truth(compiled_resource.when(record, env)):
+            if compiled_resource.when is not None and not compiled_resource.when(record, env):
                 continue
             resource = compiled_resource.build(record, env)
             if resource is None:
