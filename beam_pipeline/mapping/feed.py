@@ -307,8 +307,7 @@ def _version(spec: dict[str, Any], terminology: Terminology, used: Iterable[str]
         json.dumps({k: v for k, v in spec.items() if k not in _UNVERSIONED}, sort_keys=True).encode()
     )
     for ident in sorted(used):
-        text = texts.get(terminology.sources.get(ident, ""), "")
-        digest.update(b"\x00" + json.dumps(json.loads(text) if text else None, sort_keys=True).encode())
+        digest.update(b"\x00" + texts.get(terminology.sources.get(ident, ""), "").encode())
     return digest.hexdigest()[:12]
 
 
