@@ -4,8 +4,10 @@
 three observations, an immunization, an allergy, a procedure, a medication) on a second topic, typed by
 their MESSAGE_TYPE. The rows of 10 patients are published before any patient: they fail as retryable
 reference_not_found records, and the replay (the replay DAG's ErrorReplayer) lands them once their patients
-are there. Then: the count per type in HAPI, every reference resolved (counted through the patient's
-identifier), and a re-publish of everything changes nothing.
+are there. With the later rows, 10 HL7 v2 ADT events (the second feed, mappings/adt/) on the same clinical
+topic, each a Patient and an Encounter that refers to it. Then: the count per type in HAPI, every reference
+resolved (counted through the patient's identifier), each ADT event's Patient and Encounter found by their
+identifiers and linked, no error record, and a re-publish of everything changes nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
 from launcher.job_service import JobServiceClient  # noqa: E402
+from tests.support.adt import VISIT_NUMBER_SYSTEM, adt_messages  # noqa: E402
 from tests.support.local_stack import (  # noqa: E402
     cancel_job,
     create_topics,
@@ -43,6 +46,8 @@ from tests.unit.us_core.clinical_rows import clinical_rows, patient_row  # noqa:
 pytestmark = pytest.mark.integration
 
 PATIENTS, EARLY = 100, 10
+# HL7 v2 ADT events (A01, A04, A08, A03): each writes a Patient and an Encounter, under the run's system.
+ADT = 10
 # The rows each patient gets: (MESSAGE_TYPE, CODE) picks them out of clinical_rows().
 PICKS = [
     ("encounter", "162673000"), ("condition", "444814009"), ("condition", "38341003"),
@@ -50,7 +55,7 @@ PICKS = [
     ("immunization", "140"), ("allergy", "91935009"), ("procedure", "710824005"), ("medication", "308182"),
 ]  # fmt: skip
 EXPECTED = {
-    "Encounter": PATIENTS,
+    "Encounter": PATIENTS + ADT,
     "Condition": 2 * PATIENTS,
     "Observation": 3 * PATIENTS,
     "Immunization": PATIENTS,
@@ -89,7 +94,8 @@ def _counts(env, system: str) -> dict[str, int]:
 
 
 def _outcomes(env, job_id: str) -> tuple[int, int]:
-    """(messages read, messages finished: written, filtered or dead-lettered) from the job's counters."""
+    """(messages read, outcomes: resources written, messages filtered or dead-lettered) from the job's counters.
+    An ADT event writes two resources: it is finished when its outcomes count one more than it was read."""
     with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
         counters = jobs.counters(job_id)
     read = sum(v for k, v in counters.items() if k.startswith("parse_and_validate/"))
@@ -98,13 +104,34 @@ def _outcomes(env, job_id: str) -> tuple[int, int]:
     return read, done
 
 
-def _settled(env, job_id: str, published: int) -> bool:
+def _settled(env, job_id: str, published: int, adt_published: int = 0) -> bool:
     read, done = _outcomes(env, job_id)
-    return read >= published and done >= read
+    return read >= published and done >= read + adt_published
 
 
 def _write_errors(env, topic: str) -> list[dict]:
     return ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage=write/topic={topic}/")
+
+
+def _total(env, rtype: str, **params: str) -> int:
+    response = httpx.get(
+        f"{env['FHIR_BASE_URL']}/{rtype}",
+        params={**params, "_summary": "count"},
+        headers={"Cache-Control": "no-cache"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+def _adt_landed(env, system: str, events: list[tuple[str, str, bytes]]) -> None:
+    """Each ADT event's Patient (by its MRN) and Encounter (by its visit number) are in HAPI once, and the
+    Encounter's subject resolved to that Patient."""
+    for mrn, visit, _ in events:
+        assert _total(env, "Patient", identifier=f"{system}|{mrn}") == 1, mrn
+        assert _total(env, "Encounter", identifier=f"{VISIT_NUMBER_SYSTEM}|{visit}") == 1, visit
+        linked = {"identifier": f"{VISIT_NUMBER_SYSTEM}|{visit}", "subject:Patient.identifier": f"{system}|{mrn}"}
+        assert _total(env, "Encounter", **linked) == 1, visit
 
 
 def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
@@ -120,6 +147,8 @@ def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
     ]
     early = [row for p, e in ids[:EARLY] for row in _rows(p, e)]
     late = [row for p, e in ids[EARLY:] for row in _rows(p, e)]
+    events = adt_messages(f"{run}-adt", ADT)
+    adt = [raw for _, _, raw in events]
 
     published = publish(kafka_sasl(env), clinical_topic, early)  # rows before any patient
     job_id = launch_local_job(
@@ -142,7 +171,10 @@ def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
         published += publish(kafka_plain(env), patients_topic, patients)
         wait_for(lambda: fhir_count(env, system) >= PATIENTS, 300, f"{PATIENTS} Patients in HAPI", 2)
         published += publish(kafka_sasl(env), clinical_topic, late)
-        wait_for(lambda: _settled(env, job_id, published), 300, "every message finished", 2)
+        # The ADT events with them: each is its own Patient and an Encounter that refers to it.
+        adt_published = publish(kafka_sasl(env), clinical_topic, adt)
+        published += adt_published
+        wait_for(lambda: _settled(env, job_id, published, adt_published), 300, "every message finished", 2)
 
         # 3. Replay, as the replay DAG does, until every retryable record has landed.
         bucket = storage.Client(project="k2f-local").bucket(env["GCS_ERROR_BUCKET"])
@@ -157,21 +189,29 @@ def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
             assert counts.quarantined == 0
             replayed += counts.replayed
             published += counts.replayed
-            wait_for(lambda total=published: _settled(env, job_id, total), 300, "replayed messages finished", 2)
+            settled = lambda total=published: _settled(env, job_id, total, adt_published)  # noqa: E731
+            wait_for(settled, 300, "replayed messages finished", 2)
         print(f"clinical e2e: {replayed} messages replayed in {rounds} rounds")
         assert replayed >= len(early)
         assert _write_errors(env, clinical_topic) == []
-        assert fhir_count(env, system) == PATIENTS
+        assert fhir_count(env, system) == PATIENTS + ADT
         assert _counts(env, system) == EXPECTED
+        _adt_landed(env, system, events)
+        for stage in ("parse", "validate", "map"):
+            assert ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={stage}/topic={clinical_topic}/") == []
 
         # 4. The same population again: every resource is updated in place, nothing new, no error.
         published += publish(kafka_plain(env), patients_topic, patients)
         published += publish(kafka_sasl(env), clinical_topic, early + late)
-        wait_for(lambda: _settled(env, job_id, published), 300, "re-published messages finished", 2)
+        adt_published += publish(kafka_sasl(env), clinical_topic, adt)
+        published += len(adt)
+        wait_for(lambda: _settled(env, job_id, published, adt_published), 300, "re-published messages finished", 2)
         time.sleep(8)
-        assert fhir_count(env, system) == PATIENTS
+        assert fhir_count(env, system) == PATIENTS + ADT
         assert _counts(env, system) == EXPECTED
+        _adt_landed(env, system, events)
         assert _write_errors(env, clinical_topic) == []
-        assert ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage=validate/topic={clinical_topic}/") == []
+        for stage in ("parse", "validate", "map"):
+            assert ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={stage}/topic={clinical_topic}/") == []
     finally:
         cancel_job(env, job_id)

@@ -3,6 +3,9 @@ is read from its ConceptMap, so a test states what the data says, never a second
 
 from __future__ import annotations
 
+# beam_pipeline.us_core first: importing beam_pipeline.mapping.mapping_set before it is a circular import
+# (mapping.feed imports us_core.outcome, whose package imports us_core.stages, which imports mapping_set).
+import beam_pipeline.us_core  # noqa: F401
 from beam_pipeline.mapping.mapping_set import compiled
 
 
