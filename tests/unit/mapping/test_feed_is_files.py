@@ -10,11 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 # beam_pipeline.us_core first: importing beam_pipeline.mapping.mapping_set first is a circular import.
 import beam_pipeline.us_core  # noqa: F401
-from beam_pipeline.dry_run import parser as dry_run_parser
 from beam_pipeline.mapping.mapping_set import SHIPPED_FOLDER, compile_set, read_folder
 from beam_pipeline.us_core import Error, Ok, TransformConfig, transform
 
@@ -129,7 +126,7 @@ def _check_observation(resource: dict) -> None:
 
 def test_a_new_message_type_is_files_only(tmp_path):
     sources = read_folder(_feed_folder(tmp_path))
-    assert "lab/lab-result.yaml" in {s.name for s in sources.mappings}
+    assert any(s.name.endswith("/lab/lab-result.yaml") for s in sources.mappings)
     # The loader's full checks (elements against the FHIR models and the US Core profiles) pass.
     compile_set(sources, check_elements=True)
     config = TransformConfig(mappings=sources, structural_validation=True)
@@ -154,14 +151,7 @@ def test_without_the_files_the_type_is_unknown():
     assert isinstance(result, Error) and result.code == "unknown_message_type"
 
 
-def _dry_run_has_mappings_flag() -> bool:
-    return "--mappings" in dry_run_parser()._option_string_actions
-
-
 def test_dry_run_command_line_takes_the_folder(tmp_path):
-    # Needs `--mappings FOLDER` on the dry-run command line; until it exists, this shows how to call it.
-    if not _dry_run_has_mappings_flag():
-        pytest.xfail("the dry-run CLI has no --mappings flag yet")
     folder = _feed_folder(tmp_path)
     adt = (ROOT / "include" / "sample_messages" / "20_adt_a01_admit.json").read_bytes().strip()
     lines = json.dumps(LAB_ROW).encode() + b"\n" + adt + b"\n"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from beam_pipeline.contracts import outcome as o
 from beam_pipeline.mapping import feed
 from beam_pipeline.mapping.feed import MappingError, SourceFile, compile_mapping
 from beam_pipeline.mapping.mapping_set import MappingSources, compile_set
 from beam_pipeline.mapping.terminology import Terminology, TerminologyFile
-from beam_pipeline.contracts import outcome as o
 
 ROOT = Path(__file__).resolve().parents[3]
 FILE = "feed/patient.yaml"
