@@ -119,10 +119,23 @@ _BINARY: tuple[frozenset[str], ...] = (
 )
 
 
+# Deeper nesting is refused: it would exhaust Python's recursion, or nest the generated code deeper than
+# Python compiles. No mapping comes near it.
+MAX_NESTING = 40
+# A number literal longer than this is not a number a mapping needs (and int() refuses 4,300 digits).
+MAX_NUMBER_DIGITS = 40
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
+
+    def nested(self, column: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FhirPathError(f"nested deeper than {MAX_NESTING} levels: split it with let", column)
 
     def peek(self) -> Token:
         return self.tokens[self.pos]
@@ -154,16 +167,22 @@ class _Parser:
 
     def unary(self) -> Node:
         token = self.peek()
-        if token.kind == "op" and token.text in ("-", "+"):
-            self.take()
-            return Node("unary", token.text, (self.unary(),), column=token.column)
-        return self.postfix(self.term())
+        self.nested(token.column)
+        try:
+            if token.kind == "op" and token.text in ("-", "+"):
+                self.take()
+                return Node("unary", token.text, (self.unary(),), column=token.column)
+            return self.postfix(self.term())
+        finally:
+            self.depth -= 1
 
     def term(self) -> Node:
         token = self.take()
         if token.kind == "string":
             return Node("literal", _unescape(token.text[1:-1], token.column + 1), column=token.column)
         if token.kind == "number":
+            if len(token.text) > MAX_NUMBER_DIGITS:
+                raise FhirPathError(f"a number literal of more than {MAX_NUMBER_DIGITS} digits", token.column)
             number = float(token.text) if "." in token.text else int(token.text)
             return Node("literal", number, column=token.column)
         if token.kind == "var":

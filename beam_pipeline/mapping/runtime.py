@@ -196,14 +196,20 @@ def _plus(left: Collection, right: Collection) -> Collection:
     if len(left) != 1 or len(right) != 1:
         return []
     a, b = left[0], right[0]
-    if type(a) is str or type(b) is str:
+    if type(a) is str and type(b) is str:
+        return [a + b]
+    if type(a) in _NUMBERS or type(b) in _NUMBERS:
+        # A number and numeric text add as numbers (a record's numbers read as text), as '-' does.
+        return _arith(left, right, lambda x, y: x + y)
+    if isinstance(a, Moment | str) and isinstance(b, Moment | str):
         return [_text(a) + _text(b)]
-    return [a + b] if type(a) in _NUMBERS and type(b) in _NUMBERS else []
+    return []
 
 
 def _concat(left: Collection, right: Collection) -> Collection:
-    # `&` treats empty as '' (FHIRPath's string concatenation).
-    return ["".join(_text(v) for v in left[:1]) + "".join(_text(v) for v in right[:1])]
+    # `&` treats an absent side as '' (FHIRPath's string concatenation); nothing at all stays absent.
+    joined = "".join(_text(v) for v in left[:1]) + "".join(_text(v) for v in right[:1])
+    return [joined] if joined else []
 
 
 def _arith(left: Collection, right: Collection, op: Any) -> Collection:  # noqa: ANN401
@@ -213,9 +219,10 @@ def _arith(left: Collection, right: Collection, op: Any) -> Collection:  # noqa:
     if a is None or b is None:
         return []
     try:
-        return [op(a, b)]
-    except (ZeroDivisionError, OverflowError):
+        result = op(a, b)
+    except (ZeroDivisionError, OverflowError, ValueError):
         return []
+    return [result] if not isinstance(result, float) or math.isfinite(result) else []
 
 
 def _minus(left: Collection, right: Collection) -> Collection:
@@ -405,7 +412,7 @@ def f_replace(c: Collection, old: Collection, new: Collection) -> Collection:
 def _regex(pattern: str) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
-    except re.error:
+    except (re.error, OverflowError, RecursionError, ValueError):  # a pattern is data: never raise
         return None
 
 
@@ -603,11 +610,27 @@ def rt_one(values: Collection, path_id: int) -> Any:  # noqa: ANN401
         if len(value) <= 4 and value.upper() in PLACEHOLDERS:
             raise Placeholder(path_id)
         return value
+    if kind is dict or kind is list:
+        # A copy: the object may be the record's own, or a terminology file's, and resources are changed later.
+        return _copy(value)
     return value.fhir if kind is Moment else value
 
 
+def _copy(value: Any) -> Any:  # noqa: ANN401
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    return value
+
+
 def rt_out(values: Collection, path_id: int) -> Collection:
-    return [rt_one([v], path_id) for v in values]
+    return [rt_one([v], path_id) for v in values if v != ""]
+
+
+# What an expression gives that is no value to write: one empty text.
+NO_TEXT = [""]
 
 
 def rt_interpolate(*parts: Any) -> Collection:  # noqa: ANN401
@@ -633,3 +656,4 @@ NAMESPACE: dict[str, Any] = {}
 
 
 NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})
+NAMESPACE["NO_TEXT"] = NO_TEXT

@@ -140,13 +140,14 @@ def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: st
     elif is_expression(node):
         values = out.var("v")
         out.emit(f"{values} = {_value_source(out, node, path, focus)}")
-        out.emit(f"if {values}:")
+        # An empty text (from '' or a computed one) is absent, as an empty value in a record is.
+        out.emit(f"if {values} and {values} != NO_TEXT:")
         out.indent += 1
         out.emit(f"{target} = True")
         # The usual value inline (one text longer than any placeholder, or one non-text item); rt_one for the
         # rest: it checks placeholders, converts date-times and refuses several values.
         item = f"{values}[0]"
-        inline = f"len({values}) == 1 and (type({item}) is str and len({item}) > 4 or type({item}) is dict)"
+        inline = f"len({values}) == 1 and type({item}) is str and len({item}) > 4"
         out.emit(write.format(f"{item} if {inline} else rt_one({values}, {out.path_id(path)})"))
         out.indent -= 1
     else:
@@ -216,6 +217,8 @@ def _gen_object(
         out.emit(f"    {target} = True")
         out.emit("    " + write.format(obj))
     else:
+        if condition is not None:
+            out.emit(f"{target} = True")  # a fixed object the condition chose is a value
         out.emit(write.format(obj))
     if condition is not None:
         out.indent -= 1

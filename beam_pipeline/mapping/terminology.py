@@ -76,14 +76,15 @@ class Terminology:
         return terminology
 
     def translate(self, map_id: str, codes: Collection) -> Collection:
-        """$translate of one code: the map's target codings (copies: they go into resources)."""
+        """$translate of one code: the map's target codings. They are the map's own: what writes them into a
+        resource copies them (runtime.rt_one)."""
         if len(codes) != 1:
             return []
         code = codes[0]
         if not isinstance(code, str):
             code = code.get("code") if isinstance(code, dict) else str(code)
         targets = self.maps[map_id].get(code, ()) if isinstance(code, str) else ()
-        return [dict(target) for target in targets]
+        return list(targets)
 
     def member_of(self, codes: Collection, value_set_id: str) -> Collection:
         if len(codes) != 1:

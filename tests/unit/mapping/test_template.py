@@ -174,11 +174,6 @@ def test_if_writes_the_object_only_when_true() -> None:
     assert "maritalStatus" not in build(skeleton, {"Id": "p", "MARITAL": ["M", "M"]})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a fixed object under a true _if does not count as a value, so the object or list around "
-    "it (and a resource with nothing else) is dropped",
-)
 def test_a_fixed_object_under_a_true_if_is_written() -> None:
     skeleton = {
         "resourceType": "Patient",
@@ -333,9 +328,6 @@ def test_two_built_resources_share_no_mutable_objects() -> None:
     assert terminology.translate("m", ["a"]) == [{"system": "urn:t", "code": "A", "display": "Aa"}]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: an object read from the record is written as is, shared by every resource"
-)
 def test_an_object_copied_from_the_record_is_not_shared() -> None:
     run = builder({"resourceType": "Observation", "valueCodeableConcept": "{{ CONCEPT }}"})
     record = {"CONCEPT": {"text": "t"}}
@@ -345,7 +337,6 @@ def test_an_object_copied_from_the_record_is_not_shared() -> None:
     assert record == {"CONCEPT": {"text": "t"}}
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: '&' of absent parts writes an empty string ('' & '' is '')")
 def test_a_concatenation_of_absent_values_is_absent() -> None:
     resource = build({"resourceType": "Patient", "id": "{{ Id }}", "name": [{"text": "{{ A & B }}"}]}, {"Id": "p"})
     assert _empties(resource) == []

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from beam_pipeline.mapping import runtime
 from beam_pipeline.mapping.terminology import Terminology, TerminologyError, TerminologyFile
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -81,14 +82,14 @@ def test_translate_takes_one_code_a_coding_or_a_number(terminology: Terminology)
     assert numbers.translate("n", [7]) == [{"system": "urn:n", "code": "seven"}]
 
 
-def test_translations_are_copies(terminology: Terminology) -> None:
-    first = terminology.translate("m", ["a"])
-    first[0]["code"] = "changed"
-    first[0]["extra"] = "x"
-    first.clear()
-    second = terminology.translate("m", ["a"])
-    assert second[0] == {"system": "urn:t1", "code": "A", "display": "Aa"}
-    assert second[0] is not terminology.translate("m", ["a"])[0]
+def test_what_a_resource_gets_from_a_translation_is_a_copy(terminology: Terminology) -> None:
+    # translate() hands out the map's own codings (reading them costs nothing); writing one into a resource
+    # copies it, so a resource changed later leaves the map as it was.
+    written = runtime.rt_one(terminology.translate("m", ["a"])[:1], 0)
+    written["code"] = "changed"
+    written["extra"] = "x"
+    assert terminology.translate("m", ["a"])[0] == {"system": "urn:t1", "code": "A", "display": "Aa"}
+    assert written is not terminology.translate("m", ["a"])[0]
 
 
 def test_value_set_membership_from_listed_concepts() -> None:
