@@ -24,7 +24,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from beam_pipeline.contracts import outcome as o
@@ -109,6 +109,7 @@ class CompiledMapping:
     references: frozenset[str]  # resource types this mapping's resources refer to
     fields: tuple[str, ...]  # the record fields its expressions read at the top level
     samples: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, raw message) it must map
+    lines: dict[str, int] = field(default_factory=dict, compare=False)  # where id, types and default are
 
     @property
     def tag(self) -> dict[str, str]:
@@ -152,15 +153,20 @@ def _expression(  # noqa: PLR0913
         compiled = compile_expression(inner, focus, condition=condition)
     except FhirPathError as exc:
         raise ctx.error(path, f"expression {inner!r}: {exc} (column {exc.column})") from None
+    problem = uses.unknown(compiled)
+    if problem is not None:
+        raise ctx.error(path, problem)
     uses.add(compiled)
     return _function(f"def f({focus}, env):\n    F = env['$fields']\n    return {compiled.source}\n", "f", terminology)
 
 
-def _names(ctx: _Context, path: Path, value: Any, what: str) -> tuple[str, ...]:  # noqa: ANN401
+def _names(
+    ctx: _Context, path: Path, value: Any, what: str, example: str = "field names, e.g. [Id, BIRTHDATE]"
+) -> tuple[str, ...]:  # noqa: ANN401, E501
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ctx.error(path, f"{what} takes a list of field names, e.g. [Id, BIRTHDATE]")
+        raise ctx.error(path, f"{what} takes a list of {example}")
     return tuple(v.strip() for v in value)
 
 
@@ -232,12 +238,23 @@ def _resources(
         skeleton = item["resource"]
         rtype = skeleton.get("resourceType") if isinstance(skeleton, dict) else None
         if not isinstance(rtype, str) or "{{" in rtype:
-            raise ctx.error((*path, "resource"), "the skeleton needs a fixed resourceType, e.g. resourceType: Patient")
-        profiles = _names(ctx, (*path, "profiles"), item.get("profiles"), "profiles")
+            where = (
+                (*path, "resource", "resourceType")
+                if isinstance(skeleton, dict) and "resourceType" in skeleton
+                else (
+                    *path,
+                    "resource",
+                )
+            )
+            raise ctx.error(where, "the skeleton needs a fixed resourceType, e.g. resourceType: Patient")
+        profiles = _names(
+            ctx, (*path, "profiles"), item.get("profiles"), "profiles",
+            "the US Core profile URLs the resource may claim (meta.profile names one of them)",
+        )  # fmt: skip
         _check_profiles(ctx, (*path, "profiles"), rtype, profiles, skeleton)
         if check_elements:
             _check_elements(ctx, (*path, "resource"), rtype, skeleton)
-        own = Uses()
+        own = uses.knowing()
         try:
             compiled = compile_template(skeleton, own, name="build")
         except TemplateError as exc:
@@ -248,7 +265,7 @@ def _resources(
             else None
         )
         uses.add_all(own)
-        identifier_uses = Uses()
+        identifier_uses = uses.knowing()
         # Read from the resource written, not the record: its focus is the resource.
         business = _expression(
             ctx, (*path, "business_identifier"), item.get("business_identifier", "identifier.first()"),
@@ -335,22 +352,32 @@ def compile_mapping(
     recognise = spec.get("recognise") or {}
     if not isinstance(recognise, dict) or set(recognise) - {"types", "default"}:
         raise ctx.error(("recognise",), "recognise takes types (a list of message type values) and default")
-    types = tuple(t.strip().lower() for t in _names(ctx, ("recognise", "types"), recognise.get("types"), "types"))
+    types = tuple(
+        t.strip().lower()
+        for t in _names(
+            ctx, ("recognise", "types"), recognise.get("types"), "types", "message type values, e.g. [patient]"
+        )
+    )
     default = recognise.get("default", False)
     business_filters = spec.get("business_filters", False)
     for key, value in (("default", default), ("business_filters", business_filters)):
         if not isinstance(value, bool):
             raise ctx.error(("recognise", key) if key == "default" else (key,), f"{key} is true or false")
-    uses = Uses()
     lets: list[tuple[str, Function]] = []
     defined = set(BUILT_IN_VARIABLES)
     let_spec = spec.get("let") or {}
     if not isinstance(let_spec, dict):
         raise ctx.error(("let",), "let maps names to expressions, e.g. state: STATE.lower()")
+    # Each expression is checked against what it may name, so an error names the line that names it.
+    uses = Uses(
+        known_variables=frozenset(defined | set(let_spec)),
+        known_maps=frozenset(terminology.maps),
+        known_sets=frozenset(terminology.value_sets),
+    )
     for name, text in let_spec.items():
         if not _NAME.match(name) or name in BUILT_IN_VARIABLES:
             raise ctx.error(("let", name), f"'{name}' cannot be a variable name (letters, digits, _; not a built-in)")
-        before = Uses()
+        before = uses.knowing()
         lets.append((name, _expression(ctx, ("let", name), text, before, terminology)))
         undefined = before.variables - defined
         if undefined:
@@ -367,15 +394,6 @@ def compile_mapping(
         )
     steps = _steps(ctx, spec.get("validate"), uses, terminology)
     resources = _resources(ctx, spec.get("resources"), uses, terminology, check_elements)
-    undefined = uses.variables - defined
-    if undefined:
-        raise ctx.error(("let",), f"%{sorted(undefined)[0]} is not defined; define it under let, or use a built-in")
-    missing_maps = sorted(uses.translations - set(terminology.maps))
-    if missing_maps:
-        raise ctx.error((), f"ConceptMap '{missing_maps[0]}' is not among the terminology files; add it or fix the id")
-    missing_sets = sorted(uses.value_sets - set(terminology.value_sets))
-    if missing_sets:
-        raise ctx.error((), f"ValueSet '{missing_sets[0]}' is not among the terminology files; add it or fix the id")
     samples = spec.get("samples") or []
     if not isinstance(samples, list) or not all(isinstance(m, dict) for m in samples):
         raise ctx.error(("samples",), "samples is a list of raw messages (JSON objects) this mapping must map")
@@ -395,6 +413,11 @@ def compile_mapping(
         references=frozenset(uses.references),
         fields=tuple(sorted(uses.fields)),
         samples=tuple((line_of(lines, ("samples", i)), message) for i, message in enumerate(samples)),
+        lines={
+            "id": line_of(lines, ("id",)),
+            "types": line_of(lines, ("recognise", "types")),
+            "default": line_of(lines, ("recognise", "default")),
+        },
     )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from beam_pipeline.mapping.feed import CompiledMapping, MappingError, SourceFile, compile_mapping
 from beam_pipeline.mapping.terminology import Terminology, TerminologyError, TerminologyFile
+from beam_pipeline.mapping.yaml_source import YamlError, line_of
+from beam_pipeline.mapping.yaml_source import load as load_yaml
 from beam_pipeline.shipped import shipped_path
 
 # The mappings the pipeline ships: the repository's mappings/ folder (beam_pipeline/shipped.py finds it).
@@ -120,8 +122,18 @@ def _terminology(sources: MappingSources) -> Terminology:
     try:
         return Terminology.from_files(files)
     except TerminologyError as exc:
-        name = str(exc).split(":", 1)[0]
-        raise MappingError(name, 1, str(exc).split(": ", 1)[-1]) from None
+        name, _, message = str(exc).partition(": ")
+        text = next((item.text for item in sources.terminology if item.name == name), "")
+        raise MappingError(name, _json_line(text, exc.path), message) from None
+
+
+def _json_line(text: str, path: tuple[object, ...]) -> int:
+    """The line of a place in a JSON file (JSON is YAML, whose reader keeps lines); 1 when unknown."""
+    try:
+        _, lines = load_yaml(text)
+    except YamlError:
+        return 1
+    return line_of(lines, path)
 
 
 def write_order(mappings: Iterable[CompiledMapping]) -> dict[str, int]:
@@ -161,19 +173,24 @@ def compile_set(sources: MappingSources, *, check_elements: bool = True) -> Mapp
             if kind in by_type:
                 raise MappingError(
                     mapping.file,
-                    1,
+                    mapping.lines.get("types", 1),
                     f"type '{kind}' is also recognised by {by_type[kind].file}; each type has one mapping",
                 )
             by_type[kind] = mapping
         if mapping.default:
             if default is not None:
-                raise MappingError(mapping.file, 1, f"default: true is also set in {default.file}; only one default")
+                raise MappingError(
+                    mapping.file,
+                    mapping.lines.get("default", 1),
+                    f"default: true is also set in {default.file}; only one default",
+                )
             default = mapping
     ids = [m.id for m in mappings]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate is not None:
+        second = mappings[ids.index(duplicate, ids.index(duplicate) + 1)]
         raise MappingError(
-            mappings[ids.index(duplicate, ids.index(duplicate) + 1)].file, 1, f"id '{duplicate}' is used twice"
+            second.file, second.lines.get("id", 1), f"id '{duplicate}' is used twice; give each mapping its own"
         )
     try:
         order = write_order(mappings)

@@ -40,6 +40,31 @@ class Uses:
     value_sets: set[str] = field(default_factory=set)
     references: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
+    # What may be named (None: anything): checked per expression, so an error names the line using it.
+    known_variables: frozenset[str] | None = None
+    known_maps: frozenset[str] | None = None
+    known_sets: frozenset[str] | None = None
+
+    def unknown(self, compiled: Compiled) -> str | None:
+        """What the expression names that is not there, as the message to give, or None."""
+        if self.known_variables is not None and compiled.variables - self.known_variables:
+            name = sorted(compiled.variables - self.known_variables)[0]
+            return f"%{name} is not defined; define it under let, or use a built-in"
+        if self.known_maps is not None and compiled.translations - self.known_maps:
+            name = sorted(compiled.translations - self.known_maps)[0]
+            return f"ConceptMap '{name}' is not among the terminology files; add it or fix the id"
+        if self.known_sets is not None and compiled.value_sets - self.known_sets:
+            name = sorted(compiled.value_sets - self.known_sets)[0]
+            return f"ValueSet '{name}' is not among the terminology files; add it or fix the id"
+        return None
+
+    def knowing(self, variables: frozenset[str] | None = None) -> Uses:
+        """A fresh Uses that checks against the same terminology (and these variables, when given)."""
+        return Uses(
+            known_variables=variables if variables is not None else self.known_variables,
+            known_maps=self.known_maps,
+            known_sets=self.known_sets,
+        )
 
     def add(self, compiled: Compiled) -> None:
         self.variables |= compiled.variables
@@ -73,6 +98,9 @@ def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r", *
         compiled = compile_expression(text, focus, condition=condition)
     except FhirPathError as exc:
         raise TemplateError(f"expression {text!r}: {exc} (column {exc.column})", path, exc.column) from exc
+    problem = uses.unknown(compiled)
+    if problem is not None:
+        raise TemplateError(problem, path)
     uses.add(compiled)
     return compiled.source
 

@@ -20,7 +20,12 @@ _NOT_A_MATCH = frozenset({"unmatched", "disjoint"})
 
 
 class TerminologyError(ValueError):
-    """A terminology file that cannot be used; the message names the file and the fix."""
+    """A terminology file that cannot be used; the message names the file and the fix, `path` the place in
+    the resource (keys and list indexes) it is about."""
+
+    def __init__(self, message: str, path: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,19 @@ def _concept_map(item: TerminologyFile) -> dict[str, tuple[dict[str, str], ...]]
     table: dict[str, list[dict[str, str]]] = {}
     groups = item.resource.get("group")
     if not isinstance(groups, list) or not groups:
-        raise TerminologyError(f"{item.name}: a ConceptMap needs at least one 'group' with a 'target' system")
+        raise TerminologyError(
+            f"{item.name}: a ConceptMap needs at least one 'group' with a 'target' system", ("group",)
+        )
     for g, group in enumerate(groups):
         target_system = group.get("target") if isinstance(group, dict) else None
         if not isinstance(target_system, str) or not target_system:
-            raise TerminologyError(f"{item.name}: group[{g}] needs 'target', the target code system's url")
+            raise TerminologyError(f"{item.name}: group[{g}] needs 'target', the target code system's url", ("group",))
         for e, element in enumerate(group.get("element", [])):
             code = element.get("code") if isinstance(element, dict) else None
             if not isinstance(code, str):
-                raise TerminologyError(f"{item.name}: group[{g}].element[{e}] needs 'code', the source code")
+                raise TerminologyError(
+                    f"{item.name}: group[{g}].element[{e}] needs 'code', the source code", ("group", g, "element", e)
+                )
             for t, target in enumerate(element.get("target", [])):
                 if not isinstance(target, dict) or not isinstance(target.get("code"), str):
                     raise TerminologyError(

@@ -44,6 +44,8 @@ def _value(node: yaml.Node, path: Path, lines: dict[Path, int], constructor: Saf
             if key in out:
                 raise YamlError(f"'{key}' appears twice in the same object", key_node.start_mark.line + 1)
             out[key] = _value(value_node, (*path, key), lines, constructor)
+            # An element is where its key is: a block value starts on the line after it.
+            lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_value(item, (*path, i), lines, constructor) for i, item in enumerate(node.value)]

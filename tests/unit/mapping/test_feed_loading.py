@@ -212,10 +212,6 @@ def test_an_unknown_top_level_key() -> None:
     assert_error(error(text), FILE, line(text, "extra:"), "unknown key 'extra'", "a mapping has id, title,")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an error about a key whose value is a block names the value's first line, not the key's",
-)
 def test_an_unknown_top_level_key_with_a_block_value_names_the_key_line() -> None:
     text = variant("let:\n", "lets:\n")
     assert_error(error(text), FILE, line(text, "lets:"), "unknown key 'lets'")
@@ -288,9 +284,6 @@ def test_an_undefined_variable_is_named_with_the_fix() -> None:
     assert "%h is not defined; define it under let, or use a built-in" in message
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: an undefined %variable is reported at the let: block, not where it is used"
-)
 def test_an_undefined_variable_names_the_line_that_uses_it() -> None:
     text = variant('gender: "{{ %g }}"', 'gender: "{{ %h }}"')
     assert_error(error(text), FILE, line(text, "%h"), "%h is not defined")
@@ -326,7 +319,6 @@ def test_an_unknown_terminology_id_is_named_with_the_fix(old: str, new: str, mar
     assert "add it or fix the id" in message
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: an unknown ConceptMap/ValueSet id is reported at line 1")
 @pytest.mark.parametrize(
     ("old", "new", "marker"),
     [
@@ -351,10 +343,6 @@ def test_an_element_the_resource_has_not_got(old: str, new: str, marker: str, fr
     assert_error(error(text), FILE, line(text, marker), *fragments)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an error about a key whose value is a block names the value's first line, not the key's",
-)
 def test_a_misspelt_element_with_a_block_value_names_its_line() -> None:
     text = variant("      identifier:", "      identifer:")
     assert_error(error(text), FILE, line(text, "identifer:"), "Patient.identifer does not exist", "'identifier'")
@@ -410,7 +398,6 @@ def test_a_resource_without_profiles_asks_for_profile_urls() -> None:
     assert "profiles" in message
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a missing profiles list is told to list field names, e.g. [Id]")
 def test_a_resource_without_profiles_is_not_told_to_list_field_names() -> None:
     text = variant(f"  - profiles:\n      - {US_CORE}us-core-patient\n    resource:", "  - resource:")
     assert "field names" not in str(error(text))
@@ -494,7 +481,6 @@ def test_two_mappings_that_recognise_the_same_type() -> None:
     assert "type 'patients' is also recognised by a/patient.yaml; each type has one mapping" in str(exc)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a type recognised twice is reported at line 1, not its types line")
 def test_two_mappings_that_recognise_the_same_type_name_the_line() -> None:
     other = variant("  types: [Patient, patients]", "  types: [people, PATIENTS]", OTHER)
     exc = _compile_set_error(_set(("a/patient.yaml", BASE), ("b/people.yaml", other)))
@@ -514,7 +500,6 @@ def test_two_defaults() -> None:
     assert "default: true is also set in a.yaml; only one default" in str(exc)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a second default is reported at line 1, not its default: line")
 def test_two_defaults_name_the_line() -> None:
     first, second = _defaults()
     exc = _compile_set_error(_set(("a.yaml", first), ("b.yaml", second)))
@@ -531,7 +516,6 @@ def test_duplicate_ids() -> None:
     assert "id 'test-patient' is used twice" in str(exc)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a duplicate id is reported at line 1, not the id: line")
 def test_duplicate_ids_name_the_line() -> None:
     second = _same_ids()
     exc = _compile_set_error(_set(("a.yaml", BASE), ("b.yaml", second)))
@@ -567,7 +551,6 @@ def test_a_concept_map_group_without_target() -> None:
     assert "group[0] needs 'target', the target code system's url" in str(exc)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: every terminology content error is reported at line 1")
 def test_a_concept_map_group_without_target_names_the_line() -> None:
     text = _no_target()
     exc = _compile_set_error(_set(("a.yaml", BASE), terminology=(("terminology/gender.json", text),)))
