@@ -110,6 +110,9 @@ class CompiledMapping:
     fields: tuple[str, ...]  # the record fields its expressions read at the top level
     samples: tuple[tuple[int, dict[str, Any]], ...] = ()  # (line, raw message) it must map
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # where id, types and default are
+    # The lets, and the filters with the checks, each fused into one generated function.
+    compute_lets: Function | None = field(default=None, compare=False, repr=False)
+    checks: Function | None = field(default=None, compare=False, repr=False)
 
     @property
     def tag(self) -> dict[str, str]:
@@ -157,7 +160,11 @@ def _expression(  # noqa: PLR0913
     if problem is not None:
         raise ctx.error(path, problem)
     uses.add(compiled)
-    return _function(f"def f({focus}, env):\n    F = env['$fields']\n    return {compiled.source}\n", "f", terminology)
+    function = _function(
+        f"def f({focus}, env):\n    F = env['$fields']\n    return {compiled.source}\n", "f", terminology
+    )
+    function.source = compiled.source  # for the fused functions below
+    return function
 
 
 def _names(
@@ -409,6 +416,8 @@ def compile_mapping(
         lets=tuple(lets),
         filters=tuple(filters),
         steps=steps,
+        compute_lets=_fused_lets(tuple(sorted(uses.fields)), tuple(lets), terminology),
+        checks=_fused_checks(tuple(filters), steps, terminology),
         resources=resources,
         references=frozenset(uses.references),
         fields=tuple(sorted(uses.fields)),
@@ -419,6 +428,59 @@ def compile_mapping(
             "default": line_of(lines, ("recognise", "default")),
         },
     )
+
+
+# -- fused: one function per mapping for its lets, and one for its filters and checks -------------------
+
+
+def _fused_lets(fields: tuple[str, ...], lets: tuple[tuple[str, Function], ...], terminology: Terminology) -> Function:
+    """(record, env) -> env with the record's fields read (the F table: runtime.get, inlined for text) and
+    every let computed, in order, in one call."""
+    body = ["    g = r.get", "    F = env['$fields'] = {}"]
+    for name in fields:
+        body += [
+            f"    v = g({name!r})",
+            f"    F[{name!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
+        ]
+    body += [f"    env[{name!r}] = {function.source}" for name, function in lets]
+    source = "def lets(r, env):\n" + "\n".join(body) + "\n    return env\n"
+    return _function(source, "lets", terminology)
+
+
+def _fused_checks(
+    filters: tuple[tuple[Function, str], ...], steps: tuple[Step, ...], terminology: Terminology
+) -> Function:
+    """(record, env) -> the first filter or check that applies (Filtered or Error), or None: the whole of a
+    mapping's filter and validate as one function, so a message pays one call for them."""
+    body = []
+    constants: dict[str, Any] = {"field_problem": _field_problem, "o": o}
+    for i, (function, reason) in enumerate(filters):
+        constants[f"FILTERED{i}"] = o.Filtered(reason)
+        body.append(f"    if {function.source}: return FILTERED{i}")
+    for i, step in enumerate(steps):
+        constants[f"NAMES{i}"] = step.names
+        if step.kind == "when":
+            constants[f"ERROR{i}"] = o.Error(o.VALIDATE, step.code, step.detail)
+            body.append(f"    if {step.checks[0].source}: return ERROR{i}")
+        elif step.kind == "fields":
+            body += [f"    e = field_problem(r, NAMES{i})", "    if e is not None: return e"]
+        elif step.kind == "required":
+            values = ", ".join(f.source for f in step.checks)
+            body += [
+                f"    m = [n for n, v in zip(NAMES{i}, ({values},)) if not v]",
+                f"    if m: return o.Error(o.VALIDATE, {step.code!r}, 'missing or empty: ' + ', '.join(m))",
+            ]
+        else:  # dates
+            values = ", ".join(f.source for f in step.checks)
+            body += [
+                f"    for n, v in zip(NAMES{i}, ({values},)):",
+                "        if v and not all(f_toDateTime([x]) for x in v):",
+                "            return o.Error(o.VALIDATE, o.INVALID_DATE, n + ' is not a valid date or date-time')",
+            ]
+    source = "def checks(r, env):\n    F = env['$fields']\n" + "\n".join(body) + "\n    return None\n"
+    namespace: dict[str, Any] = {**runtime.NAMESPACE, "tx": terminology, **constants}
+    exec(compile(source, "<mapping checks>", "exec"), namespace)  # noqa: S102  (source we generated)
+    return namespace["checks"]
 
 
 # -- running one ------------------------------------------------------------------------------------
@@ -476,33 +538,9 @@ def _field_problem(record: dict[str, Any], names: tuple[str, ...]) -> o.Error | 
 def environment(mapping: CompiledMapping, record: dict[str, Any], settings: dict[str, list[Any]]) -> dict[str, Any]:
     env = dict(settings)
     env["record"] = [record]
-    env["$fields"] = runtime.read_fields(record, mapping.fields)
-    for name, function in mapping.lets:
-        env[name] = function(record, env)
-    return env
+    return mapping.compute_lets(record, env)
 
 
 def check(mapping: CompiledMapping, record: dict[str, Any], env: dict[str, Any]) -> o.Filtered | o.Error | None:
     """The mapping's filters, then its checks in order: the first that applies, or None."""
-    for function, reason in mapping.filters:
-        if function(record, env):
-            return o.Filtered(reason)
-    for step in mapping.steps:
-        kind = step.kind
-        if kind == "when":
-            if step.checks[0](record, env):
-                return o.Error(o.VALIDATE, step.code, step.detail)
-        elif kind == "fields":
-            problem = _field_problem(record, step.names)
-            if problem is not None:
-                return problem
-        elif kind == "required":
-            missing = [name for name, f in zip(step.names, step.checks, strict=True) if not f(record, env)]
-            if missing:
-                return o.Error(o.VALIDATE, step.code, f"missing or empty: {', '.join(missing)}")
-        else:  # dates
-            for name, f in zip(step.names, step.checks, strict=True):
-                values = f(record, env)
-                if any(not runtime.f_toDateTime([v]) for v in values):
-                    return o.Error(o.VALIDATE, o.INVALID_DATE, f"{name} is not a valid date or date-time")
-    return None
+    return mapping.checks(record, env)

@@ -24,7 +24,8 @@ _NUMBERS = (int, float)
 _REFERENCE_SAFE = ":/|\\"
 
 
-def _scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
+def scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
+    """A record value as a collection (runtime's reading rules: see the module's docstring)."""
     kind = type(value)
     if kind is str:
         value = value.strip()
@@ -38,10 +39,10 @@ def _scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
     if kind is list:
         out: Collection = []
         for item in value:
-            out.extend(_scalar(item))
+            out.extend(scalar(item))
         return out
     if isinstance(value, str):  # a str subclass
-        return _scalar(str(value))
+        return scalar(str(value))
     return [value]
 
 
@@ -53,7 +54,7 @@ def get(item: Any, name: str) -> Collection:  # noqa: ANN401
         if type(value) is str:
             value = value.strip()
             return [value] if value else []
-        return _scalar(value)
+        return scalar(value)
     return []
 
 
@@ -541,7 +542,7 @@ def f_coalesce(*collections: Collection) -> Collection:
 def f_hashKey(*parts: Collection) -> Collection:  # noqa: N802
     """A stable identifier value for a row with no identifier of its own: the SHA-256 of the parts (empty
     ones as ''), so a redelivered row lands on the resource it wrote, and no value appears in it."""
-    joined = "\x1f".join("".join(_text(v) for v in part[:1]) for part in parts)
+    joined = "\x1f".join((p[0] if type(p[0]) is str else _text(p[0])) if p else "" for p in parts)
     return [hashlib.sha256(joined.encode()).hexdigest()[:40]]
 
 
