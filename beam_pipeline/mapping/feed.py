@@ -20,6 +20,7 @@ Every error names the file, the line and the fix; details name fields and rules,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -494,18 +495,29 @@ def _wrong_type(value: Any) -> bool:  # noqa: ANN401
     return isinstance(value, bool) or not isinstance(value, str | int | float)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(name.split("."))
+
+
 def _raw(record: dict[str, Any], name: str) -> Any:  # noqa: ANN401
+    """A field as the record has it (a dotted name walks objects and flattens lists); None when absent."""
     if "." not in name:
         return record.get(name)
     values: list[Any] = [record]
-    for part in name.split("."):
+    for part in _parts(name):
         found: list[Any] = []
         for value in values:
-            if isinstance(value, dict):
+            if type(value) is dict:
                 child = value.get(part)
-                found.extend(child if isinstance(child, list) else [child])
+                if type(child) is list:
+                    found.extend(child)
+                elif child is not None:
+                    found.append(child)
         values = found
-    return [v for v in values if v is not None] or None
+        if not values:
+            return None
+    return values[0] if len(values) == 1 else values
 
 
 def _has_control(value: Any) -> bool:  # noqa: ANN401

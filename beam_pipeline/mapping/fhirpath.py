@@ -304,6 +304,16 @@ class _Compiler:
         return self.focus if self.depth == 0 else f"i{self.depth}"
 
     def expr(self, node: Node) -> str:
+        if node.kind in ("binary", "unary") and _constant(node):
+            # Literals only (e.g. a code list `'home' | 'work'`): worked out once, here.
+            source = self.expr_uncached(node)
+            value = eval(source, dict(runtime.NAMESPACE))  # noqa: S307  (source we generated, no names)
+            if all(isinstance(v, str | int | float | bool) for v in value):
+                return repr(value)
+            return source
+        return self.expr_uncached(node)
+
+    def expr_uncached(self, node: Node) -> str:
         kind = node.kind
         if kind == "literal":
             return f"[{node.value!r}]"
@@ -402,6 +412,12 @@ class _Compiler:
             self.references.add(_literal(args[0], "reference() takes a resource type as a quoted literal"))
         joined = ", ".join(self.expr(a) for a in args)
         return f"f_{name}({joined})"
+
+
+def _constant(node: Node) -> bool:
+    if node.kind in ("literal", "empty"):
+        return True
+    return node.kind in ("binary", "unary") and all(_constant(a) for a in node.args)
 
 
 def _literal(node: Node, message: str) -> str:
