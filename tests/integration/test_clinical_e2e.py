@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
+from beam_pipeline.us_core import TransformConfig, mapping_set  # noqa: E402
 from launcher.job_service import JobServiceClient  # noqa: E402
 from tests.support.adt import VISIT_NUMBER_SYSTEM, adt_messages  # noqa: E402
 from tests.support.local_stack import (  # noqa: E402
@@ -199,6 +200,11 @@ def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
         _adt_landed(env, system, events)
         for stage in ("parse", "validate", "map"):
             assert ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={stage}/topic={clinical_topic}/") == []
+        # What each mapping version wrote is found by the meta.tag it carries.
+        tags = {m.id: f"{m.tag['system']}|{m.tag['code']}" for m in mapping_set(TransformConfig()).mappings}
+        assert _total(env, "Patient", identifier=f"{system}|", _tag=tags["synthea-patient"]) == PATIENTS
+        assert _total(env, "Patient", identifier=f"{system}|", _tag=tags["adt-patient-visit"]) == ADT
+        assert _total(env, "Encounter", identifier=f"{VISIT_NUMBER_SYSTEM}|", _tag=tags["adt-patient-visit"]) >= ADT
 
         # 4. The same population again: every resource is updated in place, nothing new, no error.
         published += publish(kafka_plain(env), patients_topic, patients)
