@@ -7,6 +7,7 @@ records when the mapping or the US Core rule check fails. Neither logs message c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,34 @@ from apache_beam import pvalue
 from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.us_core import Error, Filtered, Ok, Parsed, TransformConfig, map_parsed, parse_and_validate
+from beam_pipeline.us_core import (
+    Error,
+    Filtered,
+    Ok,
+    Parsed,
+    TransformConfig,
+    map_parsed,
+    mapping_set,
+    parse_and_validate,
+)
+from beam_pipeline.us_core import terminology as t
+from beam_pipeline.us_core.rules import check_resource
+
+log = logging.getLogger(__name__)
 
 VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
+
+
+def warm_up(config: TransformConfig) -> None:
+    """Compile the job's mapping set and load what the US Core rule check reads, before any message, so a
+    worker's first messages cost what the others do. A failure is left to the messages, which turn it into
+    their error records."""
+    try:
+        mapping_set(config)
+        check_resource({"resourceType": "Patient"}, ())
+        check_resource({"resourceType": "Observation", "meta": {"profile": [t.US_CORE_VITAL_SIGNS]}}, ())
+    except Exception:  # noqa: BLE001  (warming up must never stop a worker)
+        log.debug("warming up the mapping set failed; the first message will say why")
 
 
 def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:
@@ -52,6 +78,10 @@ class _ParseFn(beam.DoFn):
     def __init__(self, config: TransformConfig, job_name: str) -> None:
         self._config = config
         self._job_name = job_name
+
+    def setup(self) -> None:
+        # The mapping set is compiled once per worker, here rather than on the first message.
+        warm_up(self._config)
 
     def process(self, message: RawMessage) -> Iterable[Any]:
         # Whatever one message does, it ends as one output here: an exception would fail the runner's
@@ -89,6 +119,9 @@ class _MapFn(beam.DoFn):
     def __init__(self, config: TransformConfig, job_name: str) -> None:
         self._config = config
         self._job_name = job_name
+
+    def setup(self) -> None:
+        warm_up(self._config)
 
     def process(self, item: ParsedMessage) -> Iterable[Any]:
         try:

@@ -106,6 +106,10 @@ def test_no_stop_loses_a_message(env):
                 publisher = SteadyPublisher(env, topic, rows[i * PER_PHASE : (i + 1) * PER_PHASE], PER_SECOND)
                 publisher.start()
                 time.sleep(STOP_AFTER_S)
+                # Mid-stream means the job is storing this phase's messages when it stops: a job still
+                # starting up would make it the stop of an idle job (and the drain's report empty).
+                before = i * PER_PHASE
+                wait_for(lambda n=before: fhir_count(env, system) > n, 120, f"the job storing before: {what}", 0.2)
                 stop()
                 assert publisher.finish() == PER_PHASE, what
                 if relaunch:
