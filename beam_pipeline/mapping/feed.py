@@ -89,7 +89,7 @@ class CompiledResource:
     profiles: frozenset[str]
     build: Function  # (record, env) -> resource dict or None
     when: Function | None
-    business_identifier: Function  # (resource, env) -> collection of Identifier
+    business_identifier: Function | None  # (resource, env) -> collection of Identifier; None: the first one
     paths: tuple[Path, ...]
     references: frozenset[str]  # resource types it refers to by reference(): written after them
 
@@ -117,7 +117,12 @@ class CompiledMapping:
 
     @property
     def tag(self) -> dict[str, str]:
-        return {"system": MAPPING_TAG_SYSTEM, "code": f"{self.id}@{self.version}"}
+        """meta.tag's coding: a new dict each time (it goes into a resource)."""
+        return {"system": MAPPING_TAG_SYSTEM, "code": self.tag_code}
+
+    @property
+    def tag_code(self) -> str:
+        return f"{self.id}@{self.version}"
 
 
 class _Context:
@@ -275,9 +280,13 @@ def _resources(
         uses.add_all(own)
         identifier_uses = uses.knowing()
         # Read from the resource written, not the record: its focus is the resource.
-        business = _expression(
-            ctx, (*path, "business_identifier"), item.get("business_identifier", "identifier.first()"),
-            identifier_uses, terminology, focus="resource",
+        business = (
+            _expression(
+                ctx, (*path, "business_identifier"), item["business_identifier"], identifier_uses, terminology,
+                focus="resource",
+            )
+            if "business_identifier" in item
+            else None  # the default, the resource's first identifier, is read directly (stages.map_parsed)
         )  # fmt: skip
         out.append(
             CompiledResource(

@@ -59,13 +59,24 @@ def _today_text() -> str:
     return _today[1]
 
 
+_SETTINGS: dict[tuple[str, str, str], dict[str, list[Any]]] = {}
+
+
 def settings(config: TransformConfig, today: date | None = None) -> dict[str, list[Any]]:
-    """The variables every mapping reads besides its own (feed.BUILT_IN_VARIABLES)."""
-    return {
-        "sourceIdSystem": [config.source_id_system],
-        "naturalKeySystem": [config.natural_key_system],
-        "today": [today.isoformat() if today is not None else _today_text()],
-    }
+    """The variables every mapping reads besides its own (feed.BUILT_IN_VARIABLES). The same for every
+    message of a day, so built once (callers copy it: feed.environment)."""
+    day = today.isoformat() if today is not None else _today_text()
+    key = (config.source_id_system, config.natural_key_system, day)
+    found = _SETTINGS.get(key)
+    if found is None:
+        if len(_SETTINGS) > 64:  # a new day, or many configs in one process (tests): start again
+            _SETTINGS.clear()
+        found = _SETTINGS[key] = {
+            "sourceIdSystem": [config.source_id_system],
+            "naturalKeySystem": [config.natural_key_system],
+            "today": [day],
+        }
+    return found
 
 
 def parse_and_validate(
@@ -115,7 +126,11 @@ def map_parsed(parsed: o.Parsed, config: TransformConfig) -> o.Ok | o.Error:
             if resource is None:
                 continue
             resource.setdefault("meta", {})["tag"] = [mapping.tag]
-            identifier = _identifier(compiled_resource.business_identifier(resource, env))
+            if compiled_resource.business_identifier is None:  # the default: the first identifier
+                identifiers = resource.get("identifier")
+                identifier = _identifier(identifiers[:1] if isinstance(identifiers, list) else [])
+            else:
+                identifier = _identifier(compiled_resource.business_identifier(resource, env))
             resources.append((compiled_resource, resource, identifier))
     except runtime.SeveralValues as exc:
         where = _element(compiled_resource.paths[exc.path_id])

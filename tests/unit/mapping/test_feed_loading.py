@@ -140,7 +140,8 @@ def test_a_loaded_mapping_checks_and_builds_a_record() -> None:
         "gender": "female",
         "birthDate": "2000-01-02",
     }
-    assert mapping.resources[0].business_identifier(resource, {"$fields": {}}) == [{"system": "urn:src", "value": "p1"}]
+    # No business_identifier declared: the resource's first identifier is the one (read without an expression).
+    assert mapping.resources[0].business_identifier is None
     assert run({"Id": 3, "GENDER": ["F", {"x": 1}]})[0] == o.Error(
         o.VALIDATE, o.INVALID_FIELD_TYPE, "not text or a number: GENDER"
     )
@@ -593,3 +594,17 @@ def test_the_engine_modules_import_on_their_own(module: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_declared_business_identifier_is_read_from_the_written_resource() -> None:
+    text = variant(
+        "    resource:\n",
+        "    business_identifier: identifier.where(system = 'urn:other').first()\n    resource:\n",
+    ).replace(
+        '          value: "{{ Id }}"\n',
+        '          value: "{{ Id }}"\n        - system: urn:other\n          value: "{{ GENDER }}"\n',
+    )
+    resource = {"identifier": [{"system": "urn:src", "value": "p1"}, {"system": "urn:other", "value": "f"}]}
+    assert load(text).resources[0].business_identifier(resource, {"$fields": {}}) == [
+        {"system": "urn:other", "value": "f"}
+    ]
