@@ -136,8 +136,9 @@ class _Context:
         return MappingError(self.file, line_of(self.lines, path), message)
 
 
-def _function(source: str, name: str, terminology: Terminology) -> Function:
-    namespace: dict[str, Any] = {**runtime.NAMESPACE, "tx": terminology}
+def _function(source: str, name: str, terminology: Terminology, **constants: Any) -> Function:  # noqa: ANN401
+    """The function `name` defined by generated `source`, seeing the runtime, the terminology and `constants`."""
+    namespace: dict[str, Any] = {**runtime.NAMESPACE, "tx": terminology, **constants}
     exec(compile(source, f"<mapping {name}>", "exec"), namespace)  # noqa: S102  (source we generated)
     return namespace[name]
 
@@ -277,7 +278,7 @@ def _resources(
             if "when" in item
             else None
         )
-        uses.add_all(own)
+        uses.add(own)
         identifier_uses = uses.knowing()
         # Read from the resource written, not the record: its focus is the resource.
         business = (
@@ -399,7 +400,7 @@ def compile_mapping(
         undefined = before.variables - defined
         if undefined:
             raise ctx.error(("let", name), f"%{sorted(undefined)[0]} is used before it is defined; define it above")
-        uses.add_all(before)
+        uses.add(before)
         defined.add(name)
     filters = []
     for i, item in enumerate(spec.get("filter") or []):
@@ -488,9 +489,7 @@ def _fused_checks(
                 "            return o.Error(o.VALIDATE, o.INVALID_DATE, n + ' is not a valid date or date-time')",
             ]
     source = "def checks(r, env):\n    F = env['$fields']\n" + "\n".join(body) + "\n    return None\n"
-    namespace: dict[str, Any] = {**runtime.NAMESPACE, "tx": terminology, **constants}
-    exec(compile(source, "<mapping checks>", "exec"), namespace)  # noqa: S102  (source we generated)
-    return namespace["checks"]
+    return _function(source, "checks", terminology, **constants)
 
 
 # -- running one ------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from beam_pipeline.mapping.feed import CompiledMapping, MappingError, SourceFile, compile_mapping
 from beam_pipeline.mapping.terminology import Terminology, TerminologyError, TerminologyFile
@@ -102,7 +101,7 @@ class MappingSet:
     # resourceType -> tier: a resource is written after the tiers of what it refers to.
     write_order: dict[str, int] = field(repr=False)
 
-    def recognise(self, record: dict[str, Any], kind: str | None) -> CompiledMapping | None:
+    def recognise(self, kind: str | None) -> CompiledMapping | None:
         """The mapping of a message whose type is `kind` (None: it names none)."""
         if kind is None:
             return self.default

@@ -66,14 +66,8 @@ class Uses:
             known_sets=self.known_sets,
         )
 
-    def add(self, compiled: Compiled) -> None:
-        self.variables |= compiled.variables
-        self.translations |= compiled.translations
-        self.value_sets |= compiled.value_sets
-        self.references |= compiled.references
-        self.fields |= compiled.fields
-
-    def add_all(self, other: Uses) -> None:
+    def add(self, other: Compiled | Uses) -> None:
+        """Add what one compiled expression, or another Uses, needs."""
         self.variables |= other.variables
         self.translations |= other.translations
         self.value_sets |= other.value_sets

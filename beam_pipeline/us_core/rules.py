@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from beam_pipeline.mapping.elements import required_elements
 from beam_pipeline.us_core import terminology as t
 
 _ABSOLUTE_URI = re.compile(r"^(https?://|urn:(oid|uuid|[a-z0-9-]+):)\S+$")
@@ -149,8 +150,6 @@ def check_clinical(resource: dict[str, Any], *, clean: bool = False) -> list[str
     """The US Core rules every other resource keeps: no empties, a US Core profile, an identifier with an
     absolute system, the elements its profile requires (min >= 1, read from the profile itself), and a
     resolvable reference to its patient."""
-    from beam_pipeline.mapping.elements import required_elements
-
     problems = [] if clean or is_clean(resource) else [f"{p}: empty or placeholder" for p in empty_values(resource)]
     profiles = [str(p) for p in resource.get("meta", {}).get("profile", [])]
     us_core = [p for p in profiles if p.startswith(t.US_CORE)]

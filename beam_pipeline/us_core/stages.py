@@ -86,7 +86,7 @@ def parse_and_validate(
     if isinstance(record, o.Error):
         return record
     kind = message_type(record, topic, config)
-    mapping = mapping_set(config).recognise(record, kind)
+    mapping = mapping_set(config).recognise(kind)
     if mapping is None:
         # The type is a message value: the detail says where it came from, never what it was.
         source = "the topic's configured type" if topic in config.topic_types else "the message's type field"

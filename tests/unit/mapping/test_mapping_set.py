@@ -192,14 +192,14 @@ def test_recognise_by_type_and_default() -> None:
         ),
         check_elements=False,
     )
-    assert compiled.recognise({}, "patient").id == "p"
-    assert compiled.recognise({}, "patients").id == "p"
-    assert compiled.recognise({}, "encounter").id == "e"
-    assert compiled.recognise({}, None).id == "p"
-    assert compiled.recognise({}, "observation") is None
-    assert compiled.recognise({}, "Patient") is None  # kinds arrive lower-cased
+    assert compiled.recognise("patient").id == "p"
+    assert compiled.recognise("patients").id == "p"
+    assert compiled.recognise("encounter").id == "e"
+    assert compiled.recognise(None).id == "p"
+    assert compiled.recognise("observation") is None
+    assert compiled.recognise("Patient") is None  # kinds arrive lower-cased
     no_default = compile_set(sources(("e.yaml", mapping("e", "Encounter", ["encounter"]))), check_elements=False)
-    assert no_default.recognise({}, None) is None
+    assert no_default.recognise(None) is None
 
 
 # -- write order --------------------------------------------------------------------------------------
