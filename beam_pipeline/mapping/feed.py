@@ -427,7 +427,7 @@ def compile_mapping(
         lets=tuple(lets),
         filters=tuple(filters),
         steps=steps,
-        compute_lets=_fused_lets(tuple(sorted(uses.fields)), tuple(lets), terminology),
+        compute_lets=_fused_lets(tuple(sorted(uses.fields)), tuple(uses.paths), tuple(lets), terminology),
         checks=_fused_checks(tuple(filters), steps, terminology),
         resources=resources,
         references=frozenset(uses.references),
@@ -444,15 +444,20 @@ def compile_mapping(
 # -- fused: one function per mapping for its lets, and one for its filters and checks -------------------
 
 
-def _fused_lets(fields: tuple[str, ...], lets: tuple[tuple[str, Function], ...], terminology: Terminology) -> Function:
-    """(record, env) -> env with the record's fields read (the F table: runtime.get, inlined for text) and
-    every let computed, in order, in one call."""
+def _fused_lets(
+    fields: tuple[str, ...], paths: tuple[str, ...], lets: tuple[tuple[str, Function], ...], terminology: Terminology
+) -> Function:
+    """(record, env) -> env with the record's fields and paths read (the F table: runtime.read_fields, with
+    runtime.get inlined for text) and every let computed, in order, in one call."""
     body = ["    g = r.get", "    F = env['$fields'] = {}"]
     for name in fields:
         body += [
             f"    v = g({name!r})",
             f"    F[{name!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
         ]
+    for path in sorted(paths, key=runtime.path_order):
+        parent, _, name = path.rpartition(".")
+        body.append(f"    F[{path!r}] = nav(F[{parent!r}], {name!r})")
     body += [f"    env[{name!r}] = {function.source}" for name, function in lets]
     source = "def lets(r, env):\n" + "\n".join(body) + "\n    return env\n"
     return _function(source, "lets", terminology)
@@ -508,21 +513,32 @@ def _parts(name: str) -> tuple[str, ...]:
     return tuple(name.split("."))
 
 
-def _raw(record: dict[str, Any], name: str) -> Any:  # noqa: ANN401
-    """A field as the record has it (a dotted name walks objects and flattens lists); None when absent."""
+def _raw(record: dict[str, Any], name: str, walked: dict[str, list[Any]] | None = None) -> Any:  # noqa: ANN401
+    """A field as the record has it (a dotted name walks objects and flattens lists); None when absent.
+    `walked` keeps the values found at each prefix, so names sharing one are walked once."""
     if "." not in name:
         return record.get(name)
     values: list[Any] = [record]
-    for part in _parts(name):
+    start = 0
+    if walked is not None:
+        prefix = name.rpartition(".")[0]
+        while prefix and prefix not in walked:
+            prefix = prefix.rpartition(".")[0]
+        if prefix:
+            values, start = walked[prefix], prefix.count(".") + 1
+    parts = _parts(name)
+    for depth in range(start, len(parts)):
         found: list[Any] = []
         for value in values:
             if type(value) is dict:
-                child = value.get(part)
+                child = value.get(parts[depth])
                 if type(child) is list:
                     found.extend(child)
                 elif child is not None:
                     found.append(child)
         values = found
+        if walked is not None and depth < len(parts) - 1:
+            walked[".".join(parts[: depth + 1])] = found
         if not values:
             return None
     return values[0] if len(values) == 1 else values
@@ -536,8 +552,9 @@ def _has_control(value: Any) -> bool:  # noqa: ANN401
 
 def _field_problem(record: dict[str, Any], names: tuple[str, ...]) -> o.Error | None:
     bad, controls = [], []
+    walked: dict[str, list[Any]] = {}
     for name in names:
-        value = record.get(name) if "." not in name else _raw(record, name)
+        value = record.get(name) if "." not in name else _raw(record, name, walked)
         kind = type(value)
         if kind is str:
             # Nearly every value: printable text, one C-level check.

@@ -288,6 +288,9 @@ class Compiled:
     value_sets: frozenset[str]
     references: frozenset[str]  # resource types passed to reference() as literals
     fields: frozenset[str]  # record fields read at the top level (the `F` table)
+    # Paths below a record field (`patient.name`), each read once per message into F under its dotted text;
+    # a prefix is always listed before its extensions when sorted by runtime.path_order.
+    paths: frozenset[str] = frozenset()
 
 
 class _Compiler:
@@ -298,6 +301,7 @@ class _Compiler:
         self.value_sets: set[str] = set()
         self.references: set[str] = set()
         self.fields: set[str] = set()
+        self.paths: set[str] = set()
         self.depth = 0
 
     def focus_item(self) -> str:
@@ -331,6 +335,9 @@ class _Compiler:
                     self.fields.add(node.value)
                     return f"F[{node.value!r}]"
                 return f"get({self.focus_item()}, {node.value!r})"
+            path = self.field_path(node)
+            if path is not None:
+                return f"F[{path!r}]"
             return f"nav({self.expr(node.target)}, {node.value!r})"
         if kind == "index":
             return f"index({self.expr(node.target)}, {self.expr(node.args[0])})"  # type: ignore[arg-type]
@@ -347,6 +354,25 @@ class _Compiler:
         if kind == "call":
             return self.call(node)
         raise FhirPathError(f"unsupported expression ({kind})", node.column)
+
+    def field_path(self, node: Node) -> str | None:
+        """`a.b.c` read from the record: its dotted text, registered with its prefixes (the same path is
+        usually read by several expressions of a mapping: nested messages would walk it each time)."""
+        names: list[str] = []
+        while node.kind == "name" and "." not in node.value:
+            names.append(node.value)
+            if node.target is None:
+                break
+            node = node.target
+        else:
+            return None
+        if self.depth != 0 or self.focus != "r":
+            return None
+        names.reverse()
+        self.fields.add(names[0])
+        for end in range(2, len(names) + 1):
+            self.paths.add(".".join(names[:end]))
+        return ".".join(names)
 
     def cond(self, node: Node) -> str:
         """Python source of a bool: the expression as a condition (FHIRPath's singleton evaluation: one true
@@ -366,6 +392,10 @@ class _Compiler:
                 return f"is_false({self.expr(node.target)})"
         if node.kind == "literal" and isinstance(node.value, bool):
             return repr(node.value)
+        counted = _count_comparison(node)
+        if counted is not None:
+            target, operator, number = counted
+            return f"(len({self.expr(target)}) {operator} {number!r})"
         return f"truth({self.expr(node)})"
 
     def lam(self, node: Node) -> str:
@@ -414,6 +444,23 @@ class _Compiler:
         return f"f_{name}({joined})"
 
 
+_COUNT_COMPARISONS = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+def _count_comparison(node: Node) -> tuple[Node, str, int] | None:
+    """`x.count() > 1` as (x, '>', 1): count() always gives one integer, so the condition is a plain
+    comparison of the collection's length (validate steps say "at most one" this way for every field)."""
+    if node.kind != "binary" or node.value not in _COUNT_COMPARISONS:
+        return None
+    left, right = node.args
+    if (
+        left.kind == "call" and left.value == "count" and left.target is not None and not left.args
+        and right.kind == "literal" and type(right.value) is int
+    ):  # fmt: skip
+        return left.target, _COUNT_COMPARISONS[node.value], right.value
+    return None
+
+
 def _constant(node: Node) -> bool:
     if node.kind in ("literal", "empty"):
         return True
@@ -439,6 +486,7 @@ def compile_expression(text: str, focus: str = "r", *, condition: bool = False) 
         frozenset(compiler.value_sets),
         frozenset(compiler.references),
         frozenset(compiler.fields),
+        frozenset(compiler.paths),
     )
 
 
@@ -451,7 +499,7 @@ def evaluate(
     """Compile and run one expression (tests and the docs' examples; mappings compile once)."""
     compiled = compile_expression(text)
     env = dict(env or {})
-    env["$fields"] = runtime.read_fields(record, compiled.fields)
+    env["$fields"] = runtime.read_fields(record, compiled.fields, compiled.paths)
     function = eval(  # noqa: S307  (source we generated)
         f"lambda r, env: (lambda F: {compiled.source})(env['$fields'])", {**runtime.NAMESPACE, "tx": terminology}
     )

@@ -650,9 +650,18 @@ def rt_interpolate(*parts: Any) -> Collection:  # noqa: ANN401
     return ["".join(pieces)]
 
 
-def read_fields(record: dict[str, Any], names: Iterable[str]) -> dict[str, Collection]:
-    """The record's fields a mapping reads, each read once per message."""
-    return {name: get(record, name) for name in names}
+def path_order(path: str) -> tuple[int, str]:
+    """Paths in an order that reads each one's prefix before it."""
+    return path.count("."), path
+
+
+def read_fields(record: dict[str, Any], names: Iterable[str], paths: Iterable[str] = ()) -> dict[str, Collection]:
+    """The record's fields (and paths below them) a mapping reads, each read once per message."""
+    fields = {name: get(record, name) for name in names}
+    for path in sorted(paths, key=path_order):
+        parent, _, name = path.rpartition(".")
+        fields[path] = nav(fields[parent], name)
+    return fields
 
 
 # What generated code sees as globals: every function of this module, by name.

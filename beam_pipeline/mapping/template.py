@@ -40,6 +40,7 @@ class Uses:
     value_sets: set[str] = field(default_factory=set)
     references: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
     # What may be named (None: anything): checked per expression, so an error names the line using it.
     known_variables: frozenset[str] | None = None
     known_maps: frozenset[str] | None = None
@@ -73,6 +74,7 @@ class Uses:
         self.value_sets |= other.value_sets
         self.references |= other.references
         self.fields |= other.fields
+        self.paths |= other.paths
 
 
 def is_expression(value: Any) -> bool:  # noqa: ANN401

@@ -53,40 +53,42 @@ _DECODER = json.JSONDecoder(parse_constant=_parse_constant)
 _KEY_COUNTING_DECODER = json.JSONDecoder(parse_constant=_parse_constant, object_pairs_hook=_object)
 
 
-def _scan(data: dict[str, Any]) -> tuple[o.Error | None, int | None]:
+def _scan(data: dict[str, Any]) -> tuple[o.Error | None, int]:
     """One pass over the values, without recursion: nesting beyond MAX_DEPTH, integers over
-    MAX_NUMBER_DIGITS, floats beyond a double (1e400 parses as infinity). Also the number of string
-    values when the object is flat (None when it is not), for `_keys_may_repeat`."""
-    strings, flat = 0, True
+    MAX_NUMBER_DIGITS, floats beyond a double (1e400 parses as infinity). Also the number of quotes the
+    parsed object accounts for (two per key and per string value, at any depth), for `_keys_may_repeat`."""
+    strings = 0
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels"), None
-        for child in value.values() if type(value) is dict else value:
+            return o.Error(o.PARSE, o.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels"), 0
+        if type(value) is dict:
+            strings += len(value)
+            children = value.values()
+        else:
+            children = value
+        for child in children:
             kind = type(child)
             if kind is str:
                 strings += 1
             elif kind is float:
                 if not math.isfinite(child):
-                    return o.Error(o.PARSE, o.INVALID_NUMBER, "a number is outside the range of a double"), None
+                    return o.Error(o.PARSE, o.INVALID_NUMBER, "a number is outside the range of a double"), 0
             elif kind is int:
                 if not -_INT_LIMIT < child < _INT_LIMIT:
-                    return o.Error(
-                        o.PARSE, o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_DIGITS} digits"
-                    ), None
+                    return o.Error(o.PARSE, o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_DIGITS} digits"), 0
             elif kind is dict or kind is list:
-                flat = False
                 stack.append((child, depth + 1))
-    return None, strings if flat else None
+    return None, 2 * strings
 
 
-def _keys_may_repeat(text: str, data: dict[str, Any], strings: int | None) -> bool:
-    """False when the text provably names each key once, without a second parse. In a flat object every key
-    and every string value brings two quotes, and an escaped quote one more; json keeps only a repeated
-    key's last value, so a repeat shows as at least two quotes the parsed object does not explain. Escapes
-    can only add quotes: at worst they cost the second parse."""
-    return strings is None or text.count('"') != 2 * (len(data) + strings)
+def _keys_may_repeat(text: str, quotes: int) -> bool:
+    """False when the text provably names each key once, without a second parse. Every key and every string
+    value brings two quotes, and an escaped quote one more; json keeps only a repeated key's last value, so
+    a repeat (at any depth) shows as quotes the parsed object does not explain: the repeat's key, and the
+    strings of the value it lost. Escapes can only add quotes: at worst they cost the second parse."""
+    return text.count('"') != quotes
 
 
 def _has_lone_surrogate(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)
@@ -130,10 +132,10 @@ def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
         return o.Error(o.PARSE, o.INVALID_NUMBER, f"a number has more than {MAX_NUMBER_DIGITS} digits")
     if not isinstance(data, dict):
         return o.Error(o.PARSE, o.NOT_AN_OBJECT, f"a JSON {type(data).__name__} is not an object")
-    problem, strings = _scan(data)
+    problem, quotes = _scan(data)
     if problem is not None:
         return problem
-    if _keys_may_repeat(text, data, strings):
+    if _keys_may_repeat(text, quotes):
         try:
             _KEY_COUNTING_DECODER.decode(text)
         except _Rejected as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -125,3 +126,102 @@ def test_commit_metadata_round_trips_and_refuses_what_is_not_ours():
     assert decode("written by another tool") is None
     assert decode(json.dumps({"v": 99, "job": "j"})) is None
     assert decode(json.dumps({"v": 1, "job": "j"})) is None  # fields missing
+
+
+class _DictLedger:
+    """The ledger's rules written the plain way (a dict of offsets): the model the chunked ledger must match."""
+
+    def __init__(self) -> None:
+        self.committed: int | None = None
+        self.marks: dict[int, int] = {}
+        self.read_next = self.settled = self.repeats = 0
+        self.gap: tuple[int, float] | None = None
+
+    def note(self, offset: int, events: int) -> None:
+        self.read_next = max(self.read_next, offset + 1 if events & READ else 0)
+        if self.committed is None or offset >= self.committed:
+            self.marks[offset] = self.marks.get(offset, 0) | events
+        else:
+            self.repeats += 1
+
+    def start_at(self, committed: int) -> None:
+        self.committed = committed
+        self.read_next = max(self.read_next, committed)
+        for offset in [o for o in self.marks if o < committed]:
+            del self.marks[offset]
+            self.repeats += 1
+
+    def advance(self, now: float) -> None:
+        if self.committed is None:
+            return
+        offset = self.committed
+        while True:
+            events = self.marks.get(offset)
+            if events is not None and events & SETTLED == SETTLED:
+                del self.marks[offset]
+                self.settled += 1
+                offset += 1
+                continue
+            if events is None:
+                settled_above = [o for o, e in self.marks.items() if o > offset and e & SETTLED == SETTLED]
+                if settled_above and self.marks[min(settled_above)] & READ:
+                    if self.gap is not None and self.gap[0] == offset and now - self.gap[1] >= GAP_GRACE_SECONDS:
+                        offset = min(o for o in self.marks if o > offset)
+                        continue
+                    if self.gap is None or self.gap[0] != offset:
+                        self.gap = (offset, now)
+            break
+        self.committed = offset
+        if self.gap is not None and self.gap[0] < offset:
+            self.gap = None
+
+
+# Offsets near chunk edges and far apart (a compacted topic's gaps), so chunks are made, crossed and dropped.
+_OFFSETS = st.sampled_from([0, 1, 2, 3, 4094, 4095, 4096, 4097, 8191, 8192, 8193, 100_000, 100_001, 100_002])
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("note"), _OFFSETS, st.sampled_from((*EVENTS, ARCHIVED | DONE, READ | ARCHIVED | DONE))),
+        st.tuples(st.just("advance"), st.sampled_from([0.0, GAP_GRACE_SECONDS / 2, GAP_GRACE_SECONDS * 2])),
+        st.tuples(st.just("start_at"), st.sampled_from([0, 2, 4095, 4096, 8192])),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_STEPS)
+def test_the_chunked_ledger_keeps_the_plain_rules(steps):
+    ledger, model, now, started = PartitionLedger(), _DictLedger(), 0.0, False
+    for step in steps:
+        if step[0] == "note":
+            ledger.note(step[1], step[2])
+            model.note(step[1], step[2])
+        elif step[0] == "advance":
+            now += step[1]
+            ledger.advance(now)
+            model.advance(now)
+        elif not started:  # the group's offset is learnt once per partition
+            started = True
+            ledger.start_at(step[1])
+            model.start_at(step[1])
+        got = (ledger.committed, ledger.in_flight, ledger.settled, ledger.repeats, ledger.read_next, ledger.gap)
+        assert got == (model.committed, len(model.marks), model.settled, model.repeats, model.read_next, model.gap)
+
+
+def test_thousands_in_flight_keep_a_small_state():
+    ledger = _ledger(0)
+    for offset in range(5000):
+        ledger.note(offset, READ)
+    assert len(pickle.dumps(ledger)) < 2 * 8192 + 500  # two chunks of a byte per offset, not a dict of ints
+    for offset in range(5000):
+        ledger.note(offset, SETTLED)
+    assert ledger.advance(0.0) and ledger.committed == 5000 and ledger.in_flight == 0 and len(ledger.chunks) == 1
+
+
+def test_a_skipped_gap_stops_at_the_next_message_seen_even_unsettled():
+    ledger = _ledger(4095)  # the gap at a chunk's last offset, the messages after it in the next chunk
+    ledger.note(4096, READ)
+    ledger.note(4097, READ | ARCHIVED | DONE)
+    ledger.advance(0.0)
+    ledger.advance(GAP_GRACE_SECONDS + 1)
+    assert ledger.committed == 4096 and ledger.in_flight == 2, "4096 was read and has not settled"

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beam_pipeline.contracts import outcome as o
 from beam_pipeline.mapping import feed
@@ -608,3 +610,21 @@ def test_a_declared_business_identifier_is_read_from_the_written_resource() -> N
     assert load(text).resources[0].business_identifier(resource, {"$fields": {}}) == [
         {"system": "urn:other", "value": "f"}
     ]
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    record=st.dictionaries(st.sampled_from("abc"), JSONISH, max_size=3),
+    names=st.lists(st.lists(st.sampled_from("abc"), min_size=1, max_size=4).map(".".join), max_size=6),
+)
+def test_a_validate_step_walks_shared_prefixes_once_with_the_same_answers(record: dict, names: list[str]) -> None:
+    walked: dict[str, list] = {}
+    for name in names:
+        assert feed._raw(record, name, walked) == feed._raw(record, name)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beam_pipeline.mapping import runtime
 from beam_pipeline.mapping.fhir_datetime import Moment
 from beam_pipeline.mapping.fhirpath import FUNCTIONS, FhirPathError, compile_expression, evaluate
 from beam_pipeline.mapping.terminology import Terminology, TerminologyFile
@@ -713,3 +714,31 @@ def test_a_pattern_with_a_huge_repeat_count_does_not_raise() -> None:
 def test_adding_a_decimal_to_a_huge_integer_does_not_raise() -> None:
     big = "1" + "0" * 300
     assert evaluate("X.toInteger() * X.toInteger() + 0.5", {"X": big}) == []  # as "*" and "/" do on overflow
+
+
+def _as_condition(text: str, record: Any) -> bool:  # noqa: ANN401
+    compiled = compile_expression(text, condition=True)
+    env = {**ENV, "$fields": runtime.read_fields(record, compiled.fields, compiled.paths)}
+    return eval(f"lambda r, env: (lambda F: {compiled.source})(env['$fields'])", dict(runtime.NAMESPACE))(record, env)  # noqa: S307
+
+
+CONDITIONS = [
+    "P.name.count() = 2", "P.name.given.count() > 2", "LIST.count() >= 2", "LIST.count() != 2", "EMPTY.count() < 1",
+    "NUL.count() <= 0", "P.name.family.count() = 1", "P.name.where(given.count() = 2).exists()",
+    "P.name.given.empty() or FIRST.count() > 1", "P.name.family.exists() and P.name.given.count() = 3",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", CONDITIONS)
+def test_a_condition_is_true_exactly_when_its_expression_gives_true(text: str) -> None:
+    # Conditions compile to plain comparisons (count) and shared paths (P.name read once); same answers.
+    for record in (RECORD, {}, {"P": {"name": []}, "LIST": "one"}, {"P": [{"name": {"family": "a"}}, {"name": "b"}]}):
+        assert _as_condition(text, record) is (evaluate(text, record, ENV) == [True]), (text, record)
+
+
+def test_paths_below_a_field_are_read_once_per_message() -> None:
+    compiled = compile_expression("P.name.given | P.name.family | P.name.where(given = 'x').family | v.a")
+    assert compiled.fields == frozenset({"P", "v"})
+    assert compiled.paths == frozenset({"P.name", "P.name.given", "P.name.family", "v.a"})
+    assert compiled.source.count("F['P.name']") == 1  # the where() reads the shared path, its lambda the items
+    assert ev("P.name.given | P.name.family") == ["x", "y", "z", "F"]

@@ -23,7 +23,7 @@ def builder(skeleton: dict[str, Any], terminology: Terminology | None = None) ->
 
     def run(record: dict[str, Any], env: dict[str, list[Any]] | None = None) -> dict[str, Any] | None:
         full = {"record": [record], **(env or {})}
-        full["$fields"] = runtime.read_fields(record, uses.fields)
+        full["$fields"] = runtime.read_fields(record, uses.fields, uses.paths)
         return build(record, full)
 
     run.paths = compiled.paths  # type: ignore[attr-defined]

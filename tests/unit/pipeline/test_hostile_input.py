@@ -7,6 +7,7 @@ tests/integration/test_hostile_input_graph.py and test_hostile_input_e2e.py.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -288,3 +289,34 @@ def test_a_repeated_key_is_found_however_the_object_is_written(members, space, e
     assert (isinstance(result, Error) and result.code == "duplicate_key") == repeated, (text, result)
     if not repeated:
         assert result == dict(members)
+
+
+# A JSON tree written by hand, so any object at any depth may name a key twice: objects are lists of pairs.
+_pairs_tree = st.recursive(
+    st.text(alphabet='ab"\\ ', max_size=3) | st.integers(-3, 3) | st.none(),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(lambda items: ("list", items))
+        | st.lists(st.tuples(st.sampled_from(["x", "y", 'q"', "z\\"]), inner), max_size=3).map(lambda p: ("obj", p))
+    ),
+    max_leaves=10,
+)
+
+
+def _written(node: Any) -> tuple[str, bool]:  # noqa: ANN401
+    """The JSON text of a pairs tree, and whether some object in it names a key twice."""
+    if isinstance(node, tuple) and node[0] == "list":
+        parts = [_written(item) for item in node[1]]
+        return "[" + ",".join(t for t, _ in parts) + "]", any(r for _, r in parts)
+    if isinstance(node, tuple):
+        parts = [(json.dumps(k), _written(v)) for k, v in node[1]]
+        repeated = len({k for k, _ in node[1]}) != len(node[1]) or any(r for _, (_, r) in parts)
+        return "{" + ",".join(f"{k}:{t}" for k, (t, _) in parts) + "}", repeated
+    return json.dumps(node), False
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Id", "patient", "visit"]), _pairs_tree), max_size=4))
+def test_a_repeated_key_is_found_at_any_depth(members):
+    text, repeated = _written(("obj", members))
+    result = parse_json_object(text.encode("utf-8"), 10_000)
+    assert (isinstance(result, Error) and result.code == "duplicate_key") == repeated, (text, result)
