@@ -20,7 +20,6 @@ Every error names the file, the line and the fix; details name fields and rules,
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -479,7 +478,8 @@ def _fused_checks(
             constants[f"ERROR{i}"] = o.Error(o.VALIDATE, step.code, step.detail)
             body.append(f"    if {step.checks[0].source}: return ERROR{i}")
         elif step.kind == "fields":
-            body += [f"    e = field_problem(r, NAMES{i})", "    if e is not None: return e"]
+            constants[f"TREE{i}"] = field_tree(n for n in step.names if "." in n)
+            body += [f"    e = field_problem(r, NAMES{i}, TREE{i})", "    if e is not None: return e"]
         elif step.kind == "required":
             values = ", ".join(f.source for f in step.checks)
             body += [
@@ -508,40 +508,43 @@ def _wrong_type(value: Any) -> bool:  # noqa: ANN401
     return isinstance(value, bool) or not isinstance(value, str | int | float)
 
 
-@functools.lru_cache(maxsize=1024)
-def _parts(name: str) -> tuple[str, ...]:
-    return tuple(name.split("."))
+FieldTree = dict[str, tuple[str | None, "FieldTree"]]
 
 
-def _raw(record: dict[str, Any], name: str, walked: dict[str, list[Any]] | None = None) -> Any:  # noqa: ANN401
-    """A field as the record has it (a dotted name walks objects and flattens lists); None when absent.
-    `walked` keeps the values found at each prefix, so names sharing one are walked once."""
-    if "." not in name:
-        return record.get(name)
-    values: list[Any] = [record]
-    start = 0
-    if walked is not None:
-        prefix = name.rpartition(".")[0]
-        while prefix and prefix not in walked:
-            prefix = prefix.rpartition(".")[0]
-        if prefix:
-            values, start = walked[prefix], prefix.count(".") + 1
-    parts = _parts(name)
-    for depth in range(start, len(parts)):
-        found: list[Any] = []
+def field_tree(names: Iterable[str]) -> FieldTree:
+    """Dotted field names as a tree of their parts, so a record is walked once for all of them (the names
+    of a nested message share their prefixes: patient.name.family, patient.name.given, ...)."""
+    root: dict[str, list[Any]] = {}
+    for name in names:
+        node = root
+        parts = name.split(".")
+        for depth, part in enumerate(parts):
+            entry = node.setdefault(part, [None, {}])
+            if depth == len(parts) - 1:
+                entry[0] = name
+            node = entry[1]
+
+    def freeze(node: dict[str, list[Any]]) -> FieldTree:
+        return {part: (name, freeze(children)) for part, (name, children) in node.items()}
+
+    return freeze(root)
+
+
+def _walk(values: list[Any], tree: FieldTree, found: dict[str, Any]) -> None:
+    """The value of every name in `tree` below `values` into `found` (lists flattened; one value as itself)."""
+    for part, (name, below) in tree.items():
+        children: list[Any] = []
         for value in values:
             if type(value) is dict:
-                child = value.get(parts[depth])
+                child = value.get(part)
                 if type(child) is list:
-                    found.extend(child)
+                    children.extend(child)
                 elif child is not None:
-                    found.append(child)
-        values = found
-        if walked is not None and depth < len(parts) - 1:
-            walked[".".join(parts[: depth + 1])] = found
-        if not values:
-            return None
-    return values[0] if len(values) == 1 else values
+                    children.append(child)
+        if name is not None and children:
+            found[name] = children[0] if len(children) == 1 else children
+        if below and children:
+            _walk(children, below, found)
 
 
 def _has_control(value: Any) -> bool:  # noqa: ANN401
@@ -550,11 +553,15 @@ def _has_control(value: Any) -> bool:  # noqa: ANN401
     return isinstance(value, list) and any(_has_control(v) for v in value)
 
 
-def _field_problem(record: dict[str, Any], names: tuple[str, ...]) -> o.Error | None:
+def _field_problem(record: dict[str, Any], names: tuple[str, ...], tree: FieldTree | None = None) -> o.Error | None:
+    """`names` that are neither text, a number nor null, or carry control characters; `tree`: the dotted
+    ones (field_tree), walked once."""
     bad, controls = [], []
-    walked: dict[str, list[Any]] = {}
+    nested: dict[str, Any] = {}
+    if tree:
+        _walk([record], tree, nested)
     for name in names:
-        value = record.get(name) if "." not in name else _raw(record, name, walked)
+        value = record.get(name) if "." not in name else nested.get(name)
         kind = type(value)
         if kind is str:
             # Nearly every value: printable text, one C-level check.
