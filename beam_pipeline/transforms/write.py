@@ -26,6 +26,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
+from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 
@@ -43,7 +44,6 @@ MAX_SOURCE_TIME_SKEW_MS = 24 * 3600 * 1000
 # prompted by the store refusing the credentials.
 SECRET_REFRESH_SECONDS = 600.0
 SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
-_REFUSED_STATUSES = frozenset({401, 403})
 
 
 def source_time_ms(message: RawMessage, now_ms: int | None = None) -> int | None:
@@ -243,7 +243,7 @@ class _WriteBundlesFn(beam.DoFn):
                         self._superseded.inc()
                 elif outcome.error is not None:
                     first_failure.setdefault(outcome.key, outcome.error)
-                    refused = refused or outcome.error.http_status in _REFUSED_STATUSES
+                    refused = refused or outcome.error.http_status in CREDENTIALS_REFUSED_STATUSES
         sent_after = client.stats.snapshot()
         for name, metric in self._sent.items():
             metric.inc(sent_after[name] - sent_before[name])
