@@ -28,6 +28,7 @@ from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.secret_manager import access_secret
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 
 log = logging.getLogger(__name__)
@@ -82,18 +83,12 @@ def tiers(messages: list[MappedMessage], order: Mapping[str, int]) -> list[list[
     return [group for group in grouped if group]
 
 
-def _read_secret(resource_name: str) -> bytes:
-    from beam_pipeline.secret_manager import access_secret  # the worker's Secret Manager client
-
-    return access_secret(resource_name)
-
-
 class _WriteBundlesFn(beam.DoFn):
     def __init__(
         self,
         config: FhirStoreConfig,
         job_name: str,
-        read_secret: Callable[[str], bytes] = _read_secret,
+        read_secret: Callable[[str], bytes] = access_secret,
         write_order: Mapping[str, int] | None = None,
     ) -> None:
         if any(getattr(config.auth, name) for name in ("token", "password", "client_secret")):
@@ -262,7 +257,7 @@ class WriteToFhirStore(beam.PTransform):
         self,
         config: FhirStoreConfig,
         job_name: str,
-        read_secret: Callable[[str], bytes] = _read_secret,
+        read_secret: Callable[[str], bytes] = access_secret,
         write_order: Mapping[str, int] | None = None,
     ) -> None:
         """`write_order`: resourceType -> tier, from the job's mapping set (MappingSet.write_order); by default
