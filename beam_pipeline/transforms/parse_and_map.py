@@ -18,6 +18,7 @@ from apache_beam import pvalue
 from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
 from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms.outputs import FAILED, FILTERED, INVALID, MAPPED, VALID
 from beam_pipeline.us_core import (
     Error,
     Filtered,
@@ -32,8 +33,6 @@ from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.rules import check_resource
 
 log = logging.getLogger(__name__)
-
-VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
 
 
 def warm_up(config: TransformConfig) -> None:

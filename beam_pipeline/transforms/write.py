@@ -24,18 +24,16 @@ from apache_beam import pvalue
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pipeline.contracts.outcome import MappedResource
+from beam_pipeline.contracts.outcome import WRITE, MappedResource
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.secret_manager import access_secret
+from beam_pipeline.transforms.outputs import FAILED, WRITTEN
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 
 log = logging.getLogger(__name__)
 
-WRITE_STAGE = "write"
-FAILED = "failed"
-WRITTEN = "written"
 # finish_bundle has no current element, so its outputs name their window; the write runs in the global one.
 GLOBAL = (window.GlobalWindow(),)
 # A source time this far past the worker's clock is not trusted to guard the write: one message with a
@@ -181,12 +179,7 @@ class _WriteBundlesFn(beam.DoFn):
             first_failure = self._write([mapped for mapped, _ in pending])
         except Exception as exc:  # noqa: BLE001  (never lose a bundle: its messages stay retryable)
             log.error("WriteToFhirStore: unexpected %s; %d messages left retryable", type(exc).__name__, len(pending))
-            error = FhirStoreError(
-                code=errors.INTERNAL_ERROR,
-                retryable=True,
-                detail=f"unexpected {type(exc).__name__} in the write step",
-                attempts=0,
-            )
+            error = errors.internal_error(f"unexpected {type(exc).__name__} in the write step")
             first_failure = dict.fromkeys(range(len(pending)), error)
         self._flush_latency.update(int((time.monotonic() - started) * 1000))
         for index, (mapped, timestamp) in enumerate(pending):
@@ -196,7 +189,7 @@ class _WriteBundlesFn(beam.DoFn):
                 continue
             self._failed.inc()
             record = mapped.message.error_record(
-                stage=WRITE_STAGE,
+                stage=WRITE,
                 code=failure.code,
                 retryable=failure.retryable,
                 detail=failure.detail,
