@@ -325,10 +325,6 @@ def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def batch_bundle(entries: Sequence[PreparedEntry]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "batch", "entry": [e.entry for e in entries]}
-
-
 def batch_bundle_bytes(entries: Sequence[PreparedEntry]) -> bytes:
     """The batch Bundle as JSON bytes, joined from the entries' encodings (nothing is encoded again)."""
     return b'{"resourceType":"Bundle","type":"batch","entry":[' + b",".join(e.body for e in entries) + b"]}"
