@@ -24,7 +24,10 @@ from apache_beam import pvalue
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_pipeline import failed_message
+from beam_pipeline.contracts.error_record import ReplayOrigin
 from beam_pipeline.contracts.outcome import WRITE, MappedResource
+from beam_pipeline.failed_message import message_origin
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
@@ -48,10 +51,12 @@ SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
 def source_time_ms(message: RawMessage, now_ms: int | None = None) -> int | None:
     """When the source produced this message: the Kafka timestamp of its first delivery (a replay carries it
     in its headers), or None when there is none to trust (negative, or far in the future)."""
-    try:
-        timestamp = message.error_fields()["source"].timestamp_ms
-    except Exception:  # noqa: BLE001  (odd headers: fall back to the message's own timestamp)
-        timestamp = message.timestamp_ms
+    return trusted_source_time(message_origin(message), now_ms)
+
+
+def trusted_source_time(origin: ReplayOrigin, now_ms: int | None = None) -> int | None:
+    """source_time_ms of a message whose origin has been read already."""
+    timestamp = origin.source.timestamp_ms
     if not isinstance(timestamp, int) or timestamp < 0:
         return None
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -175,8 +180,10 @@ class _WriteBundlesFn(beam.DoFn):
         if not pending:
             return
         started = time.monotonic()
+        # Each message's replay headers, read once: for the write's source time and any error record.
+        origins = [message_origin(mapped.message) for mapped, _ in pending]
         try:
-            first_failure = self._write([mapped for mapped, _ in pending])
+            first_failure = self._write([mapped for mapped, _ in pending], origins)
         except Exception as exc:  # noqa: BLE001  (never lose a bundle: its messages stay retryable)
             log.error("WriteToFhirStore: unexpected %s; %d messages left retryable", type(exc).__name__, len(pending))
             error = errors.internal_error(f"unexpected {type(exc).__name__} in the write step")
@@ -188,7 +195,9 @@ class _WriteBundlesFn(beam.DoFn):
                 yield WindowedValue(mapped.message, timestamp, GLOBAL)
                 continue
             self._failed.inc()
-            record = mapped.message.error_record(
+            record = failed_message.error_record(
+                mapped.message,
+                origin=origins[index],
                 stage=WRITE,
                 code=failure.code,
                 retryable=failure.retryable,
@@ -199,7 +208,7 @@ class _WriteBundlesFn(beam.DoFn):
             )
             yield pvalue.TaggedOutput(FAILED, WindowedValue(record, timestamp, GLOBAL))
 
-    def _write(self, messages: list[MappedMessage]) -> dict[int, FhirStoreError]:
+    def _write(self, messages: list[MappedMessage], origins: list[ReplayOrigin]) -> dict[int, FhirStoreError]:
         """Write the messages' resources, tier by tier; the first error of each message that failed, by index."""
         if self._client is None or self._secret_error is not None:
             if time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS:
@@ -211,16 +220,14 @@ class _WriteBundlesFn(beam.DoFn):
             )
             return dict.fromkeys(range(len(messages)), error)
         now_ms = int(time.time() * 1000)
+        source_times = [trusted_source_time(origin, now_ms) for origin in origins]
         sent_before = client.stats.snapshot()
         # A message succeeds only when all of its resources did; its first failure is its error record.
         first_failure: dict[int, FhirStoreError] = {}
         refused = False
         for tier in tiers(messages, self._write_order):
             items = [
-                WriteItem(
-                    r.resource, r.identifier, key=index, source_time_ms=source_time_ms(messages[index].message, now_ms)
-                )
-                for index, r in tier
+                WriteItem(r.resource, r.identifier, key=index, source_time_ms=source_times[index]) for index, r in tier
             ]
             for outcome in client.write(items):
                 if outcome.ok:
