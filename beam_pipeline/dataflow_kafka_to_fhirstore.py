@@ -43,10 +43,11 @@ from beam_pipeline.secret_manager import access_secret  # noqa: E402
 from beam_pipeline.transforms.archive import ArchiveRaw  # noqa: E402
 from beam_pipeline.transforms.commit_offsets import CommitOffsets  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
+from beam_pipeline.transforms.outputs import FAILED, WRITTEN  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadFromKafka  # noqa: E402
 from beam_pipeline.transforms.windowed_files import default_storage_client  # noqa: E402
-from beam_pipeline.transforms.write import FAILED, WRITTEN, WriteToFhirStore  # noqa: E402
+from beam_pipeline.transforms.write import WriteToFhirStore  # noqa: E402
 from beam_pipeline.us_core import TransformConfig  # noqa: E402
 from beam_pipeline.us_core.config import config_from_flags  # noqa: E402
 

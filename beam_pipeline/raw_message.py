@@ -1,21 +1,14 @@
-"""One consumed Kafka message, as the pipeline carries it from ReadFromKafka to the archive and errors."""
+"""One consumed Kafka message, as the pipeline carries it from ReadFromKafka to the archive and errors: its
+coordinates, key, payload and headers, nothing built from them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from beam_pipeline.contracts.bucket_layout import UNKNOWN, archive_partition
-from beam_pipeline.contracts.error_record import (
-    ErrorRecord,
-    KafkaCoordinates,
-    json_line,
-    key_fields,
-    make_error_record,
-    payload_fields,
-    replay_origin,
-    utc_date,
-)
+from beam_pipeline import failed_message
+from beam_pipeline.contracts import archive_line
+from beam_pipeline.contracts.error_record import KafkaCoordinates, key_fields
 from beam_pipeline.delivery.ledger import Delivery
 
 
@@ -50,58 +43,14 @@ class RawMessage:
     def coordinates(self) -> KafkaCoordinates:
         return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms, **key_fields(self.key))
 
+    # Error records (failed_message.py) and the archive line (contracts/archive_line.py) are built by their
+    # own modules; these keep their readers' spelling.
     def error_fields(self) -> dict[str, Any]:
-        """The source, attempt and first failure time of an error record about this message: a replayed
-        message (replay headers) continues the record of its first delivery."""
-        origin = replay_origin(self.headers, **key_fields(self.key))
-        if origin is None:
-            return {"source": self.coordinates, "attempt": 1}
-        return {"source": origin.source, "attempt": origin.attempt, "first_failure_time": origin.first_failure_time}
-
-    def error_record(
-        self,
-        *,
-        stage: str,
-        code: str,
-        retryable: bool,
-        detail: str,
-        job_name: str,
-        http_status: int | None = None,
-        operation_outcome: dict[str, Any] | None = None,
-    ) -> ErrorRecord:
-        """The error record about this message: its payload, and the source and attempt it continues."""
-        try:
-            origin = self.error_fields()
-        except Exception:  # noqa: BLE001  (headers are input: a record about the message beats none)
-            origin = {"source": self.coordinates, "attempt": 1}
-        record = make_error_record(
-            stage=stage,
-            code=code,
-            retryable=retryable,
-            detail=detail,
-            raw=self.value,
-            **origin,
-            job_name=job_name,
-            http_status=http_status,
-            operation_outcome=operation_outcome,
-        )
-        return replace(record, delivery=self.coordinates)
-
-    @property
-    def date(self) -> str:
-        return utc_date(self.timestamp_ms) or UNKNOWN
+        """The source, attempt and first failure time of an error record about this message."""
+        return failed_message.origin_fields(failed_message.message_origin(self))
 
     def archive_line(self) -> str:
-        """The archive's NDJSON line: coordinates plus the exact payload (base64 when not UTF-8)."""
-        data = {
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "timestamp_ms": self.timestamp_ms,
-            **key_fields(self.key),
-            **payload_fields(self.value),
-        }
-        return json_line(data)
+        return archive_line.archive_line(self)
 
     def archive_partition(self) -> str:
-        return archive_partition(self.topic, self.date)
+        return archive_line.message_partition(self)

@@ -10,19 +10,25 @@ google-cloud-storage to its emulator.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import secretmanager_v1
+if TYPE_CHECKING:
+    from google.cloud import secretmanager_v1
 
 ENDPOINT_ENV = "SECRET_MANAGER_ENDPOINT"
 
 
 def secret_manager_client(endpoint: str | None = None) -> secretmanager_v1.SecretManagerServiceClient:
     """A Secret Manager client: Google's service, or the stand-in at `endpoint` / $SECRET_MANAGER_ENDPOINT."""
+    # Imported here, where a secret is read: the steps that take `access_secret` as their default reader
+    # are imported by the launcher, DAG parsing and tests that never read one.
+    from google.cloud import secretmanager_v1
+
     endpoint = endpoint or os.environ.get(ENDPOINT_ENV)
     if not endpoint:
         return secretmanager_v1.SecretManagerServiceClient()
     import grpc  # only the local path needs a hand-made channel
+    from google.auth.credentials import AnonymousCredentials
     from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
         SecretManagerServiceGrpcTransport,
     )

@@ -7,7 +7,7 @@ Two ways to write the same synthetic US Core Patients:
 - client: beam_pipeline.fhir_store in its default mode (upsert: conditional update on the identifier),
   batch bundles of BUNDLE entries with INFLIGHT bundles in flight.
 
-Both run twice in one invocation: straight to HAPI, and through tests/support/fault_proxy.py adding
+Both run twice in one invocation: straight to HAPI, and through dev/fault_proxy.py adding
 --latency-ms (default 25 ms) to every request, the round trip to a cloud FHIR store such as the Healthcare
 API. The baseline is slow by design, so it runs on --baseline-patients (default 1,000) of the
 --patients (default 10,000); the table says so. Every phase writes under its own identifier system, and
@@ -31,12 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 import requests  # noqa: E402
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem  # noqa: E402
 from beam_pipeline.fhir_store.healthcare_api import FHIR_JSON  # noqa: E402
-from tests.support import identifier_of, unique_system, us_core_patient  # noqa: E402
-from tests.support.fault_proxy import FaultProxy  # noqa: E402
+from dev.fault_proxy import FaultProxy  # noqa: E402
+from dev.fhir_samples import identifier_of, unique_system, us_core_patient  # noqa: E402
+from dev.local_stack import validation_on  # noqa: E402
 
 
 @dataclass
@@ -102,14 +104,6 @@ def run_client(base: str, resources: list[dict], bundle: int, inflight: int, mod
     return seconds
 
 
-def validation_on(base: str) -> bool:
-    """HAPI rejects a Patient that claims US Core without the required gender only when validating."""
-    system, (probe,) = patients("probe", 1)
-    del probe["gender"]
-    with FhirStoreClient(FhirStoreConfig(base_url=base)) as client:
-        return not client.write([WriteItem(probe, identifier_of(probe))])[0].ok
-
-
 def measure(path: str, slug: str, base: str, args: argparse.Namespace, shape: tuple[int, int]) -> list[Row]:
     bundle, inflight = shape
     rows = []
@@ -156,7 +150,8 @@ def main() -> None:
         report = client.check(retry=RetryPolicy(max_attempts=2, total_timeout=10))
     if not report.ok:
         raise SystemExit(f"no usable FHIR server at {base} ({'; '.join(report.problems)}); run `make up` first")
-    validating = validation_on(base)
+    with httpx.Client(base_url=base, timeout=60) as fhir:
+        validating = validation_on(fhir)
     print(f"warming up with {args.warmup} patients ...", file=sys.stderr)
     run_client(base, patients("warmup", args.warmup)[1], 200, 2)
     run_baseline(base, patients("warmup-baseline", 50)[1])

@@ -39,18 +39,18 @@ import httpx  # noqa: E402
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem  # noqa: E402
 from beam_pipeline.us_core import Ok, TransformConfig, transform  # noqa: E402
-from tests.conftest import stack_env  # noqa: E402
-from tests.integration.test_stack_hapi import validation_on  # noqa: E402
-from tests.support.latency import latencies, percentile, produce, stored_at  # noqa: E402
-from tests.support.local_stack import (  # noqa: E402
+from dev.latency import latencies, percentile, produce, stored_at  # noqa: E402
+from dev.local_stack import (  # noqa: E402
     cancel_job,
     create_topics,
     fhir_count,
     kafka_plain,
     launch_local_job,
+    validation_on,
     wait_for,
 )
-from tests.support.synthetic import synthetic_rows  # noqa: E402
+from dev.stack_env import stack_env  # noqa: E402
+from dev.synthetic import synthetic_rows  # noqa: E402
 
 
 def ceiling(env: dict[str, str], rows: list[bytes], bundle_size: int, tag: str = "ceiling") -> float:

@@ -4,7 +4,8 @@
 Scheduled (every 5 minutes by default, `K2F_HEALTH_SCHEDULE`). Each check is a task: job state, Kafka
 consumer-group lag, Dataflow data freshness (skipped on the local runner), error records written since
 the last run, and FHIR writes progressing. A failing check fails its task with a short summary and
-alerts through `k2f_alert_webhook_url` / `k2f_alert_emails`. Thresholds: the `k2f_health_*` Variables.
+alerts through the `alert_webhook_url` / `alert_emails` settings. Thresholds: the `health_*` settings
+(keys of the Airflow Variable `k2f`, docs/airflow.md).
 """
 
 from __future__ import annotations

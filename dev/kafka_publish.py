@@ -1,6 +1,6 @@
 """Kafka on the local stack, as a producer sees it: its two listeners, topics, publishing.
 
-Used by `make demo` (dev/demo.py) and the tests (tests/support/local_stack.py), so both publish alike.
+Used by `make demo` (dev/demo.py) and the tests (dev/local_stack.py), so both publish alike.
 """
 
 from __future__ import annotations

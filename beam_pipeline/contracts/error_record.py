@@ -206,7 +206,7 @@ def replay_headers(record: ErrorRecord) -> list[tuple[str, bytes]]:
     """The Kafka headers a replay of `record` carries: the next attempt and where it first came from."""
     source = record.source
     values = {
-        HEADER_ATTEMPT: record.attempt + 1,
+        HEADER_ATTEMPT: record.next_attempt().attempt,
         HEADER_TOPIC: source.topic,
         HEADER_PARTITION: source.partition,
         HEADER_OFFSET: source.offset,

@@ -11,6 +11,7 @@ from beam_pipeline.contracts.error_record import INTERNAL_ERROR
 PARSE = "parse"
 VALIDATE = "validate"
 MAP = "map"
+WRITE = "write"  # the write step's codes are the FHIR store client's (fhir_store/errors.py)
 
 # Error codes (machine-readable; `detail` names fields, never values).
 INVALID_UTF8 = "invalid_utf8"

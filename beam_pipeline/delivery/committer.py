@@ -12,16 +12,11 @@ from typing import Any
 
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.kafka.connection import librdkafka_config
+from beam_pipeline.secret_manager import access_secret
 
 TIMEOUT_SECONDS = 15.0
 
 TopicPartitionKey = tuple[str, int]
-
-
-def _access_secret(resource_name: str) -> bytes:
-    from beam_pipeline.secret_manager import access_secret  # the worker's Secret Manager client
-
-    return access_secret(resource_name)
 
 
 class OffsetCommitter:
@@ -29,7 +24,7 @@ class OffsetCommitter:
         self,
         secret_resource_name: str,
         group_id: str,
-        read_secret: Callable[[str], bytes] = _access_secret,
+        read_secret: Callable[[str], bytes] = access_secret,
         timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self._secret_resource_name = secret_resource_name

@@ -136,9 +136,16 @@ def token_search_value(system: str, value: str) -> str:
     return f"{_escape_token(system, dollar=False)}|{_escape_token(value)}"
 
 
+def encoded_token(system: str, value: str, *, keep: str = "") -> str:
+    """The token of `system|value` as a URL carries it: FHIR's escapes, then percent-encoded except for
+    `keep`. A server decodes a query once, so any `keep` of characters that separate nothing in a query
+    string (a conditional reference keeps `:/|\\` readable) names the same token as the guard search."""
+    return quote(token_search_value(system, value), safe=keep)
+
+
 def identifier_query(system: str, value: str) -> str:
     """The query string matching one identifier: `identifier=` plus the percent-encoded token."""
-    return "identifier=" + quote(token_search_value(system, value), safe="")
+    return "identifier=" + encoded_token(system, value)
 
 
 def prepare_entry(
@@ -316,10 +323,6 @@ def plan_rounds(entries: Sequence[PreparedEntry]) -> list[list[PreparedEntry]]:
 
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-def batch_bundle(entries: Sequence[PreparedEntry]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "batch", "entry": [e.entry for e in entries]}
 
 
 def batch_bundle_bytes(entries: Sequence[PreparedEntry]) -> bytes:

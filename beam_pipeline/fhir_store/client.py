@@ -226,7 +226,7 @@ class FhirStoreClient:
         for position, outcome in enumerate(outcomes):
             if outcome is None:  # a bug, not a server answer: the item stays retryable rather than lost
                 log.error("FHIR store: an item got no outcome; reported as a retryable internal error")
-                outcome = bundles.error_outcome(items[position], _internal_error("an item got no outcome"), 0)
+                outcome = bundles.error_outcome(items[position], errors.internal_error("an item got no outcome"), 0)
             final.append(outcome)
         return final
 
@@ -238,7 +238,7 @@ class FhirStoreClient:
         except Exception as exc:  # noqa: BLE001  (a defect here must cost this bundle a retry, not its messages)
             # The type only: an exception's message may quote data.
             log.error("FHIR store: unexpected %s writing a bundle; its entries stay retryable", type(exc).__name__)
-            error = _internal_error(f"unexpected {type(exc).__name__} while writing a batch bundle")
+            error = errors.internal_error(f"unexpected {type(exc).__name__} while writing a batch bundle")
             for e in entries:
                 if e.position not in results:
                     results[e.position] = bundles.error_outcome(items[e.position], error, attempts[e.position])
@@ -621,10 +621,6 @@ class FhirStoreClient:
             endpoint=f"{method} {errors.redact_url(url or self.config.write_base)}",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
-
-
-def _internal_error(detail: str) -> errors.FhirStoreError:
-    return errors.FhirStoreError(code=errors.INTERNAL_ERROR, retryable=True, transient=False, detail=detail)
 
 
 def _lost_race(entry: PreparedEntry, answer: bundles.EntryResponse) -> bool:

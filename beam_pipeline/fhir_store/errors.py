@@ -113,6 +113,12 @@ def _rebuild(fields: dict[str, Any]) -> FhirStoreError:
     return FhirStoreError(**fields)
 
 
+def internal_error(detail: str) -> FhirStoreError:
+    """A defect on our side, not an answer of the store: retryable, so a replay after the fix writes the
+    messages, but not resent at once. `detail` names an exception's type only: its message may quote data."""
+    return FhirStoreError(code=INTERNAL_ERROR, retryable=True, transient=False, detail=detail)
+
+
 def outcome_issue_codes(outcome: Mapping[str, Any] | None) -> list[str]:
     """`severity/code` of each OperationOutcome issue: value sets, so safe to put in `detail`."""
     if not isinstance(outcome, Mapping) or outcome.get("resourceType") != "OperationOutcome":

@@ -20,8 +20,12 @@ from dataclasses import dataclass
 
 # 5xx answers that describe the request rather than the server's state.
 _PERMANENT_5XX = frozenset({501, 505})
-# Whole-request answers about the deployment (credentials, IAM, the store's address), not the data.
+# Whole-request answers about the deployment (credentials, IAM, the store's address), not the data: the
+# client does not resend them, the messages stay retryable, and the health check alerts on any of them.
 OPERATOR_FIXABLE_STATUSES = frozenset({401, 403, 404})
+# The part of those the FHIR auth secret can fix, so the write step reads the secret again after one (it
+# may have been rotated). Not 404: the store's address is a pipeline flag, not in the secret.
+CREDENTIALS_REFUSED_STATUSES = frozenset({401, 403})
 
 
 def is_retryable_status(status: int) -> bool:

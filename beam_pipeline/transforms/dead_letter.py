@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import apache_beam as beam
 
 from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, error_partition
 from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.delivery.ledger import Delivery
-from beam_pipeline.transforms.windowed_files import WriteWindowedNdjson, default_storage_client
+from beam_pipeline.transforms.windowed_files import WindowedNdjsonStep
 
 
-class DeadLetter(beam.PTransform):
+class DeadLetter(WindowedNdjsonStep):
     """ErrorRecord -> gs://<error bucket>/errors/stage=S/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson."""
 
-    def __init__(
-        self,
-        bucket: str,
-        window_seconds: int,
-        client_factory: Callable[[], Any] = default_storage_client,
-        job_name: str = "",
-    ) -> None:
-        super().__init__()
-        self._writer = WriteWindowedNdjson(
-            bucket, ERRORS_PREFIX, window_seconds, client_factory=client_factory, job_name=job_name
-        )
+    prefix = ERRORS_PREFIX
 
     def expand(self, records: beam.PCollection[ErrorRecord]) -> beam.PCollection[Delivery]:
         """The Delivery of every message whose error record is in an object (the offset commit waits for it)."""

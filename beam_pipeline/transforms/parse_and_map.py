@@ -15,9 +15,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
+from beam_pipeline import failed_message
 from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
 from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms.outputs import FAILED, FILTERED, INVALID, MAPPED, VALID
 from beam_pipeline.us_core import (
     Error,
     Filtered,
@@ -32,8 +34,6 @@ from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.rules import check_resource
 
 log = logging.getLogger(__name__)
-
-VALID, FILTERED, INVALID, MAPPED, FAILED = "valid", "filtered", "invalid", "mapped", "failed"
 
 
 def warm_up(config: TransformConfig) -> None:
@@ -50,8 +50,8 @@ def warm_up(config: TransformConfig) -> None:
 
 def _error_record(message: RawMessage, error: Error, job_name: str) -> ErrorRecord:
     # Parse, validation and mapping errors are properties of the message: replaying it cannot help.
-    return message.error_record(
-        stage=error.stage, code=error.code, retryable=False, detail=error.detail, job_name=job_name
+    return failed_message.error_record(
+        message, stage=error.stage, code=error.code, retryable=False, detail=error.detail, job_name=job_name
     )
 
 

@@ -171,3 +171,22 @@ class WriteWindowedNdjson(beam.PTransform):
             | "WriteObjects"
             >> beam.ParDo(_WriteObjectFn(self._bucket, self._prefix, self._writer, self._client_factory))
         )
+
+
+class WindowedNdjsonStep(beam.PTransform):
+    """What ArchiveRaw and DeadLetter share: a WriteWindowedNdjson into `bucket` under the class's `prefix`.
+    A subclass's expand() turns its elements into (partition path, line, Delivery or None) for `_writer`."""
+
+    prefix: str
+
+    def __init__(
+        self,
+        bucket: str,
+        window_seconds: int,
+        client_factory: Callable[[], Any] = default_storage_client,
+        job_name: str = "",
+    ) -> None:
+        super().__init__()
+        self._writer = WriteWindowedNdjson(
+            bucket, self.prefix, window_seconds, client_factory=client_factory, job_name=job_name
+        )

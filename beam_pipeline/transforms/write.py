@@ -24,16 +24,19 @@ from apache_beam import pvalue
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pipeline.contracts.outcome import MappedResource
+from beam_pipeline import failed_message
+from beam_pipeline.contracts.error_record import ReplayOrigin
+from beam_pipeline.contracts.outcome import WRITE, MappedResource
+from beam_pipeline.failed_message import message_origin
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
+from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.secret_manager import access_secret
+from beam_pipeline.transforms.outputs import FAILED, WRITTEN
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 
 log = logging.getLogger(__name__)
 
-WRITE_STAGE = "write"
-FAILED = "failed"
-WRITTEN = "written"
 # finish_bundle has no current element, so its outputs name their window; the write runs in the global one.
 GLOBAL = (window.GlobalWindow(),)
 # A source time this far past the worker's clock is not trusted to guard the write: one message with a
@@ -43,16 +46,17 @@ MAX_SOURCE_TIME_SKEW_MS = 24 * 3600 * 1000
 # prompted by the store refusing the credentials.
 SECRET_REFRESH_SECONDS = 600.0
 SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
-_REFUSED_STATUSES = frozenset({401, 403})
 
 
 def source_time_ms(message: RawMessage, now_ms: int | None = None) -> int | None:
     """When the source produced this message: the Kafka timestamp of its first delivery (a replay carries it
     in its headers), or None when there is none to trust (negative, or far in the future)."""
-    try:
-        timestamp = message.error_fields()["source"].timestamp_ms
-    except Exception:  # noqa: BLE001  (odd headers: fall back to the message's own timestamp)
-        timestamp = message.timestamp_ms
+    return trusted_source_time(message_origin(message), now_ms)
+
+
+def trusted_source_time(origin: ReplayOrigin, now_ms: int | None = None) -> int | None:
+    """source_time_ms of a message whose origin has been read already."""
+    timestamp = origin.source.timestamp_ms
     if not isinstance(timestamp, int) or timestamp < 0:
         return None
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -82,18 +86,12 @@ def tiers(messages: list[MappedMessage], order: Mapping[str, int]) -> list[list[
     return [group for group in grouped if group]
 
 
-def _read_secret(resource_name: str) -> bytes:
-    from beam_pipeline.secret_manager import access_secret  # the worker's Secret Manager client
-
-    return access_secret(resource_name)
-
-
 class _WriteBundlesFn(beam.DoFn):
     def __init__(
         self,
         config: FhirStoreConfig,
         job_name: str,
-        read_secret: Callable[[str], bytes] = _read_secret,
+        read_secret: Callable[[str], bytes] = access_secret,
         write_order: Mapping[str, int] | None = None,
     ) -> None:
         if any(getattr(config.auth, name) for name in ("token", "password", "client_secret")):
@@ -182,16 +180,13 @@ class _WriteBundlesFn(beam.DoFn):
         if not pending:
             return
         started = time.monotonic()
+        # Each message's replay headers, read once: for the write's source time and any error record.
+        origins = [message_origin(mapped.message) for mapped, _ in pending]
         try:
-            first_failure = self._write([mapped for mapped, _ in pending])
+            first_failure = self._write([mapped for mapped, _ in pending], origins)
         except Exception as exc:  # noqa: BLE001  (never lose a bundle: its messages stay retryable)
             log.error("WriteToFhirStore: unexpected %s; %d messages left retryable", type(exc).__name__, len(pending))
-            error = FhirStoreError(
-                code=errors.INTERNAL_ERROR,
-                retryable=True,
-                detail=f"unexpected {type(exc).__name__} in the write step",
-                attempts=0,
-            )
+            error = errors.internal_error(f"unexpected {type(exc).__name__} in the write step")
             first_failure = dict.fromkeys(range(len(pending)), error)
         self._flush_latency.update(int((time.monotonic() - started) * 1000))
         for index, (mapped, timestamp) in enumerate(pending):
@@ -200,8 +195,10 @@ class _WriteBundlesFn(beam.DoFn):
                 yield WindowedValue(mapped.message, timestamp, GLOBAL)
                 continue
             self._failed.inc()
-            record = mapped.message.error_record(
-                stage=WRITE_STAGE,
+            record = failed_message.error_record(
+                mapped.message,
+                origin=origins[index],
+                stage=WRITE,
                 code=failure.code,
                 retryable=failure.retryable,
                 detail=failure.detail,
@@ -211,7 +208,7 @@ class _WriteBundlesFn(beam.DoFn):
             )
             yield pvalue.TaggedOutput(FAILED, WindowedValue(record, timestamp, GLOBAL))
 
-    def _write(self, messages: list[MappedMessage]) -> dict[int, FhirStoreError]:
+    def _write(self, messages: list[MappedMessage], origins: list[ReplayOrigin]) -> dict[int, FhirStoreError]:
         """Write the messages' resources, tier by tier; the first error of each message that failed, by index."""
         if self._client is None or self._secret_error is not None:
             if time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS:
@@ -223,16 +220,14 @@ class _WriteBundlesFn(beam.DoFn):
             )
             return dict.fromkeys(range(len(messages)), error)
         now_ms = int(time.time() * 1000)
+        source_times = [trusted_source_time(origin, now_ms) for origin in origins]
         sent_before = client.stats.snapshot()
         # A message succeeds only when all of its resources did; its first failure is its error record.
         first_failure: dict[int, FhirStoreError] = {}
         refused = False
         for tier in tiers(messages, self._write_order):
             items = [
-                WriteItem(
-                    r.resource, r.identifier, key=index, source_time_ms=source_time_ms(messages[index].message, now_ms)
-                )
-                for index, r in tier
+                WriteItem(r.resource, r.identifier, key=index, source_time_ms=source_times[index]) for index, r in tier
             ]
             for outcome in client.write(items):
                 if outcome.ok:
@@ -243,7 +238,7 @@ class _WriteBundlesFn(beam.DoFn):
                         self._superseded.inc()
                 elif outcome.error is not None:
                     first_failure.setdefault(outcome.key, outcome.error)
-                    refused = refused or outcome.error.http_status in _REFUSED_STATUSES
+                    refused = refused or outcome.error.http_status in CREDENTIALS_REFUSED_STATUSES
         sent_after = client.stats.snapshot()
         for name, metric in self._sent.items():
             metric.inc(sent_after[name] - sent_before[name])
@@ -262,7 +257,7 @@ class WriteToFhirStore(beam.PTransform):
         self,
         config: FhirStoreConfig,
         job_name: str,
-        read_secret: Callable[[str], bytes] = _read_secret,
+        read_secret: Callable[[str], bytes] = access_secret,
         write_order: Mapping[str, int] | None = None,
     ) -> None:
         """`write_order`: resourceType -> tier, from the job's mapping set (MappingSet.write_order); by default

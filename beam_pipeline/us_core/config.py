@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # the mapping engine imports this package's outcome types
     from beam_pipeline.mapping.mapping_set import MappingSources
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+# Full structural validation with fhir.resources costs more than the mapping itself (README.md has the
+# figures); off unless asked for, the US Core rule check always runs and the store can validate again.
+DEFAULT_STRUCTURAL_VALIDATION = False
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class TransformConfig:
     filter_country: str | None = None
     filter_program_names: frozenset[str] | None = None
     # Full structural validation with fhir.resources on every resource (the US Core rule check always runs).
-    structural_validation: bool = True
+    structural_validation: bool = DEFAULT_STRUCTURAL_VALIDATION
     # topic -> message type, for topics that carry one kind of message; otherwise the message's own
     # MESSAGE_TYPE / resourceType field decides, and "patient" is the default.
     topic_types: Mapping[str, str] = field(default_factory=dict)
@@ -88,7 +91,7 @@ def add_mapping_flags(parser: Any) -> None:  # noqa: ANN401  (an argparse parser
     parser.add_argument(
         "--structural_validation",
         action="store_true",
-        default=False,
+        default=DEFAULT_STRUCTURAL_VALIDATION,
         help="Also validate each mapped resource's full structure with fhir.resources (costly: README.md has "
         "the figures). Off by default: the US Core rule check always runs, and the FHIR store validates "
         "again when configured to.",
@@ -98,7 +101,7 @@ def add_mapping_flags(parser: Any) -> None:  # noqa: ANN401  (an argparse parser
         "--no_structural_validation",
         dest="structural_validation",
         action="store_false",
-        default=False,
+        default=DEFAULT_STRUCTURAL_VALIDATION,
         help=argparse.SUPPRESS,
     )
 

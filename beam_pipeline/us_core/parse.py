@@ -160,13 +160,3 @@ def text(record: dict[str, Any], name: str) -> str | None:
     if isinstance(value, str):  # a str subclass
         return value.strip() or None
     return None
-
-
-def wrong_type(record: dict[str, Any], names: tuple[str, ...]) -> list[str]:
-    """Fields that are present but neither text, a number nor null (objects, lists, booleans)."""
-    bad = []
-    for name in names:
-        value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
-            bad.append(name)
-    return bad

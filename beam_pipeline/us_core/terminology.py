@@ -13,7 +13,6 @@ US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-eth
 BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 CDC_RACE_ETHNICITY = "urn:oid:2.16.840.1.113883.6.238"
 MARITAL_STATUS = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
-SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 PASSPORT_SYSTEM = "http://hl7.org/fhir/sid/passport-USA"
 DEFAULT_SOURCE_ID_SYSTEM = "urn:kafka-to-fhir:source-id"
 US_CORE_ENCOUNTER = US_CORE + "us-core-encounter"
@@ -36,16 +35,11 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 UCUM = "http://unitsofmeasure.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 # Identifier system of rows that carry no Id: the value is a hash of the row's natural key (hashKey), so a
 # redelivered or replayed row lands on the same resource.
 DEFAULT_NATURAL_KEY_SYSTEM = "urn:kafka-to-fhir:natural-key"
-US_CORE_PULSE_OXIMETRY = US_CORE + "us-core-pulse-oximetry"
 SMOKING_STATUS_CODE = "72166-2"
 # FHIR AdministrativeGender: the codes Patient.gender takes (a required binding).
 GENDER_CODES = frozenset({"male", "female", "other", "unknown"})

@@ -44,7 +44,7 @@ class K2fConfig:
     kafka_consumer_group: str = _setting(DEFAULT_CONSUMER_GROUP, "Kafka consumer group of the job")
     archive_bucket: str = _setting("", "bucket receiving every raw message (required)")
     error_bucket: str = _setting("", "bucket receiving the error records (required)")
-    fhir_base_url: str = _setting("", "any FHIR R4 server; when empty the k2f_hcapi_* store is used")
+    fhir_base_url: str = _setting("", "any FHIR R4 server; when empty the hcapi_* store is used")
     hcapi_project_id: str = _setting("", "Healthcare API project")
     hcapi_location: str = _setting("", "Healthcare API location")
     hcapi_dataset: str = _setting("", "Healthcare API dataset")

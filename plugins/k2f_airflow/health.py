@@ -82,14 +82,12 @@ def data_freshness(cfg: K2fConfig, since: datetime, jobs: Any = None) -> str:
     return summary
 
 
-# Write failures only an operator can end (credentials, IAM, the store's address, a token source, a store
-# that keeps changing under our writes): retryable, so the replay sends them again once fixed, and any
-# one of them alerts, whatever the count threshold.
-OPERATOR_FIXABLE_STATUSES = frozenset({401, 403, 404})
-
-
 def _operator_fixable(line: bytes) -> bool:
+    """A write failure only an operator can end (credentials, IAM, the store's address, a token source, a
+    store that keeps changing under our writes): retryable, so the replay sends it again once fixed, and any
+    one of them alerts, whatever the count threshold."""
     from beam_pipeline.fhir_store import errors
+    from beam_pipeline.fhir_store.retry import OPERATOR_FIXABLE_STATUSES
 
     try:
         record = json.loads(line)
@@ -103,7 +101,7 @@ def _operator_fixable(line: bytes) -> bool:
 
 def new_errors(cfg: K2fConfig, since: datetime, storage: StorageHook | None = None) -> str:
     """Error records in objects the pipeline wrote to the error bucket since `since`, by stage; unhealthy
-    above the threshold, or at the first write failure an operator must fix (OPERATOR_FIXABLE_STATUSES)."""
+    above the threshold, or at the first write failure an operator must fix (_operator_fixable)."""
     bucket = (storage or StorageHook(cfg.gcp_conn_id)).bucket(cfg.error_bucket)
     by_stage: dict[str, int] = {}
     fixable = 0

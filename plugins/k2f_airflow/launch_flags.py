@@ -7,7 +7,6 @@ K2fConfig. beam_pipeline is imported inside the functions so that parsing a DAG 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +76,9 @@ def fhir_flags(cfg: K2fConfig) -> dict[str, Any]:
 
 
 def fhir_store_config(cfg: K2fConfig) -> Any:
-    """The pipeline's FhirStoreConfig for this deployment (auth secret read like the launcher does)."""
+    """The pipeline's FhirStoreConfig for this deployment, its auth secret read as the entry point and the
+    workers read it (FhirStoreConfig.resolve_secret)."""
     from beam_pipeline.fhir_store import FhirStoreConfig
     from beam_pipeline.secret_manager import access_secret
 
-    flags = fhir_flags(cfg)
-    secret_name = flags.get("fhir_auth_secret_resource_name")
-    auth_secret = json.loads(access_secret(secret_name)) if secret_name else None
-    return FhirStoreConfig.from_flags(flags, auth_secret)
+    return FhirStoreConfig.from_flags(fhir_flags(cfg)).resolve_secret(access_secret)

@@ -85,7 +85,7 @@ def fhir_store(cfg: K2fConfig, client_factory: Callable[[Any], Any] | None = Non
         report = client.check(RetryPolicy(max_attempts=2, total_timeout=15.0))
     if not report.ok:
         fix = (
-            "create the store with version R4 or fix the k2f_hcapi_* Variables, and grant Airflow's service "
+            f"create the store with version R4 or fix {setting_name('hcapi_*')}, and grant Airflow's service "
             "account roles/healthcare.fhirResourceEditor"
             if config.healthcare_api is not None
             else f"start the server or fix {setting_name('fhir_base_url')}"

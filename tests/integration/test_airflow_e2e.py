@@ -13,9 +13,8 @@ import uuid
 import pytest
 
 from dev.airflow_api import AirflowApi, local_config
-from launcher.job_service import JobServiceClient
-from tests.support.fault_proxy import FaultProxy
-from tests.support.local_stack import (
+from dev.fault_proxy import FaultProxy
+from dev.local_stack import (
     ROOT,
     create_topics,
     fhir_count,
@@ -25,7 +24,8 @@ from tests.support.local_stack import (
     publish,
     wait_for,
 )
-from tests.support.synthetic import synthetic_rows
+from dev.synthetic import synthetic_rows
+from launcher.job_service import JobServiceClient
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from google.cloud import storage
 
 from beam_pipeline.kafka.expansion import EXPANSION_SERVICE_ARGS
-from tests.support.local_stack import ROOT, wait_for
+from dev.local_stack import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 

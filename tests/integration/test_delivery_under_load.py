@@ -20,9 +20,9 @@ from collections.abc import Callable
 import pytest
 
 from dev.airflow_api import AirflowApi, local_config
+from dev.local_stack import ROOT, create_topics, fhir_count, kafka_plain, ndjson_lines, wait_for
 from launcher.job_service import JobServiceClient
 from tests.integration.test_pipeline_e2e import _valid
-from tests.support.local_stack import ROOT, create_topics, fhir_count, kafka_plain, ndjson_lines, wait_for
 from tests.support.under_load import (
     SteadyPublisher,
     archive_lines,

@@ -1,7 +1,7 @@
 """The FHIR store client against the real local HAPI FHIR JPA server (dev/services/hapi.sh).
 
 Every test writes under its own identifier system (a UUID in it), so reruns never see earlier data, and
-counts with `Patient?identifier=<system>|&_summary=count`. Faults come from tests/support/fault_proxy.py
+counts with `Patient?identifier=<system>|&_summary=count`. Faults come from dev/fault_proxy.py
 in front of HAPI, and from stopping HAPI itself (which the test always starts again, validation on).
 """
 
@@ -13,10 +13,10 @@ import time
 import pytest
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem, bundles, errors
-from tests.support import identifier_of, unique_system, us_core_patient
-from tests.support.fault_proxy import FaultProxy
-from tests.support.local_stack import hapi as hapi_service
-from tests.support.local_stack import wait_for
+from dev.fault_proxy import FaultProxy
+from dev.fhir_samples import identifier_of, unique_system, us_core_patient
+from dev.local_stack import hapi as hapi_service
+from dev.local_stack import wait_for
 
 pytestmark = pytest.mark.integration
 

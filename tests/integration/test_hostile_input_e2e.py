@@ -28,7 +28,7 @@ from beam_pipeline.contracts.error_record import (
     HEADER_TIMESTAMP,
     HEADER_TOPIC,
 )
-from tests.support.local_stack import (
+from dev.local_stack import (
     cancel_job,
     create_topics,
     job_state,

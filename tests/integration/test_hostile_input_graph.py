@@ -39,9 +39,9 @@ from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings, build_steps
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.us_core import TransformConfig
+from dev.local_stack import ndjson_lines
 from launcher.local_stack_flags import local_runner_options
 from tests.integration.test_hostile_input_e2e import error_records
-from tests.support.local_stack import ndjson_lines
 from tests.unit.pipeline.test_hostile_input import POISON
 
 pytestmark = pytest.mark.integration

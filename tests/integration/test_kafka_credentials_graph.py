@@ -21,8 +21,8 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from google.cloud import storage
 
 from beam_pipeline.kafka.connection import jaas_reference
+from dev.local_stack import ROOT, wait_for
 from tests.integration.test_dataflow_graph import ORIGINAL_FLAGS, _free_port, _port_open
-from tests.support.local_stack import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 

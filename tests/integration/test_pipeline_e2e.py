@@ -17,9 +17,8 @@ from collections import Counter
 import pytest
 from confluent_kafka import Producer
 
-from launcher.job_service import JobServiceClient
-from tests.support.latency import latencies, percentile, produce, stored_at
-from tests.support.local_stack import (
+from dev.latency import latencies, percentile, produce, stored_at
+from dev.local_stack import (
     cancel_job,
     create_topics,
     fhir_count,
@@ -32,7 +31,8 @@ from tests.support.local_stack import (
     publish,
     wait_for,
 )
-from tests.support.synthetic import synthetic_rows
+from dev.synthetic import synthetic_rows
+from launcher.job_service import JobServiceClient
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,8 @@ import uuid
 import httpx
 import pytest
 
+from dev.local_stack import validation_on
+
 pytestmark = pytest.mark.integration
 
 US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
@@ -57,11 +59,6 @@ def us_core_patient(system: str, value: str, family: str = "Testperson") -> dict
 
 def count(fhir: httpx.Client, system: str) -> int:
     return fhir.get("Patient", params={"identifier": f"{system}|", "_summary": "count"}).json()["total"]
-
-
-def validation_on(fhir: httpx.Client) -> bool:
-    probe = {"resourceType": "Patient", "meta": {"profile": [US_CORE_PATIENT]}}
-    return fhir.post("Patient", json=probe).status_code in (400, 412, 422)
 
 
 def test_capability_statement_is_r4(fhir):

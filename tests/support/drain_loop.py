@@ -17,10 +17,10 @@ import time
 import uuid
 
 from dev.airflow_api import AirflowApi, local_config
+from dev.local_stack import create_topics, fhir_count, kafka_plain, wait_for
+from dev.stack_env import stack_env
 from launcher.job_service import JobServiceClient
-from tests.conftest import stack_env
 from tests.integration.test_pipeline_e2e import _valid
-from tests.support.local_stack import create_topics, fhir_count, kafka_plain, wait_for
 from tests.support.under_load import (
     SteadyPublisher,
     archived_offsets,

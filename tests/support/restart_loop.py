@@ -19,9 +19,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import stack_env
-from tests.integration.test_pipeline_e2e import _all_committed, _archive, _coordinates, _valid
-from tests.support.local_stack import (
+from dev.local_stack import (
     cancel_job,
     create_topics,
     fhir_count,
@@ -32,6 +30,8 @@ from tests.support.local_stack import (
     publish,
     wait_for,
 )
+from dev.stack_env import stack_env
+from tests.integration.test_pipeline_e2e import _all_committed, _archive, _coordinates, _valid
 
 PER_ROUND = 100
 

@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka import Producer
 
 from dev.airflow_api import AirflowApi
+from dev.local_stack import ROOT, group_offsets, kafka_plain, ndjson_lines, wait_for
 from launcher.job_service import JobServiceClient
-from tests.support.local_stack import ROOT, group_offsets, kafka_plain, ndjson_lines, wait_for
 
 
 class SteadyPublisher(threading.Thread):

@@ -16,7 +16,7 @@ from k2f_airflow.operators.common import summarize, task_config
 
 
 class CheckOperator(BaseOperator):
-    """Subclasses set `checks` (name -> function) and implement `run(check, cfg, context)`."""
+    """Subclasses set `checks` (name -> function) and implement `run(cfg, context)`, which runs `self.check`."""
 
     checks: ClassVar[Mapping[str, Callable[..., str]]] = {}
 

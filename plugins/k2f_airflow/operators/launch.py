@@ -23,7 +23,6 @@ from k2f_airflow.launch_flags import default_py_file, local_runner, pipeline_opt
 from k2f_airflow.operators.common import summarize, task_config
 
 DATAFLOW_RUNNER = "DataflowRunner"
-PLAN_TASK = "plan_launch"
 
 
 def launch_plan(cfg: K2fConfig) -> dict[str, Any]:

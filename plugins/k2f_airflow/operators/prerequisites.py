@@ -23,9 +23,3 @@ class PrerequisiteCheckOperator(CheckOperator):
         except (prerequisites.PrerequisiteFailed, ConfigError) as exc:
             # A retry cannot fix a missing bucket or topic: fail at once with the fix.
             raise AirflowFailException(f"{self.check}: {exc}") from None
-
-    def execute(self, context: Any) -> str:
-        try:
-            return super().execute(context)
-        except ConfigError as exc:
-            raise AirflowFailException(f"{self.check}: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import unquote
 
 import pytest
@@ -125,7 +126,7 @@ def test_chunked_covers_everything_in_order(n, size):
 
 def test_batch_bundle_shape():
     entries = [bundles.prepare_entry(item(v), i, "upsert") for i, v in enumerate("AB")]
-    bundle = bundles.batch_bundle(entries)
+    bundle = json.loads(bundles.batch_bundle_bytes(entries))
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "batch"
     assert [e["request"]["method"] for e in bundle["entry"]] == ["PUT", "PUT"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support import terminology as tt
+from dev import terminology_tables as tt
 
 START = "2019-02-17T08:51:37Z"
 STOP = "2019-02-17T09:06:37Z"

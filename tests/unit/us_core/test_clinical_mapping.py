@@ -10,7 +10,7 @@ import pytest
 from beam_pipeline.us_core import Error, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.stages import parse_and_validate
-from tests.support import terminology as tt
+from dev import terminology_tables as tt
 from tests.support.mappings import message_types
 
 PATIENT = "5e0c1a9b-patient-0001"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from beam_pipeline.us_core import Error, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.rules import check_clinical, empty_values
-from tests.support import terminology as tt
+from dev import terminology_tables as tt
 from tests.support.mappings import text_fields
 
 TEXT_FIELDS = {

@@ -9,7 +9,7 @@ import pytest
 from beam_pipeline.us_core import Error, Filtered, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.stages import parse_and_validate
-from tests.support import terminology as tt
+from dev import terminology_tables as tt
 
 BASE = {"Id": "id-1", "FIRST": "Ann", "LAST": "Lee"}
 

@@ -14,8 +14,13 @@ from tests.support.mappings import text_fields
 
 TEXT_FIELDS = text_fields("patient")
 
+# Structural validation is off by default; on here, so the property covers it too.
 CONFIGS = st.sampled_from(
-    [TransformConfig(), TransformConfig(filter_country="US"), TransformConfig(structural_validation=False)]
+    [
+        TransformConfig(structural_validation=True),
+        TransformConfig(filter_country="US", structural_validation=True),
+        TransformConfig(structural_validation=False),
+    ]
 )
 # Python's json writes NaN, Infinity and lone surrogates (as \ud800 escapes); producers do too.
 json_values = st.recursive(

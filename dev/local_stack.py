@@ -1,4 +1,5 @@
-"""What the integration tests do to the local stack: publish, launch jobs, read buckets, restart HAPI."""
+"""What the integration tests and the benchmarks do to the local stack: publish, launch jobs, read buckets,
+restart HAPI, ask whether it validates US Core."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 from google.cloud import storage
 
+from dev.fhir_samples import US_CORE_PATIENT
 from dev.kafka_publish import create_topics as create_topics
 from dev.kafka_publish import kafka_plain as kafka_plain
 from dev.kafka_publish import kafka_sasl as kafka_sasl
@@ -22,7 +24,7 @@ from dev.kafka_publish import publish as publish
 from launcher.job_service import JobServiceClient
 from launcher.local_stack_flags import local_expansion_service, local_runner_options
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.2) -> None:
@@ -37,6 +39,13 @@ def hapi(command: str) -> None:
     """dev/services/hapi.sh start|stop, keeping US Core validation on as `make test` starts it."""
     env = {**os.environ, "HAPI_VALIDATE_US_CORE": "true"}
     subprocess.run(["bash", str(ROOT / "dev/services/hapi.sh"), command], check=True, env=env, timeout=600, cwd=ROOT)
+
+
+def validation_on(fhir: httpx.Client) -> bool:
+    """Does HAPI enforce US Core (HAPI_VALIDATE_US_CORE=true)? A bare Patient claiming the profile is
+    refused only then. `fhir` has the FHIR base URL as its base_url."""
+    probe = {"resourceType": "Patient", "meta": {"profile": [US_CORE_PATIENT]}}
+    return fhir.post("Patient", json=probe).status_code in (400, 412, 422)
 
 
 def group_offsets(

@@ -1,5 +1,6 @@
-"""The shipped terminology files (mappings/terminology/) as the lookup tables tests reason with: each table
-is read from its ConceptMap, so a test states what the data says, never a second copy of it."""
+"""The shipped terminology files (mappings/terminology/) as the lookup tables tests and synthetic data
+reason with: each table is read from its ConceptMap, so a test states what the data says, never a second
+copy of it."""
 
 from __future__ import annotations
 
