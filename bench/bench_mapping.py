@@ -58,8 +58,8 @@ def main() -> None:
     compiled = mapping_set(config)  # every shipped mapping and terminology file, compiled as a worker does
     loaded = rss_mb()
 
-    from tests.support.synthetic import synthetic_rows
-    from tests.unit.us_core.clinical_rows import clinical_rows
+    from dev.clinical_rows import clinical_rows
+    from dev.synthetic import synthetic_rows
 
     rows: dict[str, list[bytes]] = {"patient": synthetic_rows(args.rows)}
     for i in range(max(1, args.rows // 10)):

@@ -13,9 +13,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote
 
-from beam_pipeline.fhir_store.bundles import token_search_value
+from beam_pipeline.fhir_store.bundles import encoded_token
 from beam_pipeline.mapping.fhir_datetime import Moment, parse_moment
 
 Collection = list[Any]
@@ -555,7 +554,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9._~:/-]+")
 
 @lru_cache(maxsize=1024)
 def _reference_prefix(resource_type: str, system: str) -> str:
-    return f"{resource_type}?identifier=" + quote(token_search_value(system, ""), safe=_REFERENCE_SAFE)
+    return f"{resource_type}?identifier=" + encoded_token(system, "", keep=_REFERENCE_SAFE)
 
 
 def f_reference(resource_type: Collection, system: Collection, value: Collection) -> Collection:
@@ -566,8 +565,7 @@ def f_reference(resource_type: Collection, system: Collection, value: Collection
         return []
     if _PLAIN.fullmatch(system_text) and _PLAIN.fullmatch(value_text):
         return [{"reference": _reference_prefix(rtype, system_text) + value_text}]
-    token = quote(token_search_value(system_text, value_text), safe=_REFERENCE_SAFE)
-    return [{"reference": f"{rtype}?identifier={token}"}]
+    return [{"reference": f"{rtype}?identifier={encoded_token(system_text, value_text, keep=_REFERENCE_SAFE)}"}]
 
 
 def f_padLeft(c: Collection, width: Collection, fill: Collection) -> Collection:  # noqa: N802

@@ -13,7 +13,7 @@ import pytest
 from beam_pipeline.us_core import Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from dev import terminology_tables as tt
-from tests.unit.us_core.clinical_rows import clinical_rows, encounter_row
+from dev.clinical_rows import clinical_rows, encounter_row
 
 pytestmark = pytest.mark.integration
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 from k2f_airflow.replay import ErrorReplayer  # noqa: E402
 
 from beam_pipeline.us_core import TransformConfig, mapping_set  # noqa: E402
+from dev.clinical_rows import clinical_rows, patient_row  # noqa: E402
 from dev.local_stack import (  # noqa: E402
     cancel_job,
     create_topics,
@@ -42,7 +43,6 @@ from dev.local_stack import (  # noqa: E402
 )
 from launcher.job_service import JobServiceClient  # noqa: E402
 from tests.support.adt import VISIT_NUMBER_SYSTEM, adt_messages  # noqa: E402
-from tests.unit.us_core.clinical_rows import clinical_rows, patient_row  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

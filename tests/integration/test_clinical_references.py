@@ -15,8 +15,8 @@ import pytest
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPolicy, WriteItem
 from beam_pipeline.us_core import Ok, TransformConfig, transform
+from dev.clinical_rows import clinical_rows, patient_row
 from dev.fhir_samples import unique_system
-from tests.unit.us_core.clinical_rows import clinical_rows, patient_row
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import httpx
 
 from beam_pipeline.fhir_store import AuthConfig, FhirStoreClient, FhirStoreConfig, HealthcareApiStore, WriteItem, errors
 from beam_pipeline.us_core import TransformConfig, transform
-from tests.unit.us_core.clinical_rows import clinical_rows
+from dev.clinical_rows import clinical_rows
 
 STORE = HealthcareApiStore(project_id="k2f-proj", location="us-central1", dataset="clinical", write_store="post")
 BASE = "https://healthcare.googleapis.com/v1/projects/k2f-proj/locations/us-central1/datasets/clinical/fhirStores/post/fhir"
