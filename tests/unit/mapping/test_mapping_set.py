@@ -209,8 +209,13 @@ def test_the_shipped_write_order() -> None:
     order = compile_set(shipped(), check_elements=False).write_order
     assert order == {
         "Patient": 0,
+        "Organization": 0,
+        "Practitioner": 0,
         "Encounter": 1,
+        "Coverage": 1,
+        "Device": 1,
         "AllergyIntolerance": 2,
+        "CarePlan": 2,
         "Condition": 2,
         "Immunization": 2,
         "MedicationRequest": 2,
