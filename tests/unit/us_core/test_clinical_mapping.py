@@ -229,6 +229,16 @@ def test_encounter_fields():
     assert "reasonCode" not in mapped("encounter", REASONCODE="", REASONDESCRIPTION="")
 
 
+def test_encounter_refers_to_its_organization_and_clinician_by_their_ids():
+    enc = mapped("encounter")
+    assert enc["serviceProvider"] == {"reference": f"Organization?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|org-1"}
+    assert [p["individual"] for p in enc["participant"]] == [
+        {"reference": f"Practitioner?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|prov-1"}
+    ]
+    alone = mapped("encounter", ORGANIZATION="", PROVIDER="")
+    assert "serviceProvider" not in alone and "participant" not in alone
+
+
 def test_encounter_errors():
     assert error("encounter", ENCOUNTERCLASS="spaceship").code == "unknown_code"
     assert error("encounter", Id="").code == "missing_required_field"
