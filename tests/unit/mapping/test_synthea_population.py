@@ -33,7 +33,7 @@ MAPPED: dict[str, set[str]] = {
     "careplans": {"CarePlan"},
     "devices": {"Device"},
     "payer_transitions": {"Coverage"},
-    "organizations": {"Organization"},
+    "organizations": {"Organization", "Location"},
     "providers": {"Practitioner"},
     "payers": {"Organization"},
 }

@@ -232,11 +232,12 @@ def test_encounter_fields():
 def test_encounter_refers_to_its_organization_and_clinician_by_their_ids():
     enc = mapped("encounter")
     assert enc["serviceProvider"] == {"reference": f"Organization?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|org-1"}
+    assert enc["location"] == [{"location": {"reference": f"Location?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|org-1"}}]
     assert [p["individual"] for p in enc["participant"]] == [
         {"reference": f"Practitioner?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|prov-1"}
     ]
     alone = mapped("encounter", ORGANIZATION="", PROVIDER="")
-    assert "serviceProvider" not in alone and "participant" not in alone
+    assert not {"serviceProvider", "participant", "location"} & set(alone)
 
 
 def test_encounter_errors():
