@@ -20,9 +20,11 @@ def patient_row(patient: str, n: int = 0) -> dict[str, Any]:
 
 
 def encounter_row(patient: str, encounter: str, cls: str = "wellness") -> dict[str, Any]:
+    # No ORGANIZATION or PROVIDER: the tests that use these rows publish no organizations or clinicians, and an
+    # encounter referring to one would wait for it.
     return {
         "MESSAGE_TYPE": "encounter", "Id": encounter, "START": START, "STOP": STOP, "PATIENT": patient,
-        "ORGANIZATION": "org-1", "PROVIDER": "prov-1", "PAYER": "", "ENCOUNTERCLASS": cls,
+        "ORGANIZATION": "", "PROVIDER": "", "PAYER": "", "ENCOUNTERCLASS": cls,
         "CODE": "162673000", "DESCRIPTION": "General examination of patient (procedure)",
         "REASONCODE": "444814009", "REASONDESCRIPTION": "Viral sinusitis (disorder)",
     }  # fmt: skip

@@ -76,13 +76,16 @@ def main() -> None:
     values = [p.read_bytes().strip() for p in samples]
     kinds = [json.loads(v).get("MESSAGE_TYPE", "patient") for v in values]
     patients = [v for v, k in zip(values, kinds, strict=True) if k == "patient"]
+    # Who gives care (organizations, clinicians): what encounters refer to besides their patient.
+    directory = [v for v, k in zip(values, kinds, strict=True) if k in ("organization", "provider")]
     encounters = [v for v, k in zip(values, kinds, strict=True) if k == "encounter"]
-    clinical = [v for v, k in zip(values, kinds, strict=True) if k != "patient"]
+    clinical = [v for v, k in zip(values, kinds, strict=True) if k != "patient" and v not in directory]
     before = outcomes(env, job_id)
     # In the order they refer to one another: a row refers to its Patient (and Encounter) by identifier,
     # which must exist by then (a row that comes first is a retryable error record, replayed later).
     batches = (
         (patients, "Patient"),
+        (directory, "Organization and Practitioner"),
         (encounters, "Encounter"),
         ([v for v in clinical if v not in encounters], "clinical"),
     )

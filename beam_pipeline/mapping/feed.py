@@ -15,6 +15,8 @@ The file's parts, in the order a message meets them (docs/mapping.md has the ref
                        {when: expr, code, detail} an error when the expression is true
   resources            what it writes: [{profiles: [...], resource: {skeleton}, when?, business_identifier?}]
   samples              raw messages it must map: the launch's prerequisites map them before a job starts
+  skip                 instead of let/filter/validate/resources/samples: a reason; every message of its
+                       types is skipped as `filtered` with it (a source's table the feed does not write)
 Every error names the file, the line and the fix; details name fields and rules, never values.
 """
 
@@ -37,7 +39,10 @@ from beam_pipeline.mapping.yaml_source import load as load_yaml
 
 TOP_KEYS = (
     "id", "title", "description", "recognise", "business_filters", "let", "filter", "validate", "resources", "samples",
+    "skip",
 )  # fmt: skip
+# What a `skip:` mapping has besides its reason: it reads nothing and writes nothing.
+SKIP_KEYS = ("id", "title", "description", "recognise", "business_filters", "skip")
 # Variables every mapping can read besides its own `let:` names.
 BUILT_IN_VARIABLES = {
     "sourceIdSystem": "--source_id_system: the identifier system of source record ids",
@@ -380,6 +385,8 @@ def compile_mapping(
     for key, value in (("default", default), ("business_filters", business_filters)):
         if not isinstance(value, bool):
             raise ctx.error(("recognise", key) if key == "default" else (key,), f"{key} is true or false")
+    if "skip" in spec:
+        return _skip_mapping(source, ctx, spec, types, default, business_filters, terminology)
     lets: list[tuple[str, Function]] = []
     defined = set(BUILT_IN_VARIABLES)
     let_spec = spec.get("let") or {}
@@ -436,6 +443,45 @@ def compile_mapping(
             "id": line_of(lines, ("id",)),
             "types": line_of(lines, ("recognise", "types")),
             "default": line_of(lines, ("recognise", "default")),
+        },
+    )
+
+
+def _skip_mapping(  # noqa: PLR0913
+    source: SourceFile,
+    ctx: _Context,
+    spec: dict[str, Any],
+    types: tuple[str, ...],
+    default: bool,  # noqa: FBT001
+    business_filters: bool,  # noqa: FBT001
+    terminology: Terminology,
+) -> CompiledMapping:
+    """A mapping that recognises its types only to skip them: one filter that always applies, no resources."""
+    extra = [k for k in spec if k not in SKIP_KEYS]
+    if extra:
+        raise ctx.error((extra[0],), f"a skip mapping writes nothing: it takes {', '.join(SKIP_KEYS)} only")
+    reason = _detail(ctx, ("skip",), spec["skip"])
+    filters = ((_expression(ctx, ("skip",), "true", Uses(), terminology, condition=True), reason),)
+    return CompiledMapping(
+        id=spec["id"],
+        version=_version(spec, terminology, (), {}),
+        file=source.name,
+        message_type=types[0],
+        types=types,
+        default=default,
+        business_filters=business_filters,
+        lets=(),
+        filters=filters,
+        steps=(),
+        compute_lets=_fused_lets((), (), terminology),
+        checks=_fused_checks(filters, (), terminology),
+        resources=(),
+        references=frozenset(),
+        fields=(),
+        lines={
+            "id": line_of(ctx.lines, ("id",)),
+            "types": line_of(ctx.lines, ("recognise", "types")),
+            "default": line_of(ctx.lines, ("recognise", "default")),
         },
     )
 

@@ -266,6 +266,7 @@ FUNCTIONS: dict[str, tuple[int, int, bool]] = {
     "translate": (2, 2, False), "memberOf": (1, 1, False),
     # this project's additions (docs/mapping.md, "Expression reference")
     "coalesce": (1, 9, False), "hashKey": (1, 20, False), "reference": (3, 3, False), "padLeft": (2, 2, False),
+    "verhoeff": (0, 0, False),
 }  # fmt: skip
 # Functions that take no focus: written `name(args)`, never `x.name(args)`.
 _STANDALONE = frozenset({"iif", "today", "translate", "coalesce", "hashKey", "reference"})

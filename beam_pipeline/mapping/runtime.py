@@ -575,6 +575,35 @@ def f_padLeft(c: Collection, width: Collection, fill: Collection) -> Collection:
     return [value.rjust(width[0], pad[0])]
 
 
+# Verhoeff's check digit (dihedral group D5): the multiplication table, and the permutation applied to a
+# digit by its position from the right.
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3), (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)  # fmt: skip
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4), (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7), (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)  # fmt: skip
+
+
+def f_verhoeff(c: Collection) -> Collection:
+    """True when the one item is digits whose last is their Verhoeff check digit (SNOMED CT identifiers carry
+    one), false for other text; empty for none or several."""
+    value = _strings(c)
+    if value is None:
+        return []
+    if not (value.isascii() and value.isdigit()):
+        return [False]
+    check = 0
+    for position, digit in enumerate(reversed(value)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(digit)]]
+    return [check == 0]
+
+
 # -- what compiled templates call ---------------------------------------------------------------------
 
 

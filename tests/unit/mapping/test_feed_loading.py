@@ -452,6 +452,42 @@ def test_no_resources() -> None:
     assert_error(error(text), FILE, line(text, "id:"), "resources is a list of at least one")
 
 
+SKIP = """\
+# A table the feed reads and does not write.
+id: test-claim
+recognise:
+  types: [claim, claims]
+skip: claims are billing
+"""
+
+
+def test_a_skip_mapping_filters_every_message_with_its_reason() -> None:
+    mapping = load(SKIP)
+    assert (mapping.types, mapping.resources, mapping.samples) == (("claim", "claims"), (), ())
+    for record in ({}, {"Id": "c1", "GENDER": "f"}):
+        env = feed.environment(mapping, record, {"sourceIdSystem": ["urn:src"]})
+        assert feed.check(mapping, record, env) == o.Filtered("claims are billing")
+
+
+@pytest.mark.parametrize(
+    ("extra", "marker"),
+    [
+        ("validate:\n  - required: [Id]\n", "validate:"),
+        ("samples:\n  - {MESSAGE_TYPE: claim}\n", "samples:"),
+        (BASE.split("resources:")[1].join(["resources:", ""]), "resources:"),
+    ],
+)
+def test_a_skip_mapping_takes_nothing_that_reads_or_writes(extra: str, marker: str) -> None:
+    text = SKIP + extra
+    assert_error(error(text), FILE, line(text, marker), "a skip mapping writes nothing")
+
+
+@pytest.mark.parametrize("reason", ["", "'{{ Id }}'", "'%record'"])
+def test_a_skip_reason_is_fixed_text(reason: str) -> None:
+    text = variant("skip: claims are billing", f"skip: {reason}", SKIP)
+    assert_error(error(text), FILE, line(text, "skip:"), "detail")
+
+
 # -- a set of files -----------------------------------------------------------------------------------
 
 

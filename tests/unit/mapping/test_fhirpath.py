@@ -392,6 +392,17 @@ def test_operator_precedence() -> None:
         ("NUM.padLeft(5, '0')", ["00070"]),
         ("'7'.padLeft(3, {})", []),
         ("{}.padLeft(3, '0')", []),
+        # Verhoeff's check digit: SNOMED CT identifiers end with one.
+        ("'419199007'.verhoeff()", [True]),
+        ("'442571000124108'.verhoeff()", [True]),
+        ("'419199008'.verhoeff()", [False]),
+        ("'419199070'.verhoeff()", [False]),  # two digits swapped
+        ("'0'.verhoeff()", [True]),
+        ("DEC.verhoeff()", [False]),  # read as its text, '1.5'
+        ("'7a'.verhoeff()", [False]),
+        ("'١٢'.verhoeff()", [False]),  # digits, but not ASCII ones
+        ("{}.verhoeff()", []),
+        ("LIST.verhoeff()", []),
     ],
 )
 def test_string_functions(text: str, expected: list[Any]) -> None:
@@ -642,7 +653,7 @@ _UNARY_CALLS = [
     "convertsToInteger()", "toDateTime()", "toDate()", "toInstant()", "convertsToDateTime()",
     "split(',')", "join('-')", "startsWith('a')", "endsWith('b')", "contains('x')", "indexOf('a')",
     "replace('a', 'b')", "matches('^[0-9]+$')", "replaceMatches('[a-z]', '')", "substring(1)", "substring(0, 2)",
-    "padLeft(4, '0')",
+    "padLeft(4, '0')", "verhoeff()",
 ]  # fmt: skip
 _OPERATORS = ["and", "or", "xor", "implies", "=", "!=", "~", "!~", "<", ">", "<=", ">=", "|", "+", "-", "&", "*",
               "/", "div", "mod", "in", "contains"]  # fmt: skip

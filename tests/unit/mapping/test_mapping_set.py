@@ -209,13 +209,19 @@ def test_the_shipped_write_order() -> None:
     order = compile_set(shipped(), check_elements=False).write_order
     assert order == {
         "Patient": 0,
-        "Encounter": 1,
-        "AllergyIntolerance": 2,
-        "Condition": 2,
-        "Immunization": 2,
-        "MedicationRequest": 2,
-        "Observation": 2,
-        "Procedure": 2,
+        "Organization": 0,
+        "Practitioner": 0,
+        "Location": 1,
+        "Coverage": 1,
+        "Device": 1,
+        "Encounter": 2,
+        "AllergyIntolerance": 3,
+        "CarePlan": 3,
+        "Condition": 3,
+        "Immunization": 3,
+        "MedicationRequest": 3,
+        "Observation": 3,
+        "Procedure": 3,
     }
 
 

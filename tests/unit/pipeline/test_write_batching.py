@@ -74,8 +74,12 @@ def test_a_message_that_writes_a_patient_and_its_encounter_writes_the_patient_fi
 
 def test_the_shipped_order_is_derived_from_the_mappings_references():
     order = write.default_write_order()
-    assert order["Patient"] == 0 and order["Encounter"] == 1
-    assert {order[t] for t in ("Condition", "Observation", "Immunization", "MedicationRequest")} == {2}
+    assert order["Patient"] == 0
+    # An encounter refers to its patient, organization, clinician and location; the rows to their encounter.
+    assert order["Encounter"] == 1 + max(order[t] for t in ("Patient", "Organization", "Practitioner", "Location"))
+    assert {order[t] for t in ("Condition", "Observation", "Immunization", "MedicationRequest")} == {
+        order["Encounter"] + 1
+    }
 
 
 def test_a_full_buffer_is_written_at_once_and_the_rest_at_the_end_of_the_runner_bundle(store):

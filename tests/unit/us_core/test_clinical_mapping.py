@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from beam_pipeline.us_core import Error, Ok, TransformConfig, transform
+from beam_pipeline.us_core import Error, Filtered, Ok, TransformConfig, transform
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.stages import parse_and_validate
 from dev import terminology_tables as tt
@@ -229,6 +229,17 @@ def test_encounter_fields():
     assert "reasonCode" not in mapped("encounter", REASONCODE="", REASONDESCRIPTION="")
 
 
+def test_encounter_refers_to_its_organization_and_clinician_by_their_ids():
+    enc = mapped("encounter")
+    assert enc["serviceProvider"] == {"reference": f"Organization?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|org-1"}
+    assert enc["location"] == [{"location": {"reference": f"Location?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|org-1"}}]
+    assert [p["individual"] for p in enc["participant"]] == [
+        {"reference": f"Practitioner?identifier={t.DEFAULT_SOURCE_ID_SYSTEM}|prov-1"}
+    ]
+    alone = mapped("encounter", ORGANIZATION="", PROVIDER="")
+    assert not {"serviceProvider", "participant", "location"} & set(alone)
+
+
 def test_encounter_errors():
     assert error("encounter", ENCOUNTERCLASS="spaceship").code == "unknown_code"
     assert error("encounter", Id="").code == "missing_required_field"
@@ -413,6 +424,48 @@ def test_allergy_fields():
 )
 def test_allergy_errors(fields, code):
     assert error("allergy", **fields).code == code
+
+
+@pytest.mark.parametrize(("code", "units"), [("QALY", "a"), ("DALY", "a"), ("QOLS", "{score}")])
+def test_quality_of_life_rows_are_filtered_not_errors(code, units):
+    # As Synthea 3.3 writes them: no category, the figure's name as the code.
+    result = transform(raw("observation", CATEGORY="", CODE=code, DESCRIPTION=code, VALUE="0.9", UNITS=units))
+    assert result == Filtered("CODE is a Synthea quality-of-life figure (QALY, DALY or QOLS), not an observation")
+
+
+# Synthea 3.3 writes SYSTEM "Unknown" for every allergen.
+@pytest.mark.parametrize(
+    ("code", "system"),
+    [
+        ("111088007", t.SNOMED),  # Latex: a short concept identifier (partition 00)
+        ("442571000124108", t.SNOMED),  # Tree nut: an extension's concept identifier (partition 10)
+        ("1191", t.RXNORM),  # Aspirin: not an SCTID, in ValueSet rxnorm-allergens
+        ("7984", t.RXNORM),  # Penicillin V
+    ],
+)
+def test_allergy_with_system_unknown_maps_a_sctid_or_a_known_rxnorm_code(code, system):
+    allergy = mapped("allergy", SYSTEM="Unknown", CODE=code)
+    assert allergy["code"]["coding"][0] == {"system": system, "code": code, "display": "Latex allergy"}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "111088008",  # the check digit is wrong
+        "111088017",  # a description identifier (partition 01), not a concept
+        "011088007",  # a leading zero
+        "9999",  # too short for an SCTID, not an RxNorm allergen Synthea uses
+        "latex",
+    ],
+)
+def test_allergy_with_system_unknown_and_no_recognisable_code_is_refused(code):
+    refused = error("allergy", SYSTEM="unknown", CODE=code)
+    assert (refused.code, refused.detail) == (
+        "unknown_code",
+        "SYSTEM is Unknown and CODE is neither a SNOMED CT concept identifier (check digit, partition) nor in "
+        "ValueSet rxnorm-allergens",
+    )
+    assert code not in refused.detail
 
 
 def test_procedure_fields():
