@@ -473,7 +473,7 @@ def _skip_mapping(  # noqa: PLR0913
         lets=(),
         filters=filters,
         steps=(),
-        compute_lets=_fused_lets((), (), terminology),
+        compute_lets=_fused_lets((), (), (), terminology),
         checks=_fused_checks(filters, (), terminology),
         resources=(),
         references=frozenset(),
