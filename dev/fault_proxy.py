@@ -4,6 +4,8 @@ It forwards every request to one target (e.g. the local HAPI) and can:
 - add a fixed latency to every request (`latency` seconds), to stand in for the round trip to a cloud FHIR
   store;
 - answer the next N requests itself with a given status (429, 503...) and Retry-After, without forwarding;
+- stand in for a store that went down (`go_down`): every connection is dropped without an answer, the
+  first request forwarded and its answer lost (the store applied it, then died), until `come_back`;
 - record what it saw (method, path, status, whether the answer was injected).
 
 Keep-alive works both ways: each client connection gets its own upstream connection, so a client that
@@ -16,6 +18,7 @@ opens a new connection per request (the original sample's behaviour) pays for it
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import threading
 import time
@@ -64,6 +67,8 @@ class FaultProxy:
         self.latency = latency
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._down = False
+        self._lose_next_answer = False
         self.seen: list[Seen] = []
         self._server = _Server((host, port), _Handler)
         self._server.proxy = self
@@ -100,6 +105,22 @@ class FaultProxy:
             )
         with self._lock:
             self._faults.extend(Fault(status, retry_after, body) for _ in range(count))
+
+    def go_down(self) -> None:
+        """From now on drop every connection without an answer; forward the next request first and lose its
+        answer, as a store that applied a bundle and died before replying."""
+        with self._lock:
+            self._down = self._lose_next_answer = True
+
+    def come_back(self) -> None:
+        with self._lock:
+            self._down = False
+
+    def _outage(self) -> tuple[bool, bool]:
+        """(down, forward this request first): the lost answer is taken once."""
+        with self._lock:
+            forward, self._lose_next_answer = self._down and self._lose_next_answer, False
+            return self._down, forward
 
     def clear(self) -> None:
         with self._lock:
@@ -153,6 +174,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if proxy.latency:
             time.sleep(proxy.latency)
+        down, forward = proxy._outage()
+        if down:
+            if forward:
+                with contextlib.suppress(OSError):
+                    self._forward(body)
+            self.close_connection = True  # no answer: the client sees the connection closed
+            proxy._record(self.command, self.path, 0, True)
+            return
         fault = proxy._next_fault()
         if fault is not None:
             headers = {"Content-Type": fault.content_type}
