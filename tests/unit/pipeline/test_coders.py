@@ -82,3 +82,20 @@ def test_the_write_steps_reshuffle_carries_mapped_messages_with_their_coder():
     found = _coders_under(pipeline, "SpreadOverWorkers")
     assert MappedMessageCoder in found
     assert coders.PickleCoder not in found
+
+
+def test_the_whole_graph_after_the_read_builds_with_the_registered_coders():
+    from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings, build_steps
+    from beam_pipeline.us_core import TransformConfig
+
+    pipeline = beam.Pipeline()
+    messages = pipeline | beam.Create([_raw()]) | "Untyped" >> beam.Map(lambda m: m).with_output_types(Any)
+    settings = JobSettings(
+        "job", "archive", "errors", 5, FhirStoreConfig(base_url="http://fhir.test/fhir"), TransformConfig()
+    )
+    steps = build_steps(messages, settings)
+    # The keys the entry point and the reprocess entry point read.
+    assert set(steps) == {"written", "failed", "filtered", "archived", "dead_lettered"}
+    assert MappedMessageCoder in _coders_under(pipeline, "MapToFhir")
+    assert RawMessageCoder in _coders_under(pipeline, "ParseAndValidate")
+    assert RawMessageCoder in _coders_under(pipeline, "WriteBundles")
