@@ -1,5 +1,6 @@
 """What the write step's Reshuffle costs per element: the coder Beam used before the types were declared
-(FastPrimitivesCoder, which pickles a dataclass) against the registered MappedMessageCoder.
+(FastPrimitivesCoder, which pickles a dataclass) against the registered MappedMessageCoder; and the same
+for a RawMessage (the read's and the write step's output) against RawMessageCoder.
 
     python bench/bench_coders.py [--rounds 20000] [--runs 5]
 
@@ -20,7 +21,7 @@ from apache_beam import coders  # noqa: E402
 
 from beam_pipeline.contracts.outcome import MappedResource  # noqa: E402
 from beam_pipeline.raw_message import RawMessage  # noqa: E402
-from beam_pipeline.transforms.coders import MappedMessageCoder  # noqa: E402
+from beam_pipeline.transforms.coders import MappedMessageCoder, RawMessageCoder  # noqa: E402
 from beam_pipeline.transforms.elements import MappedMessage  # noqa: E402
 
 SYSTEM = "urn:k2f-bench:coders"
@@ -75,7 +76,7 @@ def per_call_us(call: Callable[[], object], rounds: int, runs: int) -> float:
     return best
 
 
-def measure(coder: coders.Coder, value: MappedMessage, rounds: int, runs: int) -> tuple[float, float, int]:
+def measure(coder: coders.Coder, value: object, rounds: int, runs: int) -> tuple[float, float, int]:
     """(µs per encode, µs per decode, bytes)."""
     encoded = coder.encode(value)
     return (
@@ -90,16 +91,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    value = sample()
-    print(f"{'coder':<22}{'encode µs':>10}{'decode µs':>10}{'bytes':>8}  deterministic")
-    for name, coder in (
-        ("FastPrimitivesCoder", coders.FastPrimitivesCoder()),
-        ("PickleCoder", coders.PickleCoder()),
-        ("MappedMessageCoder", MappedMessageCoder()),
+    mapped = sample()
+    print(f"{'element':<15}{'coder':<22}{'encode µs':>10}{'decode µs':>10}{'bytes':>8}  deterministic")
+    for element, value, coder in (
+        ("MappedMessage", mapped, coders.FastPrimitivesCoder()),
+        ("MappedMessage", mapped, coders.PickleCoder()),
+        ("MappedMessage", mapped, MappedMessageCoder()),
+        ("RawMessage", mapped.message, coders.FastPrimitivesCoder()),
+        ("RawMessage", mapped.message, coders.PickleCoder()),
+        ("RawMessage", mapped.message, RawMessageCoder()),
     ):
         assert coder.decode(coder.encode(value)) == value
         encode_us, decode_us, size = measure(coder, value, args.rounds, args.runs)
-        print(f"{name:<22}{encode_us:>10.1f}{decode_us:>10.1f}{size:>8}  {coder.is_deterministic()}")
+        name = type(coder).__name__
+        print(f"{element:<15}{name:<22}{encode_us:>10.1f}{decode_us:>10.1f}{size:>8}  {coder.is_deterministic()}")
 
 
 if __name__ == "__main__":
