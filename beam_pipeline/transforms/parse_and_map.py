@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -17,9 +16,11 @@ from apache_beam import pvalue
 
 from beam_pipeline import failed_message
 from beam_pipeline.contracts.error_record import ErrorRecord
-from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE, MappedResource
+from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.outputs import FAILED, FILTERED, INVALID, MAPPED, VALID
+from beam_pipeline.transforms import coders  # noqa: F401  (registers the coders of the types declared below)
+from beam_pipeline.transforms.elements import MappedMessage, ParsedMessage
+from beam_pipeline.transforms.outputs import FAILED, FILTERED, INVALID, MAPPED, VALID, MapResult, ParseResult
 from beam_pipeline.us_core import (
     Error,
     Filtered,
@@ -60,20 +61,6 @@ def _internal_error(stage: str, step: str, exc: Exception) -> Error:
     return Error(stage, INTERNAL_ERROR, f"{type(exc).__name__} in {step}")
 
 
-@dataclass(frozen=True)
-class ParsedMessage:
-    message: RawMessage
-    parsed: Parsed
-
-
-@dataclass(frozen=True)
-class MappedMessage:
-    """A message with the US Core resources it maps to, each with its business identifier."""
-
-    message: RawMessage
-    resources: tuple[MappedResource, ...]
-
-
 class _ParseFn(beam.DoFn):
     def __init__(self, config: TransformConfig, job_name: str) -> None:
         self._config = config
@@ -102,17 +89,19 @@ class _ParseFn(beam.DoFn):
 
 
 class ParseAndValidate(beam.PTransform):
-    """RawMessage -> `valid` ParsedMessage, `filtered` RawMessage, `invalid` ErrorRecord."""
+    """RawMessage -> ParseResult: `valid` ParsedMessage, `filtered` RawMessage, `invalid` ErrorRecord."""
 
     def __init__(self, config: TransformConfig, job_name: str) -> None:
         super().__init__()
         self._config = config
         self._job_name = job_name
 
-    def expand(self, messages: beam.PCollection[RawMessage]) -> pvalue.DoOutputsTuple:
-        return messages | "Parse" >> beam.ParDo(_ParseFn(self._config, self._job_name)).with_outputs(
-            FILTERED, INVALID, main=VALID
+    def expand(self, messages: beam.PCollection[RawMessage]) -> ParseResult:
+        parse = beam.ParDo(_ParseFn(self._config, self._job_name)).with_output_types(
+            ParsedMessage, **{FILTERED: RawMessage, INVALID: ErrorRecord}
         )
+        outputs = messages | "Parse" >> parse.with_outputs(FILTERED, INVALID, main=VALID)
+        return ParseResult(valid=outputs[VALID], filtered=outputs[FILTERED], invalid=outputs[INVALID])
 
 
 class _MapFn(beam.DoFn):
@@ -139,12 +128,17 @@ class _MapFn(beam.DoFn):
 
 
 class MapToFhir(beam.PTransform):
-    """ParsedMessage -> `mapped` MappedMessage (resources + business identifiers), `failed` ErrorRecord."""
+    """ParsedMessage -> MapResult: `mapped` MappedMessage (resources + business identifiers), `failed`
+    ErrorRecord."""
 
     def __init__(self, config: TransformConfig, job_name: str) -> None:
         super().__init__()
         self._config = config
         self._job_name = job_name
 
-    def expand(self, parsed: beam.PCollection[ParsedMessage]) -> pvalue.DoOutputsTuple:
-        return parsed | "Map" >> beam.ParDo(_MapFn(self._config, self._job_name)).with_outputs(FAILED, main=MAPPED)
+    def expand(self, parsed: beam.PCollection[ParsedMessage]) -> MapResult:
+        map_fn = beam.ParDo(_MapFn(self._config, self._job_name)).with_output_types(
+            MappedMessage, **{FAILED: ErrorRecord}
+        )
+        outputs = parsed | "Map" >> map_fn.with_outputs(FAILED, main=MAPPED)
+        return MapResult(mapped=outputs[MAPPED], failed=outputs[FAILED])

@@ -1,7 +1,11 @@
-"""ReadFromKafka: the cross-language KafkaIO read Dataflow runs, with metadata, into RawMessage."""
+"""ReadKafkaMessages: the cross-language KafkaIO read Dataflow runs, with metadata, into RawMessage.
+
+The job applies it under the label "ReadFromKafka", the step name its graph has always shown; the class
+has its own name so that it does not shadow Beam's ReadFromKafka, which it wraps."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -10,6 +14,7 @@ from apache_beam.io.kafka import ReadFromKafka as _KafkaIORead
 from beam_pipeline.delivery.drain_signal import DrainSignal
 from beam_pipeline.kafka.expansion import kafka_expansion_service
 from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.transforms import coders  # noqa: F401  (registers RawMessage's coder)
 
 
 class _StopAtDrainFn(beam.DoFn):
@@ -27,7 +32,7 @@ class _StopAtDrainFn(beam.DoFn):
         yield message
 
 
-class ReadFromKafka(beam.PTransform):
+class ReadKafkaMessages(beam.PTransform):
     """Kafka records with their coordinates -> RawMessage.
 
     KafkaIO commits nothing: the job commits its consumer group's offsets itself once messages have
@@ -69,8 +74,18 @@ class ReadFromKafka(beam.PTransform):
                 # the expansion service is told to use (KAFKA_READ_EXPERIMENT) refuses any other value.
                 expansion_service=self._expansion_service,
             )
-            | "ToRawMessage" >> beam.Map(RawMessage.from_kafka)
+            | "ToRawMessage" >> beam.Map(RawMessage.from_kafka).with_output_types(RawMessage)
         )
         if self._drain is None:
             return messages
-        return messages | "StopAtDrain" >> beam.ParDo(_StopAtDrainFn(self._drain))
+        return messages | "StopAtDrain" >> beam.ParDo(_StopAtDrainFn(self._drain)).with_output_types(RawMessage)
+
+
+def __getattr__(name: str) -> type[ReadKafkaMessages]:
+    # The former name of ReadKafkaMessages, for callers not yet moved; it is not Beam's ReadFromKafka.
+    if name == "ReadFromKafka":
+        warnings.warn(
+            "beam_pipeline.transforms.read.ReadFromKafka is now ReadKafkaMessages", DeprecationWarning, stacklevel=2
+        )
+        return ReadKafkaMessages
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

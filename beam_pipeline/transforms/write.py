@@ -25,15 +25,16 @@ from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import failed_message
-from beam_pipeline.contracts.error_record import ReplayOrigin
+from beam_pipeline.contracts.error_record import ErrorRecord, ReplayOrigin
 from beam_pipeline.contracts.outcome import WRITE, MappedResource
 from beam_pipeline.failed_message import message_origin
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
 from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.secret_manager import access_secret
-from beam_pipeline.transforms.outputs import FAILED, WRITTEN
-from beam_pipeline.transforms.parse_and_map import MappedMessage
+from beam_pipeline.transforms import coders  # noqa: F401  (registers the coders of the types crossing the Reshuffle)
+from beam_pipeline.transforms.elements import MappedMessage
+from beam_pipeline.transforms.outputs import FAILED, WRITTEN, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class _WriteBundlesFn(beam.DoFn):
 
 
 class WriteToFhirStore(beam.PTransform):
-    """MappedMessage -> {"written": RawMessage, "failed": ErrorRecord}, both in the global window."""
+    """MappedMessage -> WriteResult: `written` RawMessage, `failed` ErrorRecord, both in the global window."""
 
     def __init__(
         self,
@@ -268,7 +269,7 @@ class WriteToFhirStore(beam.PTransform):
         self._job_name = job_name
         self._write_order = write_order
 
-    def expand(self, mapped: beam.PCollection[MappedMessage]) -> dict[str, beam.PCollection]:
+    def expand(self, mapped: beam.PCollection[MappedMessage]) -> WriteResult:
         # The Reshuffle spreads the writes over every worker Dataflow scales to (the Kafka read alone is
         # bounded by the topics' partitions) and checkpoints the mapped messages, so a retried write resends
         # the same ones. Prism keeps it as a stage boundary only. No window or timer holds a message back:
@@ -276,10 +277,10 @@ class WriteToFhirStore(beam.PTransform):
         # windowed GroupByKey waits for the watermark.
         results = (
             mapped
-            | "SpreadOverWorkers" >> beam.Reshuffle()
+            | "SpreadOverWorkers" >> beam.Reshuffle().with_input_types(MappedMessage).with_output_types(MappedMessage)
             | "WriteBundles"
-            >> beam.ParDo(
-                _WriteBundlesFn(self._config, self._job_name, self._read_secret, self._write_order)
-            ).with_outputs(FAILED, main=WRITTEN)
+            >> beam.ParDo(_WriteBundlesFn(self._config, self._job_name, self._read_secret, self._write_order))
+            .with_output_types(RawMessage, **{FAILED: ErrorRecord})
+            .with_outputs(FAILED, main=WRITTEN)
         )
-        return {WRITTEN: results[WRITTEN], FAILED: results[FAILED]}
+        return WriteResult(written=results[WRITTEN], failed=results[FAILED])

@@ -1,9 +1,12 @@
 """Waiting for the streaming job: until it runs (after launch) or until it has stopped (after drain).
 
-Both sensors are deferrable: they read the settings once, in their worker slot, look once, and only if
-the job is not there yet hand the wait to JobStateTrigger on the triggerer, so minutes of waiting hold no
-worker slot. Looking first is not only cheaper: Airflow 3 can fail a deferred task whose trigger fires
-within moments of the deferral (the stale success of the deferring attempt meets the resumed attempt,
+Both sensors read the settings once, in their worker slot, look once, and only if the job is not there
+yet wait. With `deferrable=True` they hand the wait to JobStateTrigger on the triggerer, so minutes of
+waiting hold no worker slot; with `deferrable=False` they poke the same look in their slot (`mode`,
+`poke_interval` as for any sensor), like the provider's sensors. Unlike theirs, the default is True, not
+`[operators] default_deferrable` (False unless set): the DAGs were written for a wait on the triggerer.
+Looking first is not only cheaper: Airflow 3 can fail a deferred task whose trigger fires within moments
+of the deferral (the stale success of the deferring attempt meets the resumed attempt,
 apache/airflow#72716), and the trigger therefore waits one poll interval before its first look.
 """
 
@@ -13,7 +16,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
 from k2f_airflow.config import K2fConfig
@@ -54,7 +57,40 @@ def _finished(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class JobRunningSensor(BaseSensorOperator):
+class _JobStateSensor(BaseSensorOperator):
+    """What both waits share: one look, then the wait on the triggerer or, not deferrable, in the slot."""
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _wait(self, context: Any, trigger: JobStateTrigger, timeout: int) -> Any:
+        event = _look(trigger)
+        if event is not None:
+            return self.execute_complete(context, event)
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
+        # Not deferrable: BaseSensorOperator pokes the same look until the settings' timeout.
+        self._waiting_for = trigger
+        self.timeout = timeout
+        return super().execute(context)
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        event = _look(self._waiting_for)
+        if event is None:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, event))
+
+
+class JobRunningSensor(_JobStateSensor):
     """Done when the launched job is RUNNING; fails at once if it ends first. XCom: job id, name, state.
 
     `job_id` (templated) is the Beam operator's Dataflow job id when there is one; without it (the local
@@ -73,10 +109,7 @@ class JobRunningSensor(BaseSensorOperator):
         timeout = cfg.launch_timeout_seconds
         known = [str(i) for i in (self.known_job_ids or [])] if isinstance(self.known_job_ids, list) else []
         trigger = _trigger(cfg, RUNNING, self.poke_interval, timeout, job_id=self.job_id or "", known_job_ids=known)
-        event = _look(trigger)
-        if event is not None:
-            return self.execute_complete(context, event)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
+        return self._wait(context, trigger, timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         event = _finished(event)
@@ -84,17 +117,13 @@ class JobRunningSensor(BaseSensorOperator):
         return {"job_id": event["job_id"], "job_name": event["job_name"], "state": event["state"]}
 
 
-class JobStoppedSensor(BaseSensorOperator):
+class JobStoppedSensor(_JobStateSensor):
     """Done when no job of the configured name is unfinished any more."""
 
     def execute(self, context: Any) -> Any:
         cfg = task_config(context)
         timeout = cfg.drain_timeout_seconds
-        trigger = _trigger(cfg, STOPPED, self.poke_interval, timeout)
-        event = _look(trigger)
-        if event is not None:
-            return self.execute_complete(context, event)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=timeout + 60))
+        return self._wait(context, _trigger(cfg, STOPPED, self.poke_interval, timeout), timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
         event = _finished(event)

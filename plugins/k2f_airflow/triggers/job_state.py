@@ -122,6 +122,8 @@ class JobStateTrigger(BaseTrigger):
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # Not async calls: the sensors' first look shares check() with this loop, and both hooks are blocking
+        # (googleapiclient under DataflowHook, grpc to Prism), so each look runs in a thread off the event loop.
         hook = await asyncio.to_thread(self.hook)
         deadline = time.monotonic() + self.timeout_seconds
         # The sensor looked just before deferring; firing at once could fail the task (see the sensors).

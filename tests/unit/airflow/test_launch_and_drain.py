@@ -308,3 +308,38 @@ def test_declared_params_still_override(context, variables):
     assert task_config(context).job_name == "from-trigger"
     context |= {"dag": FakeDag({}), "dag_run": FakeRun({}), "params": {"job_name": "undeclared"}}
     assert task_config(context).job_name == "from-variable"
+
+
+def test_a_sensor_that_is_not_deferrable_pokes_the_same_look_in_its_slot(local_cfg, context):
+    # Like the provider's sensors: deferrable=False waits in the worker slot instead of on the triggerer.
+    starting = JobInfo("job-8", local_cfg.job_name, "STARTING")
+    running = FakeJobs([starting], [JobInfo("job-8", local_cfg.job_name, "RUNNING")])
+    with (
+        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
+        mock.patch.object(JobStateTrigger, "hook", return_value=running),
+        mock.patch("k2f_airflow.sensors.job_state.summarize"),
+        mock.patch("airflow.sdk.bases.sensor.time.sleep"),
+    ):
+        sensor = JobRunningSensor(task_id="wait_until_running", deferrable=False, poke_interval=1)
+        assert sensor.execute(context) == {"job_id": "job-8", "job_name": local_cfg.job_name, "state": "RUNNING"}
+        assert sensor.timeout == local_cfg.launch_timeout_seconds
+        stopped = FakeJobs([JobInfo("job-8", local_cfg.job_name, "RUNNING")], [])
+        with mock.patch.object(JobStateTrigger, "hook", return_value=stopped):
+            assert JobStoppedSensor(task_id="wait_until_stopped", deferrable=False).execute(context) is None
+
+
+def test_a_sensor_that_is_not_deferrable_fails_when_the_job_ends_first(local_cfg, context):
+    failed = FakeJobs(
+        [JobInfo("job-9", local_cfg.job_name, "STARTING")], [JobInfo("job-9", local_cfg.job_name, "FAILED")]
+    )
+    with (
+        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
+        mock.patch.object(JobStateTrigger, "hook", return_value=failed),
+        mock.patch("airflow.sdk.bases.sensor.time.sleep"),
+        pytest.raises(AirflowFailException, match="ended as FAILED"),
+    ):
+        JobRunningSensor(task_id="wait_until_running", deferrable=False, poke_interval=1).execute(context)
+
+
+def test_the_sensors_defer_by_default():
+    assert JobRunningSensor(task_id="a").deferrable and JobStoppedSensor(task_id="b").deferrable

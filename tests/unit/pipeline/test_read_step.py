@@ -40,3 +40,10 @@ def test_kafkaio_commits_nothing_and_reads_with_metadata_and_processing_time(mon
     assert seen["commit_offset_in_finalize"] is False
     assert seen["with_metadata"] is True and seen["timestamp_policy"] == "ProcessingTime"
     assert seen["expansion_service"] == "localhost:1" and seen["topics"] == ["t"]
+
+
+def test_the_step_has_its_own_name_and_the_former_one_still_resolves_to_it():
+    # Beam's ReadFromKafka is what the step wraps; ours no longer shadows it.
+    with pytest.warns(DeprecationWarning):
+        assert read.ReadFromKafka is read.ReadKafkaMessages
+    assert read._KafkaIORead.__name__ == "ReadFromKafka" and read._KafkaIORead is not read.ReadKafkaMessages
