@@ -5,7 +5,6 @@ has its own name so that it does not shadow Beam's ReadFromKafka, which it wraps
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -79,13 +78,3 @@ class ReadKafkaMessages(beam.PTransform):
         if self._drain is None:
             return messages
         return messages | "StopAtDrain" >> beam.ParDo(_StopAtDrainFn(self._drain)).with_output_types(RawMessage)
-
-
-def __getattr__(name: str) -> type[ReadKafkaMessages]:
-    # The former name of ReadKafkaMessages, for callers not yet moved; it is not Beam's ReadFromKafka.
-    if name == "ReadFromKafka":
-        warnings.warn(
-            "beam_pipeline.transforms.read.ReadFromKafka is now ReadKafkaMessages", DeprecationWarning, stacklevel=2
-        )
-        return ReadKafkaMessages
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -94,7 +94,9 @@ def test_the_local_expansion_service_expands_our_read_to_kafkaios_unbounded_read
     pipeline's experiments): the SDF read would hold each partition's records for its polling loop."""
     pipeline = beam.Pipeline(options=PipelineOptions(local_runner_options(env, streaming=True)))
     config = {"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "group.id": "expansion-check"}
-    _ = pipeline | our_read.ReadFromKafka(config, ["expansion-check"], local_expansion_service(env))
+    _ = pipeline | "ReadFromKafka" >> our_read.ReadKafkaMessages(
+        config, ["expansion-check"], local_expansion_service(env)
+    )
     names = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
     assert any("ReadFromKafkaViaUnbounded" in n for n in names), "KafkaIO expanded to another read"
     assert not any("ReadFromKafkaViaSDF" in n for n in names)
