@@ -21,8 +21,6 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,8 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.runners.runner import PipelineResult  # noqa: E402
 
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
-from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME, comma_list  # noqa: E402
+from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
+from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
 from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
     JobSettings,
     launch_options,
@@ -65,43 +64,9 @@ log = logging.getLogger("kafka_to_fhir.reprocess")
 DRY_RUN_NAMESPACE = "reprocess_dry_run"
 
 
-@dataclass(frozen=True)
-class ReprocessSource:
-    """What a reprocess reads: the archive of `topics` over [start_ms, end_ms), or the files of
-    `input_pattern`."""
-
-    topics: tuple[str, ...] = ()
-    start_ms: int | None = None
-    end_ms: int | None = None
-    input_pattern: str | None = None
-
-
-def parse_time(text: str, flag: str) -> int:
-    """ISO 8601 date or time -> epoch milliseconds; a time without a zone is UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{flag} takes an ISO 8601 date or time in UTC, e.g. 2026-12-01T06:00:00Z") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
-
-
 def source_from_flags(args: argparse.Namespace, topics: str | None) -> ReprocessSource:
-    """The source the flags name: --input_pattern, or --topics with --from and --to (never both)."""
-    topic_list = tuple(comma_list(topics))
-    if args.input_pattern:
-        if args.reprocess_from or args.reprocess_to:
-            raise ValueError("--input_pattern reads files: leave out --from and --to, which select the archive")
-        if len(topic_list) > 1:
-            raise ValueError("with --input_pattern, --topics names at most one topic (the files' messages')")
-        return ReprocessSource(topics=topic_list, input_pattern=args.input_pattern)
-    if not topic_list or not args.reprocess_from or not args.reprocess_to:
-        raise ValueError("name what to reprocess: --topics, --from and --to (the archive), or --input_pattern")
-    start, end = parse_time(args.reprocess_from, "--from"), parse_time(args.reprocess_to, "--to")
-    if end <= start:
-        raise ValueError("--to must be after --from: the range is [from, to)")
-    return ReprocessSource(topics=topic_list, start_ms=start, end_ms=end)
+    """The source the flags name (contracts/reprocess_source.py has the rules)."""
+    return reprocess_source(topics, args.reprocess_from, args.reprocess_to, args.input_pattern)
 
 
 def archive_root(bucket: str) -> str:

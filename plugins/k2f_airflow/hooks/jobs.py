@@ -9,6 +9,7 @@ Airflow Connection would only be a second place to write the endpoint down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
@@ -32,6 +33,11 @@ class LocalJobsClient:
     def active_jobs(self, job_name: str) -> list[Any]:
         with self._client() as client:
             return client.active_jobs(job_name)
+
+    def active_jobs_named_from(self, prefix: str) -> list[Any]:
+        """Unfinished jobs whose name starts with `prefix` (the reprocesses)."""
+        with self._client() as client:
+            return [j for j in client.active_jobs() if j.job_name.startswith(prefix)]
 
     def jobs_named(self, job_name: str) -> list[Any]:
         """Every job of this name the job service knows, finished ones included."""
@@ -61,6 +67,13 @@ class DataflowJobsHook(DataflowHook):
 
     def active_jobs(self, job_name: str) -> list[Any]:
         """Jobs of exactly this name that are not finished (the ACTIVE filter of jobs.list)."""
+        return self._active(lambda name: name == job_name)
+
+    def active_jobs_named_from(self, prefix: str) -> list[Any]:
+        """Unfinished jobs whose name starts with `prefix` (the reprocesses)."""
+        return self._active(lambda name: name.startswith(prefix))
+
+    def _active(self, wanted: Callable[[str], bool]) -> list[Any]:
         from launcher.job_states import JobInfo
 
         jobs_api = self.get_conn().projects().locations().jobs()
@@ -69,7 +82,7 @@ class DataflowJobsHook(DataflowHook):
         while request is not None:
             response = request.execute(num_retries=self.num_retries)
             for job in response.get("jobs", []):
-                if job.get("name") == job_name:
+                if wanted(job.get("name", "")):
                     found.append(JobInfo(job["id"], job["name"], beam_state(job.get("currentState", ""))))
             request = jobs_api.list_next(previous_request=request, previous_response=response)
         return found

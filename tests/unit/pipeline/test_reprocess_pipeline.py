@@ -16,10 +16,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pipeline.contracts.error_record import from_json
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
+from beam_pipeline.contracts.reprocess_source import ReprocessSource
 from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.reprocess import ReprocessSource, build_reprocess, job_counters, summary
+from beam_pipeline.reprocess import build_reprocess, job_counters, summary
 from beam_pipeline.transforms.read_history import file_partition
 from beam_pipeline.us_core import TransformConfig
 

@@ -12,8 +12,9 @@ import pytest
 from beam_pipeline.contracts.archive_line import CorruptArchiveLine, fallback_archive_entry, read_archive_line
 from beam_pipeline.contracts.bucket_layout import archive_range_prefixes
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS, UNREADABLE_OBJECT
+from beam_pipeline.contracts.reprocess_source import ReprocessSource, parse_time
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.reprocess import ReprocessSource, help_parser, main, parse_time, source_from_flags
+from beam_pipeline.reprocess import help_parser, main, source_from_flags
 from beam_pipeline.transforms.read_history import LineReading, _ReadLinesFn, file_partition, source_error
 
 PHI = "Zyxwvut-Secret-Name"
@@ -166,3 +167,18 @@ def test_a_raw_files_partition_is_stable_and_in_kafka_range():
     assert file_partition("gs://b/x.ndjson") == file_partition("gs://b/x.ndjson")
     assert file_partition("gs://b/x.ndjson") != file_partition("gs://b/y.ndjson")
     assert 0 <= file_partition("/tmp/z") < 2**31
+
+
+def _range(topics: tuple[str, ...], start: str, end: str) -> ReprocessSource:
+    return ReprocessSource(topics, _ms(start), _ms(end))
+
+
+def test_two_sources_overlap_when_they_share_a_topic_and_time_or_the_same_files():
+    day1 = _range(("a", "b"), "2026-12-01T00:00:00", "2026-12-02T00:00:00")
+    assert day1.overlaps(_range(("b",), "2026-12-01T23:00:00", "2026-12-03T00:00:00"))
+    assert not day1.overlaps(_range(("b",), "2026-12-02T00:00:00", "2026-12-03T00:00:00"))  # [from, to)
+    assert not day1.overlaps(_range(("c",), "2026-12-01T00:00:00", "2026-12-02T00:00:00"))
+    files = ReprocessSource(input_pattern="gs://h/*.ndjson")
+    assert files.overlaps(ReprocessSource(("x",), input_pattern="gs://h/*.ndjson"))
+    assert not files.overlaps(day1) and not day1.overlaps(files)
+    assert ReprocessSource.from_json(day1.to_json()) == day1
