@@ -82,7 +82,7 @@ def read_source(
     """`messages` RawMessage and the source's own `failed` ErrorRecord."""
     if source.input_pattern:
         topic = source.topics[0] if source.topics else RAW_FILES_TOPIC
-        return read_raw_files(pipeline, source.input_pattern, topic, settings.job_name, at_s)
+        return read_raw_files(pipeline, source.input_pattern, topic, settings.job_name, at_s, settings.storage_client)
     if not settings.archive_bucket:
         raise ValueError("--gcs_archive_bucket names the archive to reprocess")
     assert source.start_ms is not None and source.end_ms is not None  # noqa: S101  (source_from_flags)
@@ -94,6 +94,7 @@ def read_source(
         source.end_ms,
         settings.job_name,
         at_s,
+        settings.storage_client,
     )
 
 

@@ -11,10 +11,12 @@ resource a later message wrote. A line or object that cannot be read is an error
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import IO, Any
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -27,8 +29,10 @@ from beam_pipeline.contracts.error_record import MAX_PARTITION, ErrorRecord, Kaf
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS, UNREADABLE_OBJECT
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.outputs import FAILED
+from beam_pipeline.transforms.windowed_files import default_storage_client
 
 NAMESPACE = "reprocess"
+GS = "gs://"
 MESSAGES = "messages"
 # The topic of raw file lines when --topics names none (their error records go under it).
 RAW_FILES_TOPIC = "raw-files"
@@ -75,11 +79,44 @@ class LineReading:
     keep: Callable[[RawMessage], bool]
     job_name: str
     at_s: float
+    # gs:// objects are listed and read with this client (google-cloud-storage, as the archive writes them):
+    # Beam's own GCS filesystem first retries Application Default Credentials for about 20 s where there are
+    # none (the local emulator). Local paths go through Beam's FileSystems.
+    storage_client: Callable[[], Any] = default_storage_client
+
+    def match(self, pattern: str, client: _LazyClient) -> list[str]:
+        """The objects a glob names; for gs://, `*` and `?` also match "/" (the archive's globs end in one
+        folder)."""
+        if not pattern.startswith(GS):
+            return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        bucket, _, glob = pattern.removeprefix(GS).partition("/")
+        prefix = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+        blobs = client.get().list_blobs(bucket, prefix=prefix)
+        return [f"{GS}{bucket}/{b.name}" for b in blobs if fnmatch.fnmatchcase(b.name, glob)]
+
+    def open(self, path: str, client: _LazyClient) -> IO[bytes]:
+        if not path.startswith(GS):
+            return FileSystems.open(path)
+        bucket, _, name = path.removeprefix(GS).partition("/")
+        return client.get().bucket(bucket).blob(name).open("rb")
 
     def failure(self, path: str, line_number: int | None, code: str, detail: str, raw: bytes) -> Any:  # noqa: ANN401
         counter(f"failed.{code}").inc()
         record = source_error(self.topic_of(path), path, line_number, code, detail, raw, self.job_name)
         return pvalue.TaggedOutput(FAILED, TimestampedValue(record, self.at_s))
+
+
+class _LazyClient:
+    """The storage client, made on first use: a job over local files never needs one."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+
+    def get(self) -> Any:  # noqa: ANN401  (a google.cloud.storage Client)
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
 
 
 class _MatchFn(beam.DoFn):
@@ -88,16 +125,19 @@ class _MatchFn(beam.DoFn):
     def __init__(self, reading: LineReading) -> None:
         self._reading = reading
 
+    def setup(self) -> None:
+        self._client = _LazyClient(self._reading.storage_client)
+
     def process(self, pattern: str) -> Iterable[Any]:
         try:
-            matched = FileSystems.match([pattern])[0].metadata_list
+            matched = self._reading.match(pattern, self._client)
         except Exception as exc:  # noqa: BLE001  (one unlistable prefix must not fail the others)
             detail = f"{pattern} could not be listed ({type(exc).__name__})"
             yield self._reading.failure(pattern, None, UNREADABLE_OBJECT, detail, b"")
             return
-        for metadata in matched:
+        for path in matched:
             counter("objects_listed").inc()
-            yield metadata.path
+            yield path
 
 
 class _ReadLinesFn(beam.DoFn):
@@ -107,10 +147,13 @@ class _ReadLinesFn(beam.DoFn):
     def __init__(self, reading: LineReading) -> None:
         self._reading = reading
 
+    def setup(self) -> None:
+        self._client = _LazyClient(self._reading.storage_client)
+
     def process(self, path: str) -> Iterable[Any]:
         line_number = 0
         try:
-            with FileSystems.open(path) as handle:
+            with self._reading.open(path, self._client) as handle:
                 for line_number, line in enumerate(handle, start=1):
                     yield from self._line(path, line_number, line.rstrip(b"\r\n"))
         except Exception as exc:  # noqa: BLE001  (an unreadable object is an error record, the job goes on)
@@ -180,13 +223,19 @@ class ReadObjects(beam.PTransform):
 
 
 def read_archive(
-    pipeline: beam.Pipeline, root: str, topics: list[str], start_ms: int, end_ms: int, job_name: str, at_s: float
+    pipeline: beam.Pipeline,
+    root: str,
+    topics: list[str],
+    start_ms: int,
+    end_ms: int,
+    job_name: str,
+    at_s: float,
+    storage_client: Callable[[], Any] = default_storage_client,
 ) -> dict[str, beam.PCollection]:
     """The archive's messages of `topics` with a Kafka timestamp in [start_ms, end_ms), each once."""
     patterns = [f"{root.rstrip('/')}/{prefix}*" for prefix in archive_range_prefixes(topics, start_ms, end_ms)]
-    reading = LineReading(
-        _decode_archive_line, _archive_topic, lambda m: start_ms <= m.timestamp_ms < end_ms, job_name, at_s
-    )
+    in_range: Callable[[RawMessage], bool] = lambda m: start_ms <= m.timestamp_ms < end_ms  # noqa: E731
+    reading = LineReading(_decode_archive_line, _archive_topic, in_range, job_name, at_s, storage_client)
     read = pipeline | "ReadArchive" >> ReadObjects(patterns, reading)
     # The archive is written at least once: lines with the same coordinates are one message.
     messages = (
@@ -200,7 +249,13 @@ def read_archive(
 
 
 def read_raw_files(
-    pipeline: beam.Pipeline, pattern: str, topic: str, job_name: str, at_s: float, timestamp_ms: int = 0
+    pipeline: beam.Pipeline,
+    pattern: str,
+    topic: str,
+    job_name: str,
+    at_s: float,
+    storage_client: Callable[[], Any] = default_storage_client,
+    timestamp_ms: int = 0,
 ) -> dict[str, beam.PCollection]:
     """Raw messages, one a line, from the files `pattern` matches (local or gs://). A line's coordinates:
     `topic`, its file's file_partition and its line number; its timestamp `timestamp_ms` (0 by default:
@@ -209,7 +264,7 @@ def read_raw_files(
     def decode(path: str, line_number: int, line: bytes) -> RawMessage:
         return RawMessage(topic, file_partition(path), line_number, timestamp_ms, None, line)
 
-    reading = LineReading(decode, lambda _path: topic, lambda _m: True, job_name, at_s)
+    reading = LineReading(decode, lambda _path: topic, lambda _m: True, job_name, at_s, storage_client)
     read = pipeline | "ReadRawFiles" >> ReadObjects([pattern], reading)
     messages = read[MESSAGES] | "CountMessages" >> beam.Map(_counted)
     return {MESSAGES: messages, FAILED: read[FAILED]}

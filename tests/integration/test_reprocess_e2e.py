@@ -23,7 +23,7 @@ from google.cloud import storage
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
 from beam_pipeline.raw_message import RawMessage
 from dev.local_stack import ROOT, fhir_count, ndjson_lines
-from launcher.local_stack_flags import local_runner_options
+from launcher.local_stack_flags import LocalStack, as_argv
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +67,19 @@ def _archive(env: dict[str, str]) -> None:
     bucket.blob(f"archive/topic={TOPIC}/date={next_day}/test-{RUN}.ndjson").upload_from_string(late.archive_line())
 
 
+def _loopback_options(env: dict[str, str]) -> list[str]:
+    """The local stack's runner options with the Python steps in this process instead of the worker pool."""
+    options = LocalStack.from_env(env).runner_options()
+    options.pop("environment_config")
+    return as_argv({**options, "environment_type": "LOOPBACK"})
+
+
 def _reprocess(env: dict[str, str], job_name: str) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
         "beam_pipeline.reprocess",
-        *local_runner_options(env),
-        "--environment_type=LOOPBACK",
+        *_loopback_options(env),
         f"--job_name={job_name}",
         f"--topics={TOPIC}",
         f"--from={DAY.isoformat()}",
@@ -115,9 +121,9 @@ def test_a_reprocess_writes_each_archived_message_once_and_a_second_changes_noth
     _archive(env)
 
     first = _reprocess(env, f"reprocess-{RUN}-1")
-    assert first["state"].endswith("DONE")
-    assert (first["objects_read"], first["messages"], first["written"]) == (OBJECTS, MESSAGES, MESSAGES)
-    assert first["failed"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}
+    assert first["state"].endswith("DONE"), first
+    assert (first["objects_read"], first["messages"], first["written"]) == (OBJECTS, MESSAGES, MESSAGES), first
+    assert first["failed"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}, first
     assert fhir_count(env, SYSTEM) == MESSAGES  # the day after the range was not read
     [record] = _error_records(env, f"reprocess-{RUN}-1")
     assert (record["code"], record["retryable"]) == (CORRUPT_ARCHIVE_LINE, False)
@@ -126,7 +132,7 @@ def test_a_reprocess_writes_each_archived_message_once_and_a_second_changes_noth
     assert len(versions) == MESSAGES
 
     second = _reprocess(env, f"reprocess-{RUN}-2")
-    assert (second["messages"], second["written"], second["failed"]) == (MESSAGES, MESSAGES, first["failed"])
+    assert (second["messages"], second["written"], second["failed"]) == (MESSAGES, MESSAGES, first["failed"]), second
     assert fhir_count(env, SYSTEM) == MESSAGES
     assert _versions(env) == versions  # same source time, same content: the store changed nothing
     [again] = _error_records(env, f"reprocess-{RUN}-2")

@@ -15,7 +15,13 @@ from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS, UNR
 from beam_pipeline.contracts.reprocess_source import ReprocessSource, parse_time
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.reprocess import help_parser, main, source_from_flags
-from beam_pipeline.transforms.read_history import LineReading, _ReadLinesFn, file_partition, source_error
+from beam_pipeline.transforms.read_history import (
+    LineReading,
+    _LazyClient,
+    _ReadLinesFn,
+    file_partition,
+    source_error,
+)
 
 PHI = "Zyxwvut-Secret-Name"
 
@@ -156,6 +162,7 @@ def test_records_of_two_unreadable_lines_have_their_own_ids_and_no_content():
 
 def test_an_object_that_cannot_be_read_is_one_error_record(tmp_path):
     read = _ReadLinesFn(LineReading(RawMessage.from_archive_line, lambda _p: "patients", lambda _m: True, "job", 0.0))
+    read.setup()
     missing = str(tmp_path / "archive" / "topic=patients" / "date=2026-12-01" / "gone.ndjson")
     [out] = list(read.process(missing))
     record = out.value.value
@@ -182,3 +189,27 @@ def test_two_sources_overlap_when_they_share_a_topic_and_time_or_the_same_files(
     assert files.overlaps(ReprocessSource(("x",), input_pattern="gs://h/*.ndjson"))
     assert not files.overlaps(day1) and not day1.overlaps(files)
     assert ReprocessSource.from_json(day1.to_json()) == day1
+
+
+class _Blob:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _ListingClient:
+    def __init__(self) -> None:
+        self.listed: list[tuple[str, str]] = []
+
+    def list_blobs(self, bucket: str, prefix: str) -> list[_Blob]:
+        self.listed.append((bucket, prefix))
+        names = ["archive/topic=a/date=2026-12-01/w1.ndjson", "archive/topic=a/date=2026-12-01/w2.json"]
+        return [_Blob(n) for n in names if n.startswith(prefix)]
+
+
+def test_a_gs_glob_lists_its_literal_prefix_with_the_storage_client():
+    client = _ListingClient()
+    reading = LineReading(RawMessage.from_archive_line, lambda _p: "a", lambda _m: True, "job", 0.0, lambda: client)
+    lazy = _LazyClient(reading.storage_client)
+    got = reading.match("gs://arch/archive/topic=a/date=2026-12-01/*.ndjson", lazy)
+    assert got == ["gs://arch/archive/topic=a/date=2026-12-01/w1.ndjson"]
+    assert client.listed == [("arch", "archive/topic=a/date=2026-12-01/")]
