@@ -98,21 +98,21 @@ def archive(tmp_path: Path) -> Path:
 RANGE = ReprocessSource(("patients",), _ms("2026-12-01T00:00:00"), _ms("2026-12-02T12:00:00"))
 
 
-def _settings(archive_root: str) -> JobSettings:
+def _settings(archive_root: str, bundle_size: int = 10) -> JobSettings:
     return JobSettings(
         job_name="reprocess-unit",
         archive_bucket=archive_root,
         error_bucket="errors",
         window_seconds=60,
-        fhir=FhirStoreConfig(base_url="http://fhir.invalid/fhir", bundle_size=10),
+        fhir=FhirStoreConfig(base_url="http://fhir.invalid/fhir", bundle_size=bundle_size),
         mapping=TransformConfig(source_id_system=SYSTEM, filter_country="US"),
         storage_client=memory_storage,
     )
 
 
-def _run(source: ReprocessSource, root: str, *, dry_run: bool, check=None) -> dict:  # noqa: ANN001
+def _run(source: ReprocessSource, root: str, *, dry_run: bool, check=None, bundle_size: int = 10) -> dict:  # noqa: ANN001
     p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
-    outputs = build_reprocess(p, source, _settings(root), dry_run=dry_run)
+    outputs = build_reprocess(p, source, _settings(root, bundle_size), dry_run=dry_run)
     if check is not None:
         check(outputs)
     result = p.run()
@@ -204,3 +204,12 @@ def test_the_summary_adds_a_counter_reported_by_several_steps():
     got = summary(counters)
     assert got["failed"] == {"parse.invalid_json": 2, "write.conflict": 1}
     assert (got["written"], got["superseded"], got["failed_messages"]) == (7, 3, 3)
+
+
+def test_a_resource_a_later_message_wrote_is_left_alone_and_counted_superseded(archive, store):
+    # The store holds every Patient from a source time after the archive's: older never overwrites newer.
+    store.stored_source_time = _ms("2026-12-03T00:00:00")
+    # One Patient a bundle: the fake store answers a search for one identifier.
+    got = _run(RANGE, str(archive), dry_run=False, bundle_size=1)
+    assert (got["written"], got["superseded"]) == (4, 4)  # settled, not written over
+    assert store.batches == 0
