@@ -34,6 +34,7 @@ from apache_beam.runners.runner import PipelineResult  # noqa: E402
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
 from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
+from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, summary  # noqa: E402
 from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
     JobSettings,
     launch_options,
@@ -52,7 +53,6 @@ from beam_pipeline.transforms.outputs import FAILED  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MappedMessage  # noqa: E402
 from beam_pipeline.transforms.read_history import (  # noqa: E402
     MESSAGES,
-    NAMESPACE,
     RAW_FILES_TOPIC,
     counter,
     read_archive,
@@ -60,8 +60,6 @@ from beam_pipeline.transforms.read_history import (  # noqa: E402
 )
 
 log = logging.getLogger("kafka_to_fhir.reprocess")
-
-DRY_RUN_NAMESPACE = "reprocess_dry_run"
 
 
 def source_from_flags(args: argparse.Namespace, topics: str | None) -> ReprocessSource:
@@ -129,45 +127,12 @@ def build_reprocess(
     return steps
 
 
-def summary(counters: dict[tuple[str, str], int], *, dry_run: bool = False) -> dict[str, Any]:
-    """The job's summary from its counters ((namespace, name) -> value): objects read, messages, written,
-    superseded, filtered, failed by stage.code; a dry run's would-write per type instead of written."""
-
-    def of(namespace: str, prefix: str) -> dict[str, int]:
-        return {
-            name.removeprefix(prefix): value
-            for (ns, name), value in sorted(counters.items())
-            if ns == namespace and name.startswith(prefix) and value
-        }
-
-    reprocess = of(NAMESPACE, "")
-    out: dict[str, Any] = {
-        "dry_run": dry_run,
-        "objects_read": reprocess.get("objects_read", 0),
-        "messages": reprocess.get("messages", 0),
-        "filtered": counters.get(("parse_and_validate", "filtered"), 0),
-    }
-    if dry_run:
-        out["would_write_messages"] = counters.get((DRY_RUN_NAMESPACE, "messages_would_write"), 0)
-        out["would_write"] = of(DRY_RUN_NAMESPACE, "would_write.")
-        out["would_fail"] = of(DRY_RUN_NAMESPACE, "would_fail.")
-    else:
-        out["written"] = reprocess.get("messages_written", 0)
-        out["resources_written"] = counters.get(("write_to_fhir_store", "resources_written"), 0)
-        out["superseded"] = counters.get(("write_to_fhir_store", "superseded"), 0)
-        out["failed"] = of("dead_letter", "")
-    out["failed_messages"] = sum(out["would_fail" if dry_run else "failed"].values())
-    out["outside_range"] = reprocess.get("outside_range", 0)
-    out["duplicate_lines"] = reprocess.get("duplicate_lines", 0)
-    return out
-
-
-def job_counters(result: PipelineResult) -> dict[tuple[str, str], int]:
-    """(namespace, name) -> value of every counter of a finished job (committed where the runner has it)."""
-    out: dict[tuple[str, str], int] = {}
+def job_counters(result: PipelineResult) -> dict[str, int]:
+    """ "namespace/name" -> value of every counter of a finished job (committed where the runner has it)."""
+    out: dict[str, int] = {}
     for item in result.metrics().query()["counters"]:
         value = item.committed if item.committed is not None else item.attempted
-        key = (item.key.metric.namespace, item.key.metric.name)
+        key = f"{item.key.metric.namespace}/{item.key.metric.name}"
         # A counter is reported per step that increments it: the summary wants the job's total.
         out[key] = out.get(key, 0) + int(value or 0)
     return out

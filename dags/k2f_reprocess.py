@@ -8,8 +8,8 @@ prerequisites that concern a reprocess run first (mappings, buckets, FHIR store)
 run that overlaps a running reprocess (same topic and time, or the same files) and turns the settings into the
 arguments of the Beam provider's `BeamRunPythonPipelineOperator`, which `run_reprocess` is: the batch job
 `python -m beam_pipeline.reprocess` (Dataflow, or the local runner when the setting `runner` is `local`), which
-the task waits for; its log ends with the job's summary (objects read, messages, written, superseded, failed
-by code). The streaming job keeps running beside it.
+the task waits for; `report_reprocess` then logs the job's summary from its counters (objects read, messages,
+written, superseded, failed by code) and keeps it as its XCom. The streaming job keeps running beside it.
 
 Settings: the Airflow Variable `k2f` (docs/airflow.md); a run whose conf holds any undeclared key is refused.
 """
@@ -21,7 +21,7 @@ from airflow.sdk import DAG, Param, TaskGroup
 from k2f_airflow.dag_defaults import dag_kwargs
 from k2f_airflow.operators.launch import launch_arguments
 from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
-from k2f_airflow.operators.reprocess import PlanReprocessOperator
+from k2f_airflow.operators.reprocess import PlanReprocessOperator, ReportReprocessOperator
 from k2f_airflow.reprocess import CHECKS
 
 _TEXT = ["null", "string"]
@@ -43,4 +43,10 @@ with DAG(
 
     plan = PlanReprocessOperator(task_id="plan_reprocess")
     run = BeamRunPythonPipelineOperator(task_id="run_reprocess", **launch_arguments(plan.output))
-    prerequisites >> plan >> run
+    report = ReportReprocessOperator(
+        task_id="report_reprocess",
+        job_name=plan.output["job_name"],
+        job_id="{{ ti.xcom_pull(task_ids='run_reprocess', key='dataflow_job_id') or '' }}",
+        dry_run=plan.output["dry_run"],
+    )
+    prerequisites >> plan >> run >> report

@@ -27,11 +27,11 @@ from beam_pipeline.contracts.archive_line import CorruptArchiveLine
 from beam_pipeline.contracts.bucket_layout import UNKNOWN, archive_range_prefixes, partition_value
 from beam_pipeline.contracts.error_record import MAX_PARTITION, ErrorRecord, KafkaCoordinates, make_error_record
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS, UNREADABLE_OBJECT
+from beam_pipeline.contracts.reprocess_summary import NAMESPACE
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.outputs import FAILED
 from beam_pipeline.transforms.windowed_files import default_storage_client
 
-NAMESPACE = "reprocess"
 GS = "gs://"
 MESSAGES = "messages"
 # The topic of raw file lines when --topics names none (their error records go under it).

@@ -48,6 +48,11 @@ class LocalJobsClient:
         with self._client() as client:
             return client.state(job_id)
 
+    def counters(self, job_id: str) -> dict[str, int]:
+        """The job's Beam counters, {"namespace/name": value} summed over steps."""
+        with self._client() as client:
+            return client.counters(job_id)
+
     def cancel(self, job_id: str) -> str:
         with self._client() as client:
             return client.cancel(job_id)
@@ -90,6 +95,21 @@ class DataflowJobsHook(DataflowHook):
     def jobs_named(self, job_name: str) -> list[Any]:
         """Unfinished jobs of this name (a launch's own job is found by id, from the Beam operator)."""
         return self.active_jobs(job_name)
+
+    def counters(self, job_id: str) -> dict[str, int]:
+        """The job's user counters, {"namespace/name": value} summed over steps (jobs.getMetrics; the
+        tentative values of a running job are left out)."""
+        jobs_api = self.get_conn().projects().locations().jobs()
+        request = jobs_api.getMetrics(projectId=self.project, location=self.location, jobId=job_id)
+        totals: dict[str, int] = {}
+        for metric in request.execute(num_retries=self.num_retries).get("metrics", []):
+            name = metric.get("name", {})
+            context = name.get("context", {})
+            if name.get("origin") != "user" or context.get("tentative") == "true" or "namespace" not in context:
+                continue
+            key = f"{context['namespace']}/{name.get('name', '')}"
+            totals[key] = totals.get(key, 0) + int(metric.get("scalar") or 0)
+        return totals
 
     def state(self, job_id: str) -> str:
         job = self.get_job(job_id=job_id, project_id=self.project, location=self.location)

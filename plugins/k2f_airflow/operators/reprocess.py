@@ -3,6 +3,7 @@ provider's BeamRunPythonPipelineOperator arguments (k2f_airflow/reprocess.py has
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -40,4 +41,34 @@ class PlanReprocessOperator(BaseOperator):
         dry_run = bool(params.get("dry_run"))
         plan = reprocess_plan(cfg, source, name, dry_run=dry_run)
         summarize(context, f"{'dry run of ' if dry_run else ''}reprocess {name} on {plan['runner']} ({cfg.runner})")
-        return plan
+        return {**plan, "job_name": name, "dry_run": dry_run}
+
+
+class ReportReprocessOperator(BaseOperator):
+    """The ended job's summary from its counters (contracts/reprocess_summary.py), in the task log and as the
+    XCom `return_value`; the job is found by its id (Dataflow: the Beam operator's XCom) or its name."""
+
+    template_fields = ("job_name", "job_id", "dry_run")
+
+    def __init__(self, *, job_name: Any, job_id: Any = "", dry_run: Any = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.job_id = job_id
+        self.dry_run = dry_run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from beam_pipeline.contracts.reprocess_summary import summary
+        from k2f_airflow.hooks.jobs import jobs_hook
+
+        cfg = task_config(context)
+        jobs = jobs_hook(cfg)
+        job_id = str(self.job_id or "")
+        if not job_id:
+            named = jobs.jobs_named(str(self.job_name))
+            if not named:
+                raise AirflowFailException(f"no job named {self.job_name} is known to the {cfg.runner} runner")
+            job_id = named[-1].job_id
+        dry_run = self.dry_run in (True, "True", "true")
+        report = {"job_name": str(self.job_name), "job_id": job_id, **summary(jobs.counters(job_id), dry_run=dry_run)}
+        summarize(context, json.dumps(report, sort_keys=True))
+        return report

@@ -110,3 +110,56 @@ def test_plan_refuses_a_run_over_a_running_reprocess_range(local_cfg, context):
     assert plan["pipeline_options"]["job_name"].startswith(f"{PREFIX}20261202t000000-20261203t000000-")
     with pytest.raises(AirflowFailException, match="name what to reprocess"):
         _plan(local_cfg, context, {"to": "2026-12-03"}, [])
+
+
+def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, context):
+    from k2f_airflow.operators.reprocess import ReportReprocessOperator
+
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
+    jobs.jobs_named.return_value = [JobInfo("job-7", "kafka-to-fhir-reprocess-x", "DONE")]
+    jobs.counters.return_value = {
+        "reprocess/objects_read": 3,
+        "reprocess/messages": 300,
+        "reprocess/messages_written": 299,
+        "write_to_fhir_store/superseded": 4,
+        "dead_letter/reprocess.corrupt_archive_line": 1,
+    }
+    op = ReportReprocessOperator(task_id="report_reprocess", job_name="kafka-to-fhir-reprocess-x", dry_run=False)
+    with (
+        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=local_cfg),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+    ):
+        report = op.execute(context)
+    assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 299
+    assert report["superseded"] == 4 and report["failed"] == {"reprocess.corrupt_archive_line": 1}
+    assert json.loads(context["ti"].xcom["summary"]) == report
+    jobs.counters.assert_called_once_with("job-7")
+
+
+def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_steps():
+    from airflow.providers.google.cloud.hooks.dataflow import DataflowHook as RealDataflowHook
+    from k2f_airflow.hooks.jobs import DataflowJobsHook
+
+    def metric(name: str, value: int, step: str, **context: str) -> dict:
+        return {
+            "name": {"origin": "user", "name": name, "context": {"namespace": "reprocess", "step": step, **context}},
+            "scalar": value,
+        }
+
+    with (
+        mock.patch.object(RealDataflowHook, "__init__", return_value=None),
+        mock.patch.object(DataflowJobsHook, "get_conn") as get_conn,
+        mock.patch.object(DataflowJobsHook, "num_retries", 5),
+    ):
+        jobs = DataflowJobsHook("gcp", "df-project", "europe-west1")
+        jobs_api = get_conn.return_value.projects.return_value.locations.return_value.jobs.return_value
+        jobs_api.getMetrics.return_value.execute.return_value = {
+            "metrics": [
+                metric("messages", 2, "s1"),
+                metric("messages", 3, "s2"),
+                metric("messages", 9, "s2", tentative="true"),
+                {"name": {"origin": "dataflow/v1b3", "name": "ElementCount"}, "scalar": 7},
+            ]
+        }
+        assert jobs.counters("j1") == {"reprocess/messages": 5}
+    jobs_api.getMetrics.assert_called_once_with(projectId="df-project", location="europe-west1", jobId="j1")

@@ -17,10 +17,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_pipeline.contracts.error_record import from_json
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
 from beam_pipeline.contracts.reprocess_source import ReprocessSource
+from beam_pipeline.contracts.reprocess_summary import summary
 from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.reprocess import build_reprocess, job_counters, summary
+from beam_pipeline.reprocess import build_reprocess, job_counters
 from beam_pipeline.transforms.read_history import file_partition
 from beam_pipeline.us_core import TransformConfig
 
@@ -192,14 +193,14 @@ def test_raw_files_are_messages_with_their_file_and_line_as_coordinates(tmp_path
 
 def test_the_summary_adds_a_counter_reported_by_several_steps():
     counters = {
-        ("reprocess", "objects_read"): 2,
-        ("reprocess", "messages"): 10,
-        ("reprocess", "messages_written"): 7,
-        ("write_to_fhir_store", "resources_written"): 9,
-        ("write_to_fhir_store", "superseded"): 3,
-        ("dead_letter", "write.conflict"): 1,
-        ("dead_letter", "parse.invalid_json"): 2,
-        ("dead_letter", "map.us_core_rules"): 0,
+        "reprocess/objects_read": 2,
+        "reprocess/messages": 10,
+        "reprocess/messages_written": 7,
+        "write_to_fhir_store/resources_written": 9,
+        "write_to_fhir_store/superseded": 3,
+        "dead_letter/write.conflict": 1,
+        "dead_letter/parse.invalid_json": 2,
+        "dead_letter/map.us_core_rules": 0,
     }
     got = summary(counters)
     assert got["failed"] == {"parse.invalid_json": 2, "write.conflict": 1}
