@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from apache_beam.runners.runner import PipelineResult  # noqa: E402
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
 from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
-from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, summary  # noqa: E402
+from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, NAMESPACE, summary  # noqa: E402
 from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
     JobSettings,
     launch_options,
@@ -138,6 +139,51 @@ def job_counters(result: PipelineResult) -> dict[str, int]:
     return out
 
 
+# How often a running reprocess logs its progress (the DAG's task log shows the command's output).
+PROGRESS_SECONDS = 60.0
+
+
+def progress_line(counters: dict[str, int], elapsed_s: float) -> str:
+    """One line of progress from a running job's counters: counts and a rate, never content."""
+    lines = counters.get(f"{NAMESPACE}/lines_read", 0)
+    written = counters.get(f"{NAMESPACE}/messages_written", 0)
+    failed = sum(v for k, v in counters.items() if k.startswith("dead_letter/"))
+    rate = written / elapsed_s if elapsed_s > 0 else 0.0
+    return (
+        f"reprocess progress after {elapsed_s:.0f} s: {lines} lines read, {written} messages written "
+        f"({rate:.1f}/s), {failed} failed"
+    )
+
+
+class Progress:
+    """While the job runs, a line of progress every `seconds` from its counters, on a daemon thread; the
+    runner answering no metrics yet is no error."""
+
+    def __init__(self, result: PipelineResult, seconds: float = PROGRESS_SECONDS) -> None:
+        self._result = result
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reprocess-progress", daemon=True)
+
+    def __enter__(self) -> Progress:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            try:
+                counters = job_counters(self._result)
+            except Exception as exc:  # noqa: BLE001  (progress is a courtesy; the job's end is what counts)
+                log.info("reprocess progress: no counters yet (%s)", type(exc).__name__)
+                continue
+            log.info("%s", progress_line(counters, time.monotonic() - self._started))
+
+
 def help_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m beam_pipeline.reprocess",
@@ -182,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = pipeline.run()
     log.info("reprocess %s submitted; waiting for it to end", settings.job_name)
-    state = result.wait_until_finish()
+    with Progress(result):
+        state = result.wait_until_finish()
     report = {
         "job_name": settings.job_name,
         "state": str(state),

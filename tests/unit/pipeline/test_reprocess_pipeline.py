@@ -214,3 +214,26 @@ def test_a_resource_a_later_message_wrote_is_left_alone_and_counted_superseded(a
     got = _run(RANGE, str(archive), dry_run=False, bundle_size=1)
     assert (got["written"], got["superseded"]) == (4, 4)  # settled, not written over
     assert store.batches == 0
+
+
+def test_a_running_reprocess_logs_its_progress_from_its_counters(caplog):
+    import logging
+    import time
+
+    from beam_pipeline import reprocess
+
+    assert (
+        reprocess.progress_line(
+            {"reprocess/lines_read": 120, "reprocess/messages_written": 100, "dead_letter/parse.invalid_json": 2}, 10.0
+        )
+        == "reprocess progress after 10 s: 120 lines read, 100 messages written (10.0/s), 2 failed"
+    )
+
+    class Running:
+        def metrics(self):  # noqa: ANN202
+            raise RuntimeError("no metrics yet")
+
+    caplog.set_level(logging.INFO, logger="kafka_to_fhir.reprocess")
+    with reprocess.Progress(Running(), seconds=0.01):
+        time.sleep(0.1)
+    assert "no counters yet (RuntimeError)" in caplog.text
