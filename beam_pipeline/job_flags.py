@@ -174,6 +174,13 @@ def add_reprocess_flags(parser: Any) -> None:  # noqa: ANN401
         "or glob, e.g. gs://bucket/history/*.ndjson. Their messages take the single topic of --topics if given.",
     )
     source.add_argument(
+        "--detach",
+        action="store_true",
+        help="Return once the runner has accepted the job, printing its name and id (what the k2f_reprocess "
+        "DAG does: it then waits on the triggerer and reports from the job's counters); by default the "
+        "command waits for the job to end and prints its summary.",
+    )
+    source.add_argument(
         "--dry_run",
         action="store_true",
         help="Parse and map only: count what would be written (per resource type) and what would fail (per "

@@ -139,6 +139,11 @@ def job_counters(result: PipelineResult) -> dict[str, int]:
     return out
 
 
+def _job_id(result: PipelineResult) -> str | None:
+    job_id = getattr(result, "job_id", None)
+    return job_id() if callable(job_id) else getattr(result, "_job_id", None)
+
+
 # How often a running reprocess logs its progress (the DAG's task log shows the command's output).
 PROGRESS_SECONDS = 60.0
 
@@ -227,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = pipeline.run()
+    if flags.detach:
+        # The ids name no patient and no secret; the waiting and the summary are the caller's.
+        print(json.dumps({"job_name": settings.job_name, "job_id": _job_id(result), "state": str(result.state)}))
+        return 0
     log.info("reprocess %s submitted; waiting for it to end", settings.job_name)
     with Progress(result):
         state = result.wait_until_finish()

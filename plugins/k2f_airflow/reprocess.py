@@ -24,6 +24,8 @@ FILES = "files"
 _STAMP = "%Y%m%dt%H%M%S"
 # The launch's prerequisites that concern a reprocess (it reads no Kafka and may run beside the stream).
 CHECKS = ("mappings", "buckets", "fhir_store")
+# How long wait_until_done waits for a reprocess: history can take hours.
+WAIT_SECONDS = 3 * 24 * 3600
 
 
 class ReprocessRefused(Exception):
@@ -100,6 +102,8 @@ def reprocess_plan(cfg: K2fConfig, source: ReprocessSource, name: str, *, dry_ru
         )
     if dry_run:
         flags["dry_run"] = True
+    # The command returns once the runner has the job; the DAG waits on the triggerer (wait_until_done).
+    flags["detach"] = True
     options = job_options(cfg, flags)
     if cfg.is_local:
         runner, local = local_runner(cfg, streaming=False, job_name=name)
@@ -112,8 +116,8 @@ def reprocess_plan(cfg: K2fConfig, source: ReprocessSource, name: str, *, dry_ru
             "project_id": cfg.gcp_project or None,
             "location": cfg.region,
             "gcp_conn_id": cfg.gcp_conn_id,
-            # A batch job: the task ends with it, and its log holds the summary the entry point prints.
-            "wait_until_finished": True,
+            # The wait is wait_until_done's, on the triggerer, not a worker slot's.
+            "wait_until_finished": False,
         }
     return {
         "py_file": default_py_file(REPROCESS_ENTRY_POINT),

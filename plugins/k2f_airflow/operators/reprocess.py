@@ -69,6 +69,14 @@ class ReportReprocessOperator(BaseOperator):
                 raise AirflowFailException(f"no job named {self.job_name} is known to the {cfg.runner} runner")
             job_id = named[-1].job_id
         dry_run = self.dry_run in (True, "True", "true")
-        report = {"job_name": str(self.job_name), "job_id": job_id, **summary(jobs.counters(job_id), dry_run=dry_run)}
+        state = jobs.state(job_id)
+        report = {
+            "job_name": str(self.job_name),
+            "job_id": job_id,
+            "state": state,
+            **summary(jobs.counters(job_id), dry_run=dry_run),
+        }
         summarize(context, json.dumps(report, sort_keys=True))
+        if state != "DONE":
+            raise AirflowFailException(f"reprocess {self.job_name} ended {state}: its log on the runner says why")
         return report

@@ -66,7 +66,7 @@ def test_local_plan_runs_the_reprocess_entry_point_in_batch(local_cfg, context):
     assert plan["py_file"].endswith("beam_pipeline/reprocess.py")
     options = plan["pipeline_options"]
     assert options["from"] == "2026-12-01T00:00:00Z" and options["to"] == "2026-12-02T00:00:00Z"
-    assert options["topics"] == "patients,patients-b" and options["dry_run"] is True
+    assert options["topics"] == "patients,patients-b" and options["dry_run"] is True and options["detach"] is True
     assert options["job_name"] == "kafka-to-fhir-reprocess-x"
     assert "streaming" not in options and "kafka_secret_resource_name" not in options
     assert "expansion_service" not in options  # no Kafka read
@@ -84,7 +84,7 @@ def test_dataflow_plan_waits_for_the_batch_job_under_its_own_name(dataflow_cfg):
     plan = reprocess_plan(dataflow_cfg, source, "kafka-to-fhir-reprocess-files-1-2", dry_run=False)
     assert plan["runner"] == "DataflowRunner"
     assert plan["dataflow_config"]["job_name"] == "kafka-to-fhir-reprocess-files-1-2"
-    assert plan["dataflow_config"]["wait_until_finished"] is True
+    assert plan["dataflow_config"]["wait_until_finished"] is False  # wait_until_done waits, deferred
     options = plan["pipeline_options"]
     assert options["input_pattern"] == "gs://history/*.ndjson" and options["topics"] == "legacy"
     assert "dry_run" not in options and "streaming" not in options
@@ -117,6 +117,7 @@ def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, conte
 
     jobs = mock.create_autospec(LocalJobsClient, instance=True)
     jobs.jobs_named.return_value = [JobInfo("job-7", "kafka-to-fhir-reprocess-x", "DONE")]
+    jobs.state.return_value = "DONE"
     jobs.counters.return_value = {
         "reprocess/objects_read": 3,
         "reprocess/messages": 300,
@@ -134,6 +135,13 @@ def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, conte
     assert report["superseded"] == 4 and report["failed"] == {"reprocess.corrupt_archive_line": 1}
     assert json.loads(context["ti"].xcom["summary"]) == report
     jobs.counters.assert_called_once_with("job-7")
+    jobs.state.return_value = "FAILED"
+    with (
+        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=local_cfg),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+        pytest.raises(AirflowFailException, match="ended FAILED"),
+    ):
+        op.execute(context)
 
 
 def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_steps():

@@ -237,3 +237,14 @@ def test_a_running_reprocess_logs_its_progress_from_its_counters(caplog):
     with reprocess.Progress(Running(), seconds=0.01):
         time.sleep(0.1)
     assert "no counters yet (RuntimeError)" in caplog.text
+
+
+def test_detached_the_command_prints_the_job_and_returns(tmp_path, capsys):
+    from beam_pipeline.reprocess import main
+
+    (tmp_path / "h.ndjson").write_bytes(_patient(1) + b"\n")
+    argv = ["--input_pattern", str(tmp_path / "*.ndjson"), "--dry_run", "--detach", "--runner=DirectRunner"]
+    argv.append("--fhir_base_url=http://fhir.invalid/fhir")  # named, never asked: a dry run writes nothing
+    assert main([*argv, "--job_name=reprocess-detached"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["job_name"] == "reprocess-detached" and "state" in printed and "messages" not in printed
