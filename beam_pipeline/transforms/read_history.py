@@ -1,9 +1,10 @@
-"""ReadArchive and ReadRawFiles: a reprocess's bounded sources, RawMessages as ReadFromKafka gives them.
+"""read_archive and read_raw_files (the graph's ReadArchive and ReadRawFiles steps): a reprocess's bounded
+sources, RawMessages as ReadFromKafka gives them.
 
-ReadArchive reads the archive bucket's NDJSON (contracts/archive_line.py) for some topics and a [from, to)
+read_archive reads the archive bucket's NDJSON (contracts/archive_line.py) for some topics and a [from, to)
 range of Kafka timestamps: it lists only the objects under archive/topic=T/date=D/ for the days of the
 range, then keeps the lines whose timestamp is in it, once per Kafka coordinates (the archive is at least
-once). ReadRawFiles reads files of raw messages, one a line. Each message keeps the coordinates and
+once). read_raw_files reads files of raw messages, one a line. Each message keeps the coordinates and
 timestamp it had (for a file line: its file and line), so the guarded write never lets it overwrite a
 resource a later message wrote. A line or object that cannot be read is an error record (stage
 `reprocess`), never a failed job: its detail names the object, the line number and the rule, never content.
