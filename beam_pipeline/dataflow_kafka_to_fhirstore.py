@@ -14,7 +14,8 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import apache_beam as beam  # noqa: E402
+from apache_beam import pvalue  # noqa: E402
 from apache_beam.options.pipeline_options import (  # noqa: E402
     GoogleCloudOptions,
     PipelineOptions,
@@ -30,6 +32,7 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
     StandardOptions,
 )
 
+from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  # noqa: E402
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
 from beam_pipeline.delivery.committer import OffsetCommitter  # noqa: E402
@@ -66,51 +69,79 @@ class JobSettings:
     # Whose offsets the job commits once messages settle (the secret's name only, read on the workers).
     kafka_secret_resource_name: str = ""
     consumer_group: str = ""
+    # The archive's and error bucket's storage client (a module-level function, pickled into the graph):
+    # tests hand in an in-memory one.
+    storage_client: Callable[[], Any] = default_storage_client
 
 
-def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
-    """Everything after the read, so tests can feed RawMessages without Kafka. Returns each outcome, and
-    the messages archived ("archived") and dead-lettered ("dead_lettered") once their lines are written."""
-    archived = messages | "ArchiveRaw" >> ArchiveRaw(
-        settings.archive_bucket, settings.window_seconds, job_name=settings.job_name
-    )
+def parse_and_map(
+    messages: beam.PCollection[RawMessage], settings: JobSettings
+) -> tuple[pvalue.DoOutputsTuple, pvalue.DoOutputsTuple]:
+    """ParseAndValidate then MapToFhir: what a dry run stops after."""
     parsed = messages | "ParseAndValidate" >> ParseAndValidate(settings.mapping, settings.job_name)
     mapped = parsed.valid | "MapToFhir" >> MapToFhir(settings.mapping, settings.job_name)
+    return parsed, mapped
+
+
+def process_steps(
+    messages: beam.PCollection[RawMessage],
+    settings: JobSettings,
+    extra_failures: Sequence[beam.PCollection[ErrorRecord]] = (),
+) -> dict[str, Any]:
+    """The steps every source feeds (Kafka, or a reprocess's bounded read): parse, map, write, dead-letter.
+    `extra_failures` are the source's own error records, dead-lettered beside the steps'. Returns each
+    outcome, and the messages dead-lettered ("dead_lettered") once their records are written."""
+    parsed, mapped = parse_and_map(messages, settings)
     write_order = compiled(settings.mapping.mappings).write_order
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
         settings.fhir, settings.job_name, write_order=write_order
     )
-    failures = (parsed.invalid, mapped.failed, written.failed) | "AllFailures" >> beam.Flatten()
+    failures = (parsed.invalid, mapped.failed, written.failed, *extra_failures) | "AllFailures" >> beam.Flatten()
     dead_lettered = failures | "DeadLetter" >> DeadLetter(
-        settings.error_bucket, settings.window_seconds, job_name=settings.job_name
+        settings.error_bucket, settings.window_seconds, settings.storage_client, job_name=settings.job_name
     )
     return {
         "written": written.written,
         "failed": failures,
         "filtered": parsed.filtered,
-        "archived": archived,
         "dead_lettered": dead_lettered,
     }
+
+
+def build_steps(messages: beam.PCollection[RawMessage], settings: JobSettings) -> dict[str, Any]:
+    """Everything after the Kafka read, so tests can feed RawMessages without Kafka: the archive, then
+    process_steps. Returns process_steps' outcomes and the messages archived ("archived")."""
+    archived = messages | "ArchiveRaw" >> ArchiveRaw(
+        settings.archive_bucket, settings.window_seconds, settings.storage_client, job_name=settings.job_name
+    )
+    return {**process_steps(messages, settings), "archived": archived}
+
+
+def step_settings(options: PipelineOptions) -> JobSettings:
+    """The steps' settings from the flags, without the Kafka source's (what a reprocess needs)."""
+    opts = options.view_as(KafkaToFhirOptions)
+    # The FHIR config names the auth secret and holds no credential: workers read it in setup(). It is read
+    # here once only so that a missing or malformed secret stops the launch with a message.
+    fhir = FhirStoreConfig.from_flags(options.get_all_options())
+    fhir.resolve_secret(access_secret)
+    return JobSettings(
+        job_name=options.view_as(GoogleCloudOptions).job_name,
+        archive_bucket=opts.gcs_archive_bucket or "",
+        error_bucket=opts.gcs_error_bucket or "",
+        window_seconds=opts.archive_window_seconds,
+        fhir=fhir,
+        mapping=config_from_flags(opts),
+    )
 
 
 def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, str], list[str]]:
     """Read the secrets and turn the flags into the steps' settings, the consumer config and the topics."""
     opts = options.view_as(KafkaToFhirOptions)
-    job_name = options.view_as(GoogleCloudOptions).job_name
     connection = parse_kafka_secret(access_secret(opts.kafka_secret_resource_name))
     extra = dict(_key_value(p) for p in opts.kafka_consumer_property)
     consumer = consumer_config(connection, opts.kafka_consumer_group, opts.kafka_secret_resource_name, extra)
-    # The FHIR config names the auth secret and holds no credential: workers read it in setup(). It is read
-    # here once only so that a missing or malformed secret stops the launch with a message.
-    fhir = FhirStoreConfig.from_flags(options.get_all_options())
-    fhir.resolve_secret(access_secret)
-    settings = JobSettings(
-        job_name=job_name,
-        archive_bucket=opts.gcs_archive_bucket,
-        error_bucket=opts.gcs_error_bucket,
-        window_seconds=opts.archive_window_seconds,
-        fhir=fhir,
-        mapping=config_from_flags(opts),
+    settings = replace(
+        step_settings(options),
         kafka_secret_resource_name=opts.kafka_secret_resource_name,
         consumer_group=consumer["group.id"],
     )
@@ -166,16 +197,18 @@ def help_parser() -> argparse.ArgumentParser:
 SETUP_FILE = Path(__file__).resolve().parent.parent / "setup.py"
 
 
-def launch_options(argv: list[str]) -> PipelineOptions:
-    """The job's options, parsed once, with what the launcher adds: a streaming job, a stable job name and,
-    on Dataflow, the setup.py that ships beam_pipeline to the workers."""
+def launch_options(
+    argv: list[str], *, streaming: bool = True, default_job_name: str = DEFAULT_JOB_NAME
+) -> PipelineOptions:
+    """The job's options, parsed once, with what the launcher adds: streaming (the Kafka job) or batch (a
+    reprocess), a stable job name and, on Dataflow, the setup.py that ships beam_pipeline to the workers."""
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
-    standard.streaming = True
+    standard.streaming = streaming
     cloud = options.view_as(GoogleCloudOptions)
     if not cloud.job_name:
-        # The launch DAG's "no job of this name is running" check depends on a stable default.
-        cloud.job_name = DEFAULT_JOB_NAME
+        # The DAGs' "no job of this name is running" checks depend on a stable default.
+        cloud.job_name = default_job_name
     setup = options.view_as(SetupOptions)
     if (standard.runner or "").endswith("DataflowRunner") and not setup.setup_file and SETUP_FILE.exists():
         # Workers import beam_pipeline.*; Dataflow ships it as the package this setup.py builds.

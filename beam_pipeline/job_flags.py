@@ -8,6 +8,8 @@ original command passes, is kept here as an alias of Beam's --subnetwork.
 
 from __future__ import annotations
 
+from typing import Any
+
 from apache_beam.options import pipeline_options as _beam_options
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -28,111 +30,162 @@ def _on_command_line(parser: object) -> bool:
     return beam_parser is None or not isinstance(parser, beam_parser)
 
 
+def add_topics_flag(parser: Any, *, required: bool) -> None:  # noqa: ANN401  (an argparse parser or group)
+    parser.add_argument(
+        "--topics",
+        required=required,
+        help="Comma-separated Kafka topics, e.g. patients,patients-b: the streaming job reads them, a reprocess "
+        "reads their archive.",
+    )
+
+
+def add_kafka_flags(parser: Any, *, required: bool) -> None:  # noqa: ANN401
+    """The Kafka source: its topics, secret and consumer."""
+    kafka = parser.add_argument_group("Kafka source")
+    add_topics_flag(kafka, required=required)
+    kafka.add_argument(
+        "--kafka_secret_resource_name",
+        required=required,
+        help="Secret Manager version holding the Kafka connection JSON "
+        '{"bootstrap_servers": ..., "apiKey": ..., "apiSecret": ...}, as '
+        "projects/P/secrets/S/versions/V. apiKey/apiSecret mean SASL_SSL with PLAIN (Confluent Cloud).",
+    )
+    kafka.add_argument(
+        "--kafka_consumer_group",
+        default=DEFAULT_CONSUMER_GROUP,
+        help="Kafka consumer group; the job commits its offsets once messages have settled (stored, "
+        f"filtered or dead-lettered, and archived) and a new job starts there (default {DEFAULT_CONSUMER_GROUP}). "
+        "Never run two streaming jobs on one group.",
+    )
+    kafka.add_argument(
+        "--kafka_consumer_property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
+    )
+    kafka.add_argument(
+        "--expansion_service",
+        default=None,
+        help="host:port of a running KafkaIO expansion service (the local stack's). Start it with "
+        f"--experiments={KAFKA_READ_EXPERIMENT}, as the local stack does: without that KafkaIO keeps each "
+        "message up to 2 s longer. Without this flag the job starts Beam's own, with that experiment.",
+    )
+
+
+def add_fhir_store_flags(parser: Any) -> None:  # noqa: ANN401
+    """Where and how the resources are written, and the mapping that makes them."""
+    hcapi = parser.add_argument_group("FHIR store: Google Cloud Healthcare API (the original sample's flags)")
+    hcapi.add_argument("--hcapi_project_id", help="Project of the Healthcare API dataset.")
+    hcapi.add_argument("--hcapi_location", help="Location (region) of the dataset, e.g. us-central1.")
+    hcapi.add_argument("--hcapi_dataset", help="Healthcare API dataset name.")
+    hcapi.add_argument("--hcapi_version", default="v1", help="Healthcare API version (default v1).")
+    hcapi.add_argument("--hcapi_get_fhir_store", help="FHIR store read for searches (reference resolution, checks).")
+    hcapi.add_argument("--hcapi_post_fhir_store", help="FHIR store the resources are written to.")
+
+    fhir = parser.add_argument_group("FHIR store: any FHIR R4 server (instead of the Healthcare API)")
+    fhir.add_argument(
+        "--fhir_base_url",
+        help="Base URL of a FHIR R4 server, e.g. http://127.0.0.1:8080/fhir. Overrides the --hcapi_* store.",
+    )
+    fhir.add_argument(
+        "--fhir_auth",
+        choices=AUTH_KINDS,
+        default=None,
+        help="Authentication to the FHIR server: google (Application Default Credentials; the default for "
+        "the Healthcare API), none (the default for --fhir_base_url), bearer, basic or oauth2 (client "
+        "credentials).",
+    )
+    fhir.add_argument(
+        "--fhir_auth_secret_resource_name",
+        help="Secret Manager version with the credentials for bearer/basic/oauth2 as JSON: "
+        '{"token"} or {"username", "password"} or {"token_url", "client_id", "client_secret", "scope"}.',
+    )
+
+    write = parser.add_argument_group("Writing")
+    write.add_argument(
+        "--write_mode",
+        choices=WRITE_MODES,
+        default="upsert",
+        help="upsert: conditional update on the business identifier, so a redelivered or replayed message "
+        "updates the same resource (default); conditional_create: If-None-Exist, never overwrites; "
+        "create: plain POST, one new resource per message (the original sample's behaviour).",
+    )
+    write.add_argument("--bundle_size", type=int, default=200, help="Resources per FHIR batch bundle (default 200).")
+    write.add_argument(
+        "--max_bundles_in_flight",
+        type=int,
+        default=4,
+        help="Batch bundles sent concurrently by one worker thread's client (default 4).",
+    )
+    add_mapping_flags(parser.add_argument_group("Mapping and business filters"))
+
+
+def add_storage_flags(parser: Any, *, required: bool) -> None:  # noqa: ANN401
+    """The archive and error buckets."""
+    storage = parser.add_argument_group("Archive and errors")
+    storage.add_argument(
+        "--gcs_archive_bucket",
+        required=required,
+        help="Bucket (name or gs://name) that receives every consumed raw message as windowed NDJSON.",
+    )
+    storage.add_argument(
+        "--gcs_error_bucket",
+        required=required,
+        help="Bucket (name or gs://name) that receives an error record for every failed message.",
+    )
+    storage.add_argument(
+        "--archive_window_seconds",
+        type=int,
+        default=60,
+        help="Length of the fixed windows that group archive and error files (default 60).",
+    )
+
+
 class KafkaToFhirOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:  # noqa: ANN001  (Beam's own parser type)
         required = _on_command_line(parser)
-        kafka = parser.add_argument_group("Kafka source")
-        kafka.add_argument(
-            "--topics",
-            required=required,
-            help="Comma-separated Kafka topics to read, e.g. patients,patients-b.",
-        )
-        kafka.add_argument(
-            "--kafka_secret_resource_name",
-            required=required,
-            help="Secret Manager version holding the Kafka connection JSON "
-            '{"bootstrap_servers": ..., "apiKey": ..., "apiSecret": ...}, as '
-            "projects/P/secrets/S/versions/V. apiKey/apiSecret mean SASL_SSL with PLAIN (Confluent Cloud).",
-        )
-        kafka.add_argument(
-            "--kafka_consumer_group",
-            default=DEFAULT_CONSUMER_GROUP,
-            help="Kafka consumer group; the job commits its offsets once messages have settled (stored, "
-            f"filtered or dead-lettered, and archived) and a new job starts there (default {DEFAULT_CONSUMER_GROUP}). "
-            "Never run two streaming jobs on one group.",
-        )
-        kafka.add_argument(
-            "--kafka_consumer_property",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
-        )
-        kafka.add_argument(
-            "--expansion_service",
-            default=None,
-            help="host:port of a running KafkaIO expansion service (the local stack's). Start it with "
-            f"--experiments={KAFKA_READ_EXPERIMENT}, as the local stack does: without that KafkaIO keeps each "
-            "message up to 2 s longer. Without this flag the job starts Beam's own, with that experiment.",
-        )
+        add_kafka_flags(parser, required=required)
+        add_fhir_store_flags(parser)
+        add_storage_flags(parser, required=required)
 
-        hcapi = parser.add_argument_group("FHIR store: Google Cloud Healthcare API (the original sample's flags)")
-        hcapi.add_argument("--hcapi_project_id", help="Project of the Healthcare API dataset.")
-        hcapi.add_argument("--hcapi_location", help="Location (region) of the dataset, e.g. us-central1.")
-        hcapi.add_argument("--hcapi_dataset", help="Healthcare API dataset name.")
-        hcapi.add_argument("--hcapi_version", default="v1", help="Healthcare API version (default v1).")
-        hcapi.add_argument(
-            "--hcapi_get_fhir_store", help="FHIR store read for searches (reference resolution, checks)."
-        )
-        hcapi.add_argument("--hcapi_post_fhir_store", help="FHIR store the resources are written to.")
 
-        fhir = parser.add_argument_group("FHIR store: any FHIR R4 server (instead of the Healthcare API)")
-        fhir.add_argument(
-            "--fhir_base_url",
-            help="Base URL of a FHIR R4 server, e.g. http://127.0.0.1:8080/fhir. Overrides the --hcapi_* store.",
-        )
-        fhir.add_argument(
-            "--fhir_auth",
-            choices=AUTH_KINDS,
-            default=None,
-            help="Authentication to the FHIR server: google (Application Default Credentials; the default for "
-            "the Healthcare API), none (the default for --fhir_base_url), bearer, basic or oauth2 (client "
-            "credentials).",
-        )
-        fhir.add_argument(
-            "--fhir_auth_secret_resource_name",
-            help="Secret Manager version with the credentials for bearer/basic/oauth2 as JSON: "
-            '{"token"} or {"username", "password"} or {"token_url", "client_id", "client_secret", "scope"}.',
-        )
-
-        write = parser.add_argument_group("Writing")
-        write.add_argument(
-            "--write_mode",
-            choices=WRITE_MODES,
-            default="upsert",
-            help="upsert: conditional update on the business identifier, so a redelivered or replayed message "
-            "updates the same resource (default); conditional_create: If-None-Exist, never overwrites; "
-            "create: plain POST, one new resource per message (the original sample's behaviour).",
-        )
-        write.add_argument(
-            "--bundle_size", type=int, default=200, help="Resources per FHIR batch bundle (default 200)."
-        )
-        write.add_argument(
-            "--max_bundles_in_flight",
-            type=int,
-            default=4,
-            help="Batch bundles sent concurrently by one worker thread's client (default 4).",
-        )
-        add_mapping_flags(parser.add_argument_group("Mapping and business filters"))
-
-        storage = parser.add_argument_group("Archive and errors")
-        storage.add_argument(
-            "--gcs_archive_bucket",
-            required=required,
-            help="Bucket (name or gs://name) that receives every consumed raw message as windowed NDJSON.",
-        )
-        storage.add_argument(
-            "--gcs_error_bucket",
-            required=required,
-            help="Bucket (name or gs://name) that receives an error record for every failed message.",
-        )
-        storage.add_argument(
-            "--archive_window_seconds",
-            type=int,
-            default=60,
-            help="Length of the fixed windows that group archive and error files (default 60).",
-        )
+def add_reprocess_flags(parser: Any) -> None:  # noqa: ANN401
+    """The reprocess's own flags (python -m beam_pipeline.reprocess). Never Beam options: Beam's parser would
+    read --dry_run as its TestOptions flag, with which DataflowRunner submits nothing."""
+    source = parser.add_argument_group("Reprocess: what to read (the archive by --topics and a range, or files)")
+    source.add_argument(
+        "--from",
+        dest="reprocess_from",
+        metavar="TIME",
+        help="Start of the [from, to) range of Kafka timestamps to reprocess from the archive, ISO 8601 in UTC, "
+        "e.g. 2026-01-01 or 2026-01-01T06:00:00Z (a time without a zone is UTC).",
+    )
+    source.add_argument(
+        "--to",
+        dest="reprocess_to",
+        metavar="TIME",
+        help="End of the range, exclusive, in the same form as --from.",
+    )
+    source.add_argument(
+        "--input_pattern",
+        help="Instead of the archive: raw message files (NDJSON, one raw message a line), a local or gs:// path "
+        "or glob, e.g. gs://bucket/history/*.ndjson. Their messages take the single topic of --topics if given.",
+    )
+    source.add_argument(
+        "--detach",
+        action="store_true",
+        help="Return once the runner has accepted the job, printing its name and id (what the k2f_reprocess "
+        "DAG does: it then waits on the triggerer and reports from the job's counters); by default the "
+        "command waits for the job to end and prints its summary.",
+    )
+    source.add_argument(
+        "--dry_run",
+        action="store_true",
+        help="Parse and map only: count what would be written (per resource type) and what would fail (per "
+        "stage and code); write nothing to the FHIR store or the error bucket.",
+    )
 
 
 # Flags of the original sample that Beam spells differently.

@@ -35,6 +35,12 @@ class RawMessage:
             headers=tuple((str(h.key), bytes(h.value) if h.value is not None else b"") for h in (record.headers or ())),
         )
 
+    @classmethod
+    def from_archive_line(cls, line: str | bytes) -> RawMessage:
+        """An archived message as it was consumed, without headers (the archive keeps none). Raises
+        archive_line.CorruptArchiveLine for a line that is not one."""
+        return cls(**archive_line.read_archive_line(line))
+
     @property
     def delivery(self) -> Delivery:
         return Delivery(self.topic, self.partition, self.offset)

@@ -11,6 +11,8 @@ The pipeline builds these paths (ArchiveRaw, DeadLetter) and the Airflow side li
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from beam_pipeline.contracts.error_record import ErrorRecord, utc_date
 
 ARCHIVE_PREFIX = "archive"
@@ -31,6 +33,17 @@ def bucket_name(bucket: str) -> str:
 def archive_partition(topic: str, date: str) -> str:
     """topic=T/date=D, the date of the Kafka message."""
     return f"topic={topic}/date={date}"
+
+
+def archive_range_prefixes(topics: list[str], start_ms: int, end_ms: int) -> list[str]:
+    """archive/topic=T/date=D/ for every topic and every UTC day that overlaps [start_ms, end_ms): the only
+    objects that can hold a message of the range (its object is named by its Kafka timestamp's day)."""
+    if end_ms <= start_ms:
+        return []
+    first = datetime.fromtimestamp(start_ms / 1000, UTC).date()
+    last = datetime.fromtimestamp((end_ms - 1) / 1000, UTC).date()
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    return [f"{ARCHIVE_PREFIX}/{archive_partition(topic, day)}/" for topic in topics for day in days]
 
 
 def error_partition(record: ErrorRecord) -> str:

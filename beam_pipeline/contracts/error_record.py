@@ -38,7 +38,7 @@ HEADER_STAGE = "k2f-error-stage"
 HEADER_CODE = "k2f-error-code"
 
 # Headers are input like any other: values outside these bounds are ignored, never trusted.
-_KAFKA_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")  # Kafka's own rule for topic names
+KAFKA_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")  # Kafka's own rule for topic names
 _DIGITS = re.compile(r"^-?[0-9]{1,19}$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 MAX_ATTEMPT = 1_000_000
@@ -252,7 +252,7 @@ def replay_origin(
     if HEADER_ATTEMPT not in values or HEADER_TOPIC not in values:
         return None
     topic = values[HEADER_TOPIC]
-    if not _KAFKA_TOPIC.match(topic):
+    if not KAFKA_TOPIC.match(topic):
         return None
     try:
         attempt = _bounded_int(values, HEADER_ATTEMPT, 1, MAX_ATTEMPT) or 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 DEFAULT_JOB_NAME = "kafka-to-fhir"
 # One streaming job per consumer group, so by default the group is named after the job.
 DEFAULT_CONSUMER_GROUP = DEFAULT_JOB_NAME
+# A reprocess (python -m beam_pipeline.reprocess) runs beside the streaming job, under its own name.
+DEFAULT_REPROCESS_JOB_NAME = f"{DEFAULT_JOB_NAME}-reprocess"
 
 
 def comma_list(value: str | None) -> list[str]:

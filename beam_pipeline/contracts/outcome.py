@@ -12,6 +12,10 @@ PARSE = "parse"
 VALIDATE = "validate"
 MAP = "map"
 WRITE = "write"  # the write step's codes are the FHIR store client's (fhir_store/errors.py)
+# A reprocess's reading of the archive or raw files (beam_pipeline/reprocess.py): before any message exists.
+REPROCESS = "reprocess"
+CORRUPT_ARCHIVE_LINE = "corrupt_archive_line"
+UNREADABLE_OBJECT = "unreadable_object"
 
 # Error codes (machine-readable; `detail` names fields, never values).
 INVALID_UTF8 = "invalid_utf8"

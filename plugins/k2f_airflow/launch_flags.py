@@ -13,6 +13,7 @@ from typing import Any
 from k2f_airflow.config import ConfigError, K2fConfig, setting_name
 
 ENTRY_POINT = "dataflow_kafka_to_fhirstore.py"
+REPROCESS_ENTRY_POINT = "reprocess.py"
 _HCAPI = ("project_id", "location", "dataset", "post_fhir_store", "get_fhir_store", "version")
 
 
@@ -28,15 +29,19 @@ def store_flags(cfg: K2fConfig) -> dict[str, Any]:
 def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
     """Flags every runner gets (the Beam operator's `pipeline_options`), k2f_pipeline_options last."""
     cfg.require("topics", "kafka_secret_resource_name", "archive_bucket", "error_bucket")
-    options: dict[str, Any] = {
+    kafka = {
         "topics": ",".join(cfg.topic_list),
         "kafka_secret_resource_name": cfg.kafka_secret_resource_name,
         "kafka_consumer_group": cfg.kafka_consumer_group,
-        "gcs_archive_bucket": cfg.archive_bucket,
-        "gcs_error_bucket": cfg.error_bucket,
-        "streaming": True,
-        **store_flags(cfg),
     }
+    return job_options(cfg, {**kafka, "gcs_archive_bucket": cfg.archive_bucket, "streaming": True})
+
+
+def job_options(cfg: K2fConfig, source: dict[str, Any]) -> dict[str, Any]:
+    """What the streaming job and a reprocess share: the source's flags, the error bucket, the FHIR store,
+    the mappings, Dataflow's temp location, then k2f_pipeline_options."""
+    cfg.require("error_bucket")
+    options: dict[str, Any] = {**source, "gcs_error_bucket": cfg.error_bucket, **store_flags(cfg)}
     if cfg.mappings:
         options["mappings"] = cfg.mappings
     if not cfg.is_local:
@@ -46,19 +51,21 @@ def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
     return options
 
 
-def local_runner(cfg: K2fConfig) -> tuple[str, dict[str, Any]]:
+def local_runner(cfg: K2fConfig, *, streaming: bool = True, job_name: str | None = None) -> tuple[str, dict[str, Any]]:
     """(runner, options) that send the job to the local stack, from the pipeline's own local settings."""
     from launcher.local_stack_flags import LocalStack
 
-    cfg.require("local_job_endpoint", "local_worker_pool_port", "local_expansion_service")
-    options = LocalStack(cfg.local_job_endpoint, cfg.local_worker_pool_port).runner_options(streaming=True)
+    cfg.require("local_job_endpoint", "local_worker_pool_port")
+    options = LocalStack(cfg.local_job_endpoint, cfg.local_worker_pool_port).runner_options(streaming=streaming)
     runner = str(options.pop("runner"))
-    options["job_name"] = cfg.job_name
-    options["expansion_service"] = cfg.local_expansion_service
+    options["job_name"] = job_name or cfg.job_name
+    if streaming:
+        cfg.require("local_expansion_service")
+        options["expansion_service"] = cfg.local_expansion_service
     return runner, options
 
 
-def default_py_file() -> str:
+def default_py_file(entry_point: str = ENTRY_POINT) -> str:
     """The entry point next to the importable beam_pipeline package (the dags/ folder on Composer)."""
     spec = importlib.util.find_spec("beam_pipeline")
     if spec is None or not spec.submodule_search_locations:
@@ -66,7 +73,7 @@ def default_py_file() -> str:
             f"beam_pipeline is not importable: put it on the workers' PYTHONPATH (on Composer, upload it to the "
             f"dags/ folder) or set {setting_name('py_file')}"
         )
-    return str(Path(next(iter(spec.submodule_search_locations))) / ENTRY_POINT)
+    return str(Path(next(iter(spec.submodule_search_locations))) / entry_point)
 
 
 def fhir_flags(cfg: K2fConfig) -> dict[str, Any]:

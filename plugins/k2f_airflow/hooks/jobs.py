@@ -9,6 +9,7 @@ Airflow Connection would only be a second place to write the endpoint down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
@@ -33,6 +34,11 @@ class LocalJobsClient:
         with self._client() as client:
             return client.active_jobs(job_name)
 
+    def active_jobs_named_from(self, prefix: str) -> list[Any]:
+        """Unfinished jobs whose name starts with `prefix` (the reprocesses)."""
+        with self._client() as client:
+            return [j for j in client.active_jobs() if j.job_name.startswith(prefix)]
+
     def jobs_named(self, job_name: str) -> list[Any]:
         """Every job of this name the job service knows, finished ones included."""
         with self._client() as client:
@@ -41,6 +47,11 @@ class LocalJobsClient:
     def state(self, job_id: str) -> str:
         with self._client() as client:
             return client.state(job_id)
+
+    def counters(self, job_id: str) -> dict[str, int]:
+        """The job's Beam counters, {"namespace/name": value} summed over steps."""
+        with self._client() as client:
+            return client.counters(job_id)
 
     def cancel(self, job_id: str) -> str:
         with self._client() as client:
@@ -61,6 +72,13 @@ class DataflowJobsHook(DataflowHook):
 
     def active_jobs(self, job_name: str) -> list[Any]:
         """Jobs of exactly this name that are not finished (the ACTIVE filter of jobs.list)."""
+        return self._active(lambda name: name == job_name)
+
+    def active_jobs_named_from(self, prefix: str) -> list[Any]:
+        """Unfinished jobs whose name starts with `prefix` (the reprocesses)."""
+        return self._active(lambda name: name.startswith(prefix))
+
+    def _active(self, wanted: Callable[[str], bool]) -> list[Any]:
         from launcher.job_states import JobInfo
 
         jobs_api = self.get_conn().projects().locations().jobs()
@@ -69,7 +87,7 @@ class DataflowJobsHook(DataflowHook):
         while request is not None:
             response = request.execute(num_retries=self.num_retries)
             for job in response.get("jobs", []):
-                if job.get("name") == job_name:
+                if wanted(job.get("name", "")):
                     found.append(JobInfo(job["id"], job["name"], beam_state(job.get("currentState", ""))))
             request = jobs_api.list_next(previous_request=request, previous_response=response)
         return found
@@ -77,6 +95,21 @@ class DataflowJobsHook(DataflowHook):
     def jobs_named(self, job_name: str) -> list[Any]:
         """Unfinished jobs of this name (a launch's own job is found by id, from the Beam operator)."""
         return self.active_jobs(job_name)
+
+    def counters(self, job_id: str) -> dict[str, int]:
+        """The job's user counters, {"namespace/name": value} summed over steps (jobs.getMetrics; the
+        tentative values of a running job are left out)."""
+        jobs_api = self.get_conn().projects().locations().jobs()
+        request = jobs_api.getMetrics(projectId=self.project, location=self.location, jobId=job_id)
+        totals: dict[str, int] = {}
+        for metric in request.execute(num_retries=self.num_retries).get("metrics", []):
+            name = metric.get("name", {})
+            context = name.get("context", {})
+            if name.get("origin") != "user" or context.get("tentative") == "true" or "namespace" not in context:
+                continue
+            key = f"{context['namespace']}/{name.get('name', '')}"
+            totals[key] = totals.get(key, 0) + int(metric.get("scalar") or 0)
+        return totals
 
     def state(self, job_id: str) -> str:
         job = self.get_job(job_id=job_id, project_id=self.project, location=self.location)

@@ -26,11 +26,11 @@ from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
 log = logging.getLogger(__name__)
 
 
-def _trigger(cfg: K2fConfig, target: str, poll: float, timeout: int, **job: Any) -> JobStateTrigger:
+def _trigger(cfg: K2fConfig, target: str, poll: float, timeout: int, job_name: str = "", **job: Any) -> JobStateTrigger:
     return JobStateTrigger(
         target=target,
         runner=cfg.runner,
-        job_name=cfg.job_name,
+        job_name=job_name or cfg.job_name,
         local_job_endpoint=cfg.local_job_endpoint,
         gcp_conn_id=cfg.gcp_conn_id,
         gcp_project=cfg.gcp_project,
@@ -118,12 +118,21 @@ class JobRunningSensor(_JobStateSensor):
 
 
 class JobStoppedSensor(_JobStateSensor):
-    """Done when no job of the configured name is unfinished any more."""
+    """Done when no job of the configured name (or `job_name`, templated: a reprocess's) is unfinished any
+    more, waiting at most the drain timeout (or `timeout_seconds`)."""
+
+    template_fields = ("job_name",)
+
+    def __init__(self, *, job_name: Any = "", timeout_seconds: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.timeout_seconds = timeout_seconds
 
     def execute(self, context: Any) -> Any:
         cfg = task_config(context)
-        timeout = cfg.drain_timeout_seconds
-        return self._wait(context, _trigger(cfg, STOPPED, self.poke_interval, timeout), timeout)
+        timeout = self.timeout_seconds or cfg.drain_timeout_seconds
+        trigger = _trigger(cfg, STOPPED, self.poke_interval, timeout, job_name=str(self.job_name or ""))
+        return self._wait(context, trigger, timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> None:
         event = _finished(event)

@@ -11,7 +11,7 @@ import pytest
 from tests.unit.airflow.conftest import ROOT
 
 DAGS = ROOT / "dags"
-EXPECTED = {"k2f_launch", "k2f_health", "k2f_error_replay", "k2f_drain"}
+EXPECTED = {"k2f_launch", "k2f_health", "k2f_error_replay", "k2f_drain", "k2f_reprocess"}
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,20 @@ def test_drain_waits_for_the_stop(dagbag):
     drain = dag.get_task("drain_dataflow_job")
     assert drain.operator_class.__name__ == "DataflowStopJobOperator"  # the provider's, as it is
     assert drain.partial_kwargs["drain_pipeline"] is True
+
+
+def test_reprocess_checks_its_prerequisites_then_runs_the_stock_beam_operator(dagbag):
+    dag = dagbag.dags["k2f_reprocess"]
+    assert dag.schedule is None
+    assert set(dag.params.keys()) == {"topics", "from", "to", "input_pattern", "mappings", "dry_run"}
+    run = dag.get_task("run_reprocess")
+    assert type(run).__name__ == "BeamRunPythonPipelineOperator"
+    assert run.upstream_task_ids == {"plan_reprocess"}
+    done = dag.get_task("wait_until_done")
+    assert type(done).__name__ == "JobStoppedSensor" and done.upstream_task_ids == {"run_reprocess", "plan_reprocess"}
+    assert dag.get_task("report_reprocess").upstream_task_ids == {"wait_until_done", "plan_reprocess"}
+    assert dag.get_task("plan_reprocess").upstream_task_ids == {
+        "prerequisites.mappings",
+        "prerequisites.buckets",
+        "prerequisites.fhir_store",
+    }

@@ -1,0 +1,253 @@
+"""Reprocess history: the streaming job's steps as a batch job over the raw archive or raw message files.
+
+    python -m beam_pipeline.reprocess --help
+
+    # the archive of two topics for December 2026
+    python -m beam_pipeline.reprocess --topics patients,conditions --from 2026-12-01 --to 2027-01-01 \\
+        --gcs_archive_bucket k2f-archive --gcs_error_bucket k2f-errors --fhir_base_url http://127.0.0.1:8080/fhir
+    # raw files, counting only
+    python -m beam_pipeline.reprocess --input_pattern 'gs://history/*.ndjson' --dry_run ...
+
+The same ParseAndValidate, MapToFhir, WriteToFhirStore and DeadLetter as the streaming job
+(dataflow_kafka_to_fhirstore.process_steps), fed by ReadArchive or ReadRawFiles (transforms/read_history.py),
+in batch on any runner (DataflowRunner without --streaming; Prism locally). Nothing is archived again and no
+Kafka offset is committed. The command waits for the job to end and prints its summary as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    # Run as a file (the Beam operator's py_file): make the repository root importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.runners.runner import PipelineResult  # noqa: E402
+
+from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
+from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
+from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
+from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, NAMESPACE, summary  # noqa: E402
+from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
+    JobSettings,
+    launch_options,
+    parse_and_map,
+    process_steps,
+    step_settings,
+)
+from beam_pipeline.job_flags import (  # noqa: E402
+    add_fhir_store_flags,
+    add_reprocess_flags,
+    add_storage_flags,
+    add_topics_flag,
+    normalize_argv,
+)
+from beam_pipeline.transforms.outputs import FAILED  # noqa: E402
+from beam_pipeline.transforms.parse_and_map import MappedMessage  # noqa: E402
+from beam_pipeline.transforms.read_history import (  # noqa: E402
+    MESSAGES,
+    RAW_FILES_TOPIC,
+    counter,
+    read_archive,
+    read_raw_files,
+)
+
+log = logging.getLogger("kafka_to_fhir.reprocess")
+
+
+def source_from_flags(args: argparse.Namespace, topics: str | None) -> ReprocessSource:
+    """The source the flags name (contracts/reprocess_source.py has the rules)."""
+    return reprocess_source(topics, args.reprocess_from, args.reprocess_to, args.input_pattern)
+
+
+def archive_root(bucket: str) -> str:
+    """gs://name for a bucket name (the flag's form), a local folder or gs:// path as it is."""
+    if bucket.startswith("gs://") or bucket.startswith("/") or bucket.startswith("."):
+        return bucket.rstrip("/")
+    return f"gs://{bucket.strip('/')}"
+
+
+def read_source(
+    pipeline: beam.Pipeline, source: ReprocessSource, settings: JobSettings, at_s: float
+) -> dict[str, beam.PCollection]:
+    """`messages` RawMessage and the source's own `failed` ErrorRecord."""
+    if source.input_pattern:
+        topic = source.topics[0] if source.topics else RAW_FILES_TOPIC
+        return read_raw_files(pipeline, source.input_pattern, topic, settings.job_name, at_s, settings.storage_client)
+    if not settings.archive_bucket:
+        raise ValueError("--gcs_archive_bucket names the archive to reprocess")
+    assert source.start_ms is not None and source.end_ms is not None  # noqa: S101  (source_from_flags)
+    return read_archive(
+        pipeline,
+        archive_root(settings.archive_bucket),
+        list(source.topics),
+        source.start_ms,
+        source.end_ms,
+        settings.job_name,
+        at_s,
+        settings.storage_client,
+    )
+
+
+def _count_would_write(mapped: MappedMessage) -> None:
+    beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, "messages_would_write").inc()
+    for resource in mapped.resources:
+        rtype = resource.resource.get("resourceType") if isinstance(resource.resource, dict) else None
+        beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, f"would_write.{rtype or 'unknown'}").inc()
+
+
+def _count_would_fail(record: ErrorRecord) -> None:
+    # Stage and code are fixed vocabularies, never data, so they are safe as metric names.
+    beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, f"would_fail.{record.stage}.{record.code}").inc()
+
+
+def build_reprocess(
+    pipeline: beam.Pipeline, source: ReprocessSource, settings: JobSettings, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """The reprocess graph: the bounded read, then the streaming job's steps (no archive, no offset commit);
+    a dry run stops after MapToFhir and only counts."""
+    at_s = time.time()
+    read = read_source(pipeline, source, settings, at_s)
+    messages = read[MESSAGES]
+    if dry_run:
+        parsed, mapped = parse_and_map(messages, settings)
+        _ = mapped.mapped | "CountWouldWrite" >> beam.Map(_count_would_write)
+        failures = (parsed.invalid, mapped.failed, read[FAILED]) | "AllFailures" >> beam.Flatten()
+        _ = failures | "CountWouldFail" >> beam.Map(_count_would_fail)
+        return {"mapped": mapped.mapped, "failed": failures, "filtered": parsed.filtered}
+    steps = process_steps(messages, settings, extra_failures=[read[FAILED]])
+    _ = steps["written"] | "CountWritten" >> beam.Map(lambda _m: counter("messages_written").inc())
+    return steps
+
+
+def job_counters(result: PipelineResult) -> dict[str, int]:
+    """ "namespace/name" -> value of every counter of a finished job (committed where the runner has it)."""
+    out: dict[str, int] = {}
+    for item in result.metrics().query()["counters"]:
+        value = item.committed if item.committed is not None else item.attempted
+        key = f"{item.key.metric.namespace}/{item.key.metric.name}"
+        # A counter is reported per step that increments it: the summary wants the job's total.
+        out[key] = out.get(key, 0) + int(value or 0)
+    return out
+
+
+def _job_id(result: PipelineResult) -> str | None:
+    job_id = getattr(result, "job_id", None)
+    return job_id() if callable(job_id) else getattr(result, "_job_id", None)
+
+
+# How often a running reprocess logs its progress (the DAG's task log shows the command's output).
+PROGRESS_SECONDS = 60.0
+
+
+def progress_line(counters: dict[str, int], elapsed_s: float) -> str:
+    """One line of progress from a running job's counters: counts and a rate, never content."""
+    lines = counters.get(f"{NAMESPACE}/lines_read", 0)
+    written = counters.get(f"{NAMESPACE}/messages_written", 0)
+    failed = sum(v for k, v in counters.items() if k.startswith("dead_letter/"))
+    rate = written / elapsed_s if elapsed_s > 0 else 0.0
+    return (
+        f"reprocess progress after {elapsed_s:.0f} s: {lines} lines read, {written} messages written "
+        f"({rate:.1f}/s), {failed} failed"
+    )
+
+
+class Progress:
+    """While the job runs, a line of progress every `seconds` from its counters, on a daemon thread; the
+    runner answering no metrics yet is no error."""
+
+    def __init__(self, result: PipelineResult, seconds: float = PROGRESS_SECONDS) -> None:
+        self._result = result
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reprocess-progress", daemon=True)
+
+    def __enter__(self) -> Progress:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            try:
+                counters = job_counters(self._result)
+            except Exception as exc:  # noqa: BLE001  (progress is a courtesy; the job's end is what counts)
+                log.info("reprocess progress: no counters yet (%s)", type(exc).__name__)
+                continue
+            log.info("%s", progress_line(counters, time.monotonic() - self._started))
+
+
+def help_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m beam_pipeline.reprocess",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Beam's own flags also apply: --runner, --project, --region, --temp_location, --max_num_workers, "
+        "--no_use_public_ips, --subnet, --job_name (default kafka-to-fhir-reprocess), and for the local stack "
+        "--job_endpoint, --environment_type, --environment_config. Never --streaming: a reprocess is a batch job.",
+    )
+    add_reprocess_flags(parser)
+    add_topics_flag(parser, required=False)
+    add_fhir_store_flags(parser)
+    add_storage_flags(parser, required=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = normalize_argv(sys.argv[1:] if argv is None else argv)
+    parser = help_parser()
+    if any(a in ("-h", "--help") for a in argv):
+        parser.print_help()
+        return 0
+    flags, _ = parser.parse_known_args(argv)  # a malformed flag stops here, with the usage
+    # The reprocess's own flags never reach Beam (see add_reprocess_flags).
+    own = argparse.ArgumentParser(add_help=False)
+    add_reprocess_flags(own)
+    _, beam_argv = own.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        source = source_from_flags(flags, flags.topics)
+        if "--streaming" in beam_argv:
+            raise ValueError("a reprocess is a batch job: leave out --streaming")
+        if not flags.dry_run and not flags.gcs_error_bucket:
+            raise ValueError("--gcs_error_bucket receives the error records (only --dry_run writes none)")
+        options = launch_options(beam_argv, streaming=False, default_job_name=DEFAULT_REPROCESS_JOB_NAME)
+        settings = step_settings(options)
+        pipeline = beam.Pipeline(options=options)
+        build_reprocess(pipeline, source, settings, dry_run=flags.dry_run)
+    except ValueError as exc:
+        # Messages name the flag or secret field to fix; they never carry a secret's value.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = pipeline.run()
+    if flags.detach:
+        # The ids name no patient and no secret; the waiting and the summary are the caller's.
+        print(json.dumps({"job_name": settings.job_name, "job_id": _job_id(result), "state": str(result.state)}))
+        return 0
+    log.info("reprocess %s submitted; waiting for it to end", settings.job_name)
+    with Progress(result):
+        state = result.wait_until_finish()
+    report = {
+        "job_name": settings.job_name,
+        "state": str(state),
+        **summary(job_counters(result), dry_run=flags.dry_run),
+    }
+    # One line for launchers (the Airflow operator) to read: counts and codes, never content.
+    print(json.dumps(report, sort_keys=True), flush=True)
+    return 0 if str(state).endswith("DONE") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

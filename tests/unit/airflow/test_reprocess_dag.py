@@ -1,0 +1,173 @@
+"""k2f_reprocess: the run's source from its params, the job name that carries it, the refusal of an
+overlapping reprocess, and the stock Beam operator's arguments on either runner."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from unittest import mock
+
+import pytest
+from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+from airflow.sdk.exceptions import AirflowFailException
+from k2f_airflow.hooks.jobs import LocalJobsClient
+from k2f_airflow.operators.launch import launch_arguments
+from k2f_airflow.operators.reprocess import PlanReprocessOperator
+from k2f_airflow.reprocess import PREFIX, ReprocessRefused, job_name, overlapping, reprocess_plan, run_source
+
+from beam_pipeline.contracts.reprocess_source import ReprocessSource
+from launcher.job_states import JobInfo
+
+DAY = {"from": "2026-12-01", "to": "2026-12-02"}
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _source(topics: tuple[str, ...], start: str, end: str) -> ReprocessSource:
+    return ReprocessSource(topics, _ms(start), _ms(end))
+
+
+def test_a_job_name_is_a_dataflow_name_that_carries_its_range():
+    name = job_name(_source(("patients", "Synthea.conditions"), "2026-12-01", "2026-12-02"), "manual__2026")
+    assert name.startswith(f"{PREFIX}20261201t000000-20261202t000000-")
+    assert all(c.islower() or c.isdigit() or c == "-" for c in name) and len(name) < 1024
+    files = job_name(ReprocessSource(input_pattern="gs://h/*.ndjson"), "r")
+    assert files.startswith(f"{PREFIX}files-")
+
+
+def test_only_a_running_reprocess_over_the_same_topic_and_time_or_files_overlaps():
+    day = _source(("patients",), "2026-12-01", "2026-12-02")
+    running = [
+        job_name(_source(("patients", "b"), "2026-12-01T12:00:00", "2026-12-03"), "other"),
+        job_name(_source(("patients",), "2026-12-02", "2026-12-03"), "next-day"),
+        job_name(_source(("b",), "2026-12-01", "2026-12-02"), "other-topic"),
+        job_name(ReprocessSource(input_pattern="gs://h/*"), "files"),
+        f"{PREFIX}made-by-hand",
+    ]
+    assert overlapping(day, running) == [running[0], running[4]]  # a name it cannot read: refused, to be safe
+    assert overlapping(ReprocessSource(input_pattern="gs://h/*"), running) == [running[3], running[4]]
+
+
+def test_the_source_comes_from_the_params_and_the_topics_setting(local_cfg):
+    assert run_source(local_cfg, DAY) == _source(("patients", "patients-b"), "2026-12-01", "2026-12-02")
+    with pytest.raises(ReprocessRefused, match="to must be after from"):
+        run_source(local_cfg, {"from": "2026-12-02", "to": "2026-12-01"})
+    with pytest.raises(ReprocessRefused, match="name what to reprocess"):
+        run_source(local_cfg, {})
+
+
+def test_local_plan_runs_the_reprocess_entry_point_in_batch(local_cfg, context):
+    source = run_source(local_cfg, DAY)
+    plan = reprocess_plan(local_cfg, source, "kafka-to-fhir-reprocess-x", dry_run=True)
+    json.dumps(plan)  # an XCom: plain JSON
+    assert plan["py_file"].endswith("beam_pipeline/reprocess.py")
+    options = plan["pipeline_options"]
+    assert options["from"] == "2026-12-01T00:00:00Z" and options["to"] == "2026-12-02T00:00:00Z"
+    assert options["topics"] == "patients,patients-b" and options["dry_run"] is True and options["detach"] is True
+    assert options["job_name"] == "kafka-to-fhir-reprocess-x"
+    assert "streaming" not in options and "kafka_secret_resource_name" not in options
+    assert "expansion_service" not in options  # no Kafka read
+
+    op = BeamRunPythonPipelineOperator(task_id="run_reprocess", **launch_arguments(plan))
+    with mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline") as run:
+        op.execute(context)
+    variables = run.call_args.kwargs["variables"]
+    assert variables["from"] == "2026-12-01T00:00:00Z" and variables["dry_run"] is True
+    assert run.call_args.kwargs["py_interpreter"] == sys.executable
+
+
+def test_dataflow_plan_waits_for_the_batch_job_under_its_own_name(dataflow_cfg):
+    source = ReprocessSource(("legacy",), input_pattern="gs://history/*.ndjson")
+    plan = reprocess_plan(dataflow_cfg, source, "kafka-to-fhir-reprocess-files-1-2", dry_run=False)
+    assert plan["runner"] == "DataflowRunner"
+    assert plan["dataflow_config"]["job_name"] == "kafka-to-fhir-reprocess-files-1-2"
+    assert plan["dataflow_config"]["wait_until_finished"] is False  # wait_until_done waits, deferred
+    options = plan["pipeline_options"]
+    assert options["input_pattern"] == "gs://history/*.ndjson" and options["topics"] == "legacy"
+    assert "dry_run" not in options and "streaming" not in options
+    assert options["temp_location"] == "gs://tmp-bucket/tmp" and options["max_num_workers"] == 3
+
+
+def _plan(cfg, context, params, running):  # noqa: ANN001, ANN202
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
+    jobs.active_jobs_named_from.return_value = [JobInfo(f"id-{i}", n, "RUNNING") for i, n in enumerate(running)]
+    context = {**context, "params": params, "run_id": "manual__1"}
+    with (
+        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=cfg),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+    ):
+        return PlanReprocessOperator(task_id="plan_reprocess").execute(context)
+
+
+def test_plan_refuses_a_run_over_a_running_reprocess_range(local_cfg, context):
+    busy = job_name(_source(("patients",), "2026-12-01T06:00:00", "2026-12-01T07:00:00"), "earlier")
+    with pytest.raises(AirflowFailException, match="overlapping range"):
+        _plan(local_cfg, context, DAY, [busy])
+    plan = _plan(local_cfg, context, {"from": "2026-12-02", "to": "2026-12-03"}, [busy])
+    assert plan["pipeline_options"]["job_name"].startswith(f"{PREFIX}20261202t000000-20261203t000000-")
+    with pytest.raises(AirflowFailException, match="name what to reprocess"):
+        _plan(local_cfg, context, {"to": "2026-12-03"}, [])
+
+
+def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, context):
+    from k2f_airflow.operators.reprocess import ReportReprocessOperator
+
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
+    jobs.jobs_named.return_value = [JobInfo("job-7", "kafka-to-fhir-reprocess-x", "DONE")]
+    jobs.state.return_value = "DONE"
+    jobs.counters.return_value = {
+        "reprocess/objects_read": 3,
+        "reprocess/messages": 300,
+        "reprocess/messages_written": 299,
+        "write_to_fhir_store/superseded": 4,
+        "dead_letter/reprocess.corrupt_archive_line": 1,
+    }
+    op = ReportReprocessOperator(task_id="report_reprocess", job_name="kafka-to-fhir-reprocess-x", dry_run=False)
+    with (
+        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=local_cfg),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+    ):
+        report = op.execute(context)
+    assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 299
+    assert report["superseded"] == 4 and report["failed"] == {"reprocess.corrupt_archive_line": 1}
+    assert json.loads(context["ti"].xcom["summary"]) == report
+    jobs.counters.assert_called_once_with("job-7")
+    jobs.state.return_value = "FAILED"
+    with (
+        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=local_cfg),
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+        pytest.raises(AirflowFailException, match="ended FAILED"),
+    ):
+        op.execute(context)
+
+
+def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_steps():
+    from airflow.providers.google.cloud.hooks.dataflow import DataflowHook as RealDataflowHook
+    from k2f_airflow.hooks.jobs import DataflowJobsHook
+
+    def metric(name: str, value: int, step: str, **context: str) -> dict:
+        return {
+            "name": {"origin": "user", "name": name, "context": {"namespace": "reprocess", "step": step, **context}},
+            "scalar": value,
+        }
+
+    with (
+        mock.patch.object(RealDataflowHook, "__init__", return_value=None),
+        mock.patch.object(DataflowJobsHook, "get_conn") as get_conn,
+        mock.patch.object(DataflowJobsHook, "num_retries", 5),
+    ):
+        jobs = DataflowJobsHook("gcp", "df-project", "europe-west1")
+        jobs_api = get_conn.return_value.projects.return_value.locations.return_value.jobs.return_value
+        jobs_api.getMetrics.return_value.execute.return_value = {
+            "metrics": [
+                metric("messages", 2, "s1"),
+                metric("messages", 3, "s2"),
+                metric("messages", 9, "s2", tentative="true"),
+                {"name": {"origin": "dataflow/v1b3", "name": "ElementCount"}, "scalar": 7},
+            ]
+        }
+        assert jobs.counters("j1") == {"reprocess/messages": 5}
+    jobs_api.getMetrics.assert_called_once_with(projectId="df-project", location="europe-west1", jobId="j1")

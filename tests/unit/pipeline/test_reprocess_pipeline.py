@@ -1,0 +1,250 @@
+"""The reprocess graph on Beam's in-process runner, over an archive and raw files in a local folder: what it
+reads, what it writes (the FHIR store: the write step's FakeStore; the error bucket: in memory), what a dry
+run counts, and the summary made of the job's counters."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_pipeline.contracts.error_record import from_json
+from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
+from beam_pipeline.contracts.reprocess_source import ReprocessSource
+from beam_pipeline.contracts.reprocess_summary import summary
+from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings
+from beam_pipeline.fhir_store import FhirStoreConfig
+from beam_pipeline.raw_message import RawMessage
+from beam_pipeline.reprocess import build_reprocess, job_counters
+from beam_pipeline.transforms.read_history import file_partition
+from beam_pipeline.us_core import TransformConfig
+
+SYSTEM = "urn:k2f-reprocess-unit:id"
+PHI = "Qwertyuiop"
+# Objects written through the in-memory storage client, by bucket then name.
+OBJECTS: dict[str, dict[str, bytes]] = defaultdict(dict)
+
+
+class _Blob:
+    def __init__(self, bucket: str, name: str) -> None:
+        self._bucket, self._name = bucket, name
+
+    def upload_from_string(self, body: bytes, **_kwargs: object) -> None:
+        OBJECTS[self._bucket][self._name] = body
+
+
+class _Bucket:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def blob(self, name: str) -> _Blob:
+        return _Blob(self._name, name)
+
+
+class _Client:
+    def bucket(self, name: str) -> _Bucket:
+        return _Bucket(name)
+
+
+def memory_storage() -> _Client:
+    return _Client()
+
+
+@pytest.fixture(autouse=True)
+def _empty_buckets():
+    OBJECTS.clear()
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _patient(i: int, country: str = "US") -> bytes:
+    return json.dumps({"Id": f"p-{i}", "FIRST": "Ann", "LAST": f"Lee{i}", "COUNTRY": country}).encode()
+
+
+def _archive(root: Path, topic: str, day: str, name: str, lines: list[str]) -> None:
+    folder = root / "archive" / f"topic={topic}" / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(line + "\n" for line in lines))
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """Two days of topic `patients` and one of `other`: 4 Patients in range (one archived twice), one a day
+    before the range, one after it on the last day, one invalid, one filtered, one corrupt line."""
+    day1, day2 = _ms("2026-12-01T10:00:00"), _ms("2026-12-02T10:00:00")
+    msg = [RawMessage("patients", 0, i, day1 + i, None, _patient(i)) for i in range(3)]
+    late = RawMessage("patients", 1, 10, day2, b"key", _patient(3))
+    after = RawMessage("patients", 1, 11, _ms("2026-12-02T13:00:00"), None, _patient(4))
+    before = RawMessage("patients", 1, 12, _ms("2026-11-30T10:00:00"), None, _patient(5))
+    invalid = RawMessage("patients", 0, 20, day1, None, json.dumps({"FIRST": PHI, "COUNTRY": "US"}).encode())
+    filtered = RawMessage("patients", 0, 21, day1, None, _patient(6, country="CA"))
+    other = RawMessage("other", 0, 1, day1, None, _patient(7))
+    _archive(tmp_path, "patients", "2026-12-01", "w1.ndjson", [m.archive_line() for m in [*msg, invalid, filtered]])
+    corrupt = '{"topic": "patients", "partition": 0, "offset": 30, "payload": "' + PHI
+    _archive(tmp_path, "patients", "2026-12-01", "w2.ndjson", [msg[0].archive_line(), corrupt, ""])
+    _archive(tmp_path, "patients", "2026-12-02", "w1.ndjson", [late.archive_line(), after.archive_line()])
+    _archive(tmp_path, "patients", "2026-11-30", "w1.ndjson", [before.archive_line()])
+    _archive(tmp_path, "other", "2026-12-01", "w1.ndjson", [other.archive_line()])
+    return tmp_path
+
+
+RANGE = ReprocessSource(("patients",), _ms("2026-12-01T00:00:00"), _ms("2026-12-02T12:00:00"))
+
+
+def _settings(archive_root: str, bundle_size: int = 10) -> JobSettings:
+    return JobSettings(
+        job_name="reprocess-unit",
+        archive_bucket=archive_root,
+        error_bucket="errors",
+        window_seconds=60,
+        fhir=FhirStoreConfig(base_url="http://fhir.invalid/fhir", bundle_size=bundle_size),
+        mapping=TransformConfig(source_id_system=SYSTEM, filter_country="US"),
+        storage_client=memory_storage,
+    )
+
+
+def _run(source: ReprocessSource, root: str, *, dry_run: bool, check=None, bundle_size: int = 10) -> dict:  # noqa: ANN001
+    p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    outputs = build_reprocess(p, source, _settings(root, bundle_size), dry_run=dry_run)
+    if check is not None:
+        check(outputs)
+    result = p.run()
+    result.wait_until_finish()
+    return summary(job_counters(result), dry_run=dry_run)
+
+
+def _error_records() -> list:
+    return [
+        from_json(line)
+        for name, body in OBJECTS["errors"].items()
+        if name.startswith("errors/")
+        for line in body.decode().splitlines()
+    ]
+
+
+def test_a_reprocess_writes_the_range_once_each_and_dead_letters_the_rest(archive, store):
+    def check(outputs):  # noqa: ANN001, ANN202
+        written = outputs["written"] | beam.Map(lambda m: (m.topic, m.partition, m.offset, m.timestamp_ms, m.key))
+        assert_that(
+            written,
+            equal_to(
+                [("patients", 0, i, _ms("2026-12-01T10:00:00") + i, None) for i in range(3)]
+                + [("patients", 1, 10, _ms("2026-12-02T10:00:00"), b"key")]
+            ),
+        )
+
+    got = _run(RANGE, str(archive), dry_run=False, check=check)
+    assert got["objects_read"] == 3  # the range's two days of one topic; not 2026-11-30, not `other`
+    assert got["messages"] == 6  # 4 Patients (one archived twice), the invalid and the filtered one
+    assert (got["written"], got["resources_written"], got["superseded"]) == (4, 4, 0)
+    assert got["filtered"] == 1 and got["outside_range"] == 1 and got["duplicate_lines"] == 1
+    assert got["failed"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1, "validate.missing_source_id": 1}
+    assert got["failed_messages"] == 2
+    assert sum(len(types) for types in store.bundles) == 4
+
+    records = {r.code: r for r in _error_records()}
+    corrupt = records[CORRUPT_ARCHIVE_LINE]
+    assert (corrupt.stage, corrupt.retryable, corrupt.job_name, corrupt.source.topic) == (
+        REPROCESS,
+        False,
+        "reprocess-unit",
+        "patients",
+    )
+    assert "line 2 of " in corrupt.detail and "date=2026-12-01/w2.ndjson" in corrupt.detail
+    assert PHI not in corrupt.detail and PHI in corrupt.payload  # the line is kept, where patient data may be
+    # Nothing is archived again: the only objects written are error records.
+    assert set(OBJECTS) == {"errors"}
+    assert {name.split("/")[1] for name in OBJECTS["errors"]} == {f"stage={REPROCESS}", "stage=validate"}
+
+
+def test_a_dry_run_counts_per_type_and_code_and_writes_nothing(archive, store):
+    got = _run(RANGE, str(archive), dry_run=True)
+    assert got["would_write"] == {"Patient": 4}
+    assert got["would_write_messages"] == 4
+    assert got["would_fail"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1, "validate.missing_source_id": 1}
+    assert got["filtered"] == 1 and got["messages"] == 6 and got["objects_read"] == 3
+    assert store.batches == 0 and not store.authorizations  # the FHIR store was never asked anything
+    assert not OBJECTS
+
+
+def test_raw_files_are_messages_with_their_file_and_line_as_coordinates(tmp_path, store):
+    path = tmp_path / "history.ndjson"
+    path.write_bytes(b"\n".join([_patient(1), b"", _patient(2), b"not json"]) + b"\n")
+    source = ReprocessSource(("legacy",), input_pattern=str(tmp_path / "*.ndjson"))
+
+    def check(outputs):  # noqa: ANN001, ANN202
+        coordinates = outputs["written"] | beam.Map(lambda m: (m.topic, m.partition, m.offset, m.timestamp_ms))
+        partition = file_partition(str(path))
+        assert_that(coordinates, equal_to([("legacy", partition, 1, 0), ("legacy", partition, 3, 0)]))
+
+    got = _run(source, "", dry_run=False, check=check)
+    assert (got["objects_read"], got["messages"], got["written"]) == (1, 3, 2)
+    assert got["failed"] == {"parse.invalid_json": 1}
+    assert [(r.source.topic, r.source.offset) for r in _error_records()] == [("legacy", 4)]
+
+
+def test_the_summary_adds_a_counter_reported_by_several_steps():
+    counters = {
+        "reprocess/objects_read": 2,
+        "reprocess/messages": 10,
+        "reprocess/messages_written": 7,
+        "write_to_fhir_store/resources_written": 9,
+        "write_to_fhir_store/superseded": 3,
+        "dead_letter/write.conflict": 1,
+        "dead_letter/parse.invalid_json": 2,
+        "dead_letter/map.us_core_rules": 0,
+    }
+    got = summary(counters)
+    assert got["failed"] == {"parse.invalid_json": 2, "write.conflict": 1}
+    assert (got["written"], got["superseded"], got["failed_messages"]) == (7, 3, 3)
+
+
+def test_a_resource_a_later_message_wrote_is_left_alone_and_counted_superseded(archive, store):
+    # The store holds every Patient from a source time after the archive's: older never overwrites newer.
+    store.stored_source_time = _ms("2026-12-03T00:00:00")
+    # One Patient a bundle: the fake store answers a search for one identifier.
+    got = _run(RANGE, str(archive), dry_run=False, bundle_size=1)
+    assert (got["written"], got["superseded"]) == (4, 4)  # settled, not written over
+    assert store.batches == 0
+
+
+def test_a_running_reprocess_logs_its_progress_from_its_counters(caplog):
+    import logging
+    import time
+
+    from beam_pipeline import reprocess
+
+    assert (
+        reprocess.progress_line(
+            {"reprocess/lines_read": 120, "reprocess/messages_written": 100, "dead_letter/parse.invalid_json": 2}, 10.0
+        )
+        == "reprocess progress after 10 s: 120 lines read, 100 messages written (10.0/s), 2 failed"
+    )
+
+    class Running:
+        def metrics(self):  # noqa: ANN202
+            raise RuntimeError("no metrics yet")
+
+    caplog.set_level(logging.INFO, logger="kafka_to_fhir.reprocess")
+    with reprocess.Progress(Running(), seconds=0.01):
+        time.sleep(0.1)
+    assert "no counters yet (RuntimeError)" in caplog.text
+
+
+def test_detached_the_command_prints_the_job_and_returns(tmp_path, capsys):
+    from beam_pipeline.reprocess import main
+
+    (tmp_path / "h.ndjson").write_bytes(_patient(1) + b"\n")
+    argv = ["--input_pattern", str(tmp_path / "*.ndjson"), "--dry_run", "--detach", "--runner=DirectRunner"]
+    argv.append("--fhir_base_url=http://fhir.invalid/fhir")  # named, never asked: a dry run writes nothing
+    assert main([*argv, "--job_name=reprocess-detached"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["job_name"] == "reprocess-detached" and "state" in printed and "messages" not in printed
