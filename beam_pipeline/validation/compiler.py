@@ -1,0 +1,501 @@
+"""A StructureDefinition's snapshot compiled, once, into checks over a resource's JSON.
+
+Everything the snapshot says is worked out here into tables and closures: for each complex value the
+JSON names it may carry (choice elements under their concrete names, `valueQuantity`), which are arrays,
+their cardinalities, types, fixed and pattern values, bindings as code tables, slices as matchers, and
+invariants as compiled FHIRPath. Checking a resource then walks only the keys it has.
+
+Below the depth a profile expands, a value is checked against its datatype's base definition (the R4 base
+extract), compiled once and shared by every profile. An Extension is checked against the definition its
+`url` names when the package carries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from beam_pipeline.validation import invariants
+from beam_pipeline.validation.issues import ERROR, INFORMATION, WARNING, Issue, NotChecked
+from beam_pipeline.validation.package import Definitions
+from beam_pipeline.validation.primitives import CHECKS, is_primitive
+from beam_pipeline.validation.slicing import SliceMatcher, compile_slicing
+from beam_pipeline.validation.terminology import code_table
+from beam_pipeline.validation.tree import Node, build
+
+# (value, path, issues, must-support findings, invariant variables)
+Check = Callable[[Any, str, list[Issue], list[Issue], dict[str, list[Any]]], None]
+_TEXT_TYPES = frozenset(
+    name for name in CHECKS if name not in ("boolean", "integer", "positiveInt", "unsignedInt", "decimal")
+)
+_BOUND_TYPES = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
+_RESOURCE_SLOTS = frozenset({"Resource", "DomainResource"})
+_ELEMENT_TYPES = frozenset({"Element", "BackboneElement"})
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _fixed_or_pattern(element: dict[str, Any]) -> tuple[str, Any] | None:
+    for key, value in element.items():
+        if key.startswith("fixed"):
+            return "fixed", value
+        if key.startswith("pattern"):
+            return "pattern", value
+    return None
+
+
+def matches_pattern(value: Any, pattern: Any) -> bool:  # noqa: ANN401  (any JSON)
+    """FHIR's pattern[x]: every property the pattern has, the value has with a matching value; each item
+    of a pattern array is matched by some item of the value's array."""
+    if type(pattern) is dict:
+        return type(value) is dict and all(k in value and matches_pattern(value[k], p) for k, p in pattern.items())
+    if type(pattern) is list:
+        return type(value) is list and all(any(matches_pattern(v, p) for v in value) for p in pattern)
+    return value == pattern
+
+
+class Complex:
+    """The checks of one complex value: its fields by JSON name, required and must-support elements,
+    invariants, and the slicings of its array elements."""
+
+    __slots__ = ("fields", "invariants", "must_support", "required", "root")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Field] = {}
+        self.required: tuple[tuple[str, tuple[str, ...], int], ...] = ()
+        self.must_support: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        self.invariants: tuple[tuple[str, str, invariants.Invariant], ...] = ()
+        self.root = False
+
+    def check(self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+        if type(obj) is not dict:
+            issues.append(Issue(path, "type", ERROR, "expected an object"))
+            return
+        if not obj or (len(obj) == 1 and "id" in obj):
+            issues.append(Issue(path, "ele-1", ERROR, "an element needs a value or children"))
+        fields = self.fields
+        for key, value in obj.items():
+            field = fields.get(key)
+            if field is not None:
+                field.check(value, path, issues, ms, env)
+            elif key[:1] == "_" and key[1:] in fields:
+                continue  # a primitive's id and extensions
+            elif not (self.root and key == "resourceType"):
+                issues.append(Issue(f"{path}.{key}", "structure", ERROR, "not an element of this type"))
+        for name, keys, least in self.required:
+            count = 0
+            for key in keys:
+                value = obj.get(key)
+                if value is not None:
+                    count += len(value) if type(value) is list else 1
+            if count < least and any(f"_{key}" in obj for key in keys):
+                count = least  # a primitive present by its extensions only (a data-absent-reason)
+            if count < least:
+                issues.append(Issue(f"{path}.{name}", "cardinality", ERROR, f"minimum {least}, found {count}"))
+        for name, keys in self.must_support:
+            for key in keys:
+                if key in obj:
+                    break
+            else:
+                ms.append(Issue(f"{path}.{name}", "must-support", INFORMATION, "must-support element absent"))
+        for key, severity, holds in self.invariants:
+            try:
+                ok = holds(obj, env)
+            except Exception:  # noqa: BLE001  (an invariant that cannot run on odd data fails, never the walk)
+                ok = False
+            if not ok:
+                issues.append(Issue(path, key, severity, "invariant not satisfied"))
+
+
+class Field:
+    """One JSON name of a complex value: array or single, its item check, and its slices."""
+
+    __slots__ = ("is_list", "item", "maximum", "name", "slicing")
+
+    def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:
+        self.name = name
+        self.is_list = is_list
+        self.maximum = maximum
+        self.item = item
+        self.slicing: SliceMatcher | None = None
+
+    def check(self, value: Any, parent: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+        name = self.name
+        if not self.is_list:
+            if type(value) is list:
+                issues.append(Issue(f"{parent}.{name}", "type", ERROR, "expected a single value, not an array"))
+                return
+            if self.slicing is not None:
+                self.slicing.check([value], parent, name, False, issues, ms, env)
+            else:
+                self.item(value, f"{parent}.{name}", issues, ms, env)
+            return
+        if type(value) is not list:
+            issues.append(Issue(f"{parent}.{name}", "type", ERROR, "expected an array"))
+            return
+        if not value:
+            issues.append(Issue(f"{parent}.{name}", "ele-1", ERROR, "an array needs items"))
+            return
+        if self.maximum is not None and len(value) > self.maximum:
+            issues.append(
+                Issue(f"{parent}.{name}", "cardinality", ERROR, f"maximum {self.maximum}, found {len(value)}")
+            )
+        if self.slicing is not None:
+            self.slicing.check(value, parent, name, True, issues, ms, env)
+            return
+        item = self.item
+        for i, entry in enumerate(value):
+            item(entry, f"{parent}.{name}[{i}]", issues, ms, env)
+
+
+def _maximum(element: dict[str, Any]) -> int | None:
+    text = element.get("max", "*")
+    return None if text == "*" else int(text)
+
+
+def _is_list(element: dict[str, Any]) -> bool:
+    # The JSON shape follows the base definition's cardinality, whatever the profile narrows it to.
+    return element.get("base", {}).get("max", element.get("max", "1")) != "1"
+
+
+class Compiler:
+    """Compiles StructureDefinitions of one Definitions; datatype and extension checks are shared."""
+
+    def __init__(self, definitions: Definitions) -> None:
+        self.definitions = definitions
+        self._by_url: dict[str, Complex] = {}
+        self._not_checked: dict[int, list[NotChecked]] = {}  # per Complex
+        self._uses: dict[int, set[int]] = {}  # Complex -> the Complexes its fields reach
+        self._objects: dict[int, Complex] = {}
+        self._expanded: dict[Node, Complex] = {}  # by snapshot Node (kept alive: ids would be reused)
+
+    # -- public -------------------------------------------------------------------------------------
+
+    def profile(self, url: str) -> tuple[Complex, tuple[NotChecked, ...]]:
+        """The root check of the StructureDefinition at `url` and what it cannot check."""
+        root = self.structure(url)
+        seen: set[int] = set()
+        pending = [id(root)]
+        notes: dict[tuple[str, str], NotChecked] = {}
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for note in self._not_checked.get(current, ()):
+                notes.setdefault((note.path, note.key), note)
+            pending.extend(self._uses.get(current, ()))
+        return root, tuple(notes[k] for k in sorted(notes))
+
+    def structure(self, url: str) -> Complex:
+        url = url.split("|", 1)[0]
+        if url not in self._by_url:
+            definition = self.definitions.structures[url]
+            root, nodes = build(definition["snapshot"]["element"])
+            complex_ = Complex()
+            self._by_url[url] = complex_  # before filling: recursive structures (Extension, Identifier) end
+            complex_.root = definition.get("kind") == "resource"
+            self._fill(complex_, root, nodes, extra_invariants=())
+        return self._by_url[url]
+
+    # -- building -----------------------------------------------------------------------------------
+
+    def _register(self, complex_: Complex) -> int:
+        self._objects[id(complex_)] = complex_
+        return id(complex_)
+
+    def _note(self, owner: Complex, path: str, key: str, reason: str) -> None:
+        self._not_checked.setdefault(self._register(owner), []).append(NotChecked(path, key, reason))
+
+    def _use(self, owner: Complex, used: Complex) -> None:
+        self._uses.setdefault(self._register(owner), set()).add(self._register(used))
+
+    def _fill(
+        self, complex_: Complex, node: Node, nodes: dict[str, Node], extra_invariants: tuple[dict[str, Any], ...]
+    ) -> None:
+        self._register(complex_)
+        required, must_support = [], []
+        for child in node.children:
+            names = self._add_child(complex_, child, nodes)
+            element = child.element
+            if element.get("min", 0) > 0:
+                required.append((child.name, tuple(names), element["min"]))
+            if element.get("mustSupport"):
+                must_support.append((child.name, tuple(names)))
+        complex_.required = tuple(required)
+        complex_.must_support = tuple(must_support)
+        complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
+
+    def _invariants(
+        self, owner: Complex, element: dict[str, Any], extra: tuple[dict[str, Any], ...]
+    ) -> tuple[tuple[str, str, invariants.Invariant], ...]:
+        out, seen = [], set()
+        for constraint in [*element.get("constraint", []), *extra]:
+            key = constraint.get("key", "")
+            if key in seen or key in invariants.BUILT_IN:
+                continue
+            seen.add(key)
+            expression = constraint.get("expression")
+            if not expression:
+                self._note(owner, element["path"], key, "no FHIRPath expression")
+                continue
+            holds, reason = invariants.compile_invariant(key, expression)
+            if holds is None:
+                self._note(owner, element["path"], key, reason)
+                continue
+            severity = WARNING if constraint.get("severity") == "warning" else ERROR
+            out.append((key, severity, holds))
+        return tuple(out)
+
+    def _add_child(self, owner: Complex, child: Node, nodes: dict[str, Node]) -> list[str]:
+        element = child.element
+        name = child.name
+        types = [t.get("code", "") for t in element.get("type", [])]
+        target = child
+        reference = element.get("contentReference")
+        if reference and not types:
+            target = nodes.get(reference.split("#", 1)[-1], child)
+            types = [t.get("code", "") for t in target.element.get("type", [])] or ["BackboneElement"]
+        is_list, maximum = _is_list(element), _maximum(element)
+        names = []
+        if name.endswith("[x]"):
+            base = name[:-3]
+            by_type = {s.element.get("type", [{}])[0].get("code"): s for s in child.slices if s.element.get("type")}
+            for code in types:
+                json_name = base + _upper_first(code)
+                # A type slice (value[x]:valueQuantity) or a one-type choice's children constrain that type.
+                typed = by_type.get(code) or (child if len(types) == 1 else None)
+                item = self._item(owner, typed or child, code, nodes, expand=typed is not None)
+                owner.fields[json_name] = Field(json_name, is_list, maximum, item)
+                names.append(json_name)
+            return names
+        code = types[0] if types else "BackboneElement"
+        item = self._item(owner, target, code, nodes, expand=True, as_element=child)
+        field = Field(name, is_list, maximum, item)
+        if child.slices and element.get("slicing"):
+            slicing, reason = compile_slicing(
+                child, lambda s: self._item(owner, s, code, nodes, expand=True), element["path"]
+            )
+            if slicing is None:
+                self._note(owner, element["path"], f"slice:{name}", reason)
+            field.slicing = slicing
+            if slicing is not None:
+                slicing.default = item
+        owner.fields[name] = field
+        return [name]
+
+    def _item(
+        self,
+        owner: Complex,
+        node: Node,
+        code: str,
+        nodes: dict[str, Node],
+        *,
+        expand: bool,
+        as_element: Node | None = None,
+    ) -> Check:
+        """The check of one value of type `code` that the element `node` describes (its children when the
+        snapshot expands them, else the type's own definition), with its fixed, pattern and binding."""
+        element = (as_element or node).element
+        path = element["path"]
+        if is_primitive(code):
+            base = self._primitive(code)
+            constraints = [c for c in node.element.get("constraint", []) if c.get("key") not in invariants.BUILT_IN]
+            for constraint in constraints:
+                self._note(owner, path, constraint.get("key", ""), "invariant on a primitive value")
+        elif code in _RESOURCE_SLOTS or (code and code[0].isupper() and self._is_resource(code)):
+            base = _resource_slot
+            self._note(owner, path, "structure", "contained resources are not validated against a profile")
+        else:
+            complex_ = self._complex_for(owner, node, code, nodes, expand=expand)
+            base = complex_.check
+        return self._with_value_rules(owner, node.element, code, path, base)
+
+    def _is_resource(self, code: str) -> bool:
+        definition = self.definitions.datatype(code)
+        return definition is None and code not in _ELEMENT_TYPES
+
+    def _complex_for(self, owner: Complex, node: Node, code: str, nodes: dict[str, Node], *, expand: bool) -> Complex:
+        datatype = self.definitions.datatype(code)
+        type_root = datatype["snapshot"]["element"][0] if datatype else {}
+        if expand and node.children:
+            complex_ = self._expanded.get(node)
+            if complex_ is None:
+                # Kept before filling: a contentReference (QuestionnaireResponse.item.item) comes back here.
+                complex_ = self._expanded[node] = Complex()
+                self._fill(complex_, node, nodes, extra_invariants=tuple(type_root.get("constraint", [])))
+            self._use(owner, complex_)
+            return complex_
+        profiles = [p for t in node.element.get("type", []) if t.get("code") == code for p in t.get("profile", [])]
+        for url in profiles:
+            if url.split("|", 1)[0] in self.definitions.structures:
+                used = self.structure(url)
+                self._use(owner, used)
+                return self._with_node_invariants(owner, node, used, type_root)
+        if code == "Extension":
+            used = self._extension()
+            self._use(owner, used)
+            return used
+        if datatype is None:
+            # Element/BackboneElement without children in the snapshot: only id and extensions exist.
+            used = self.structure("http://hl7.org/fhir/StructureDefinition/Element")
+        else:
+            used = self.structure(datatype["url"])
+        self._use(owner, used)
+        return self._with_node_invariants(owner, node, used, type_root)
+
+    def _with_node_invariants(self, owner: Complex, node: Node, used: Complex, type_root: dict[str, Any]) -> Complex:
+        # The element may add invariants to its type's (us-core-6 on Patient.name): a copy carries both.
+        own = {c.get("key") for c in type_root.get("constraint", [])}
+        extra = [c for c in node.element.get("constraint", []) if c.get("key") not in own | invariants.BUILT_IN]
+        if not extra:
+            return used
+        complex_ = Complex()
+        complex_.fields, complex_.required, complex_.must_support = used.fields, used.required, used.must_support
+        complex_.invariants = used.invariants + self._invariants(complex_, {**node.element, "constraint": extra}, ())
+        self._use(owner, complex_)
+        self._use(complex_, used)
+        return complex_
+
+    def _extension(self) -> Complex:
+        """Extension checked by the definition its url names, when carried; else as a base Extension."""
+        if "#extension" in self._by_url:
+            return self._by_url["#extension"]
+        base = self.structure("http://hl7.org/fhir/StructureDefinition/Extension")
+        known = {
+            url
+            for url, d in self.definitions.structures.items()
+            if d.get("type") == "Extension" and d.get("derivation") == "constraint"
+        }
+        compiler = self
+
+        class _ByUrl(Complex):
+            __slots__ = ()
+
+            def check(
+                self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]
+            ) -> None:  # noqa: ANN401
+                url = obj.get("url") if type(obj) is dict else None
+                target = compiler.structure(url) if url in known else base
+                target.check(obj, path, issues, ms, env)
+                _extension_value_rule(obj, path, issues)
+
+        by_url = _ByUrl()
+        by_url.fields, by_url.required, by_url.invariants = base.fields, base.required, base.invariants
+        self._by_url["#extension"] = by_url
+        for url in known:
+            self._use(by_url, self.structure(url))
+        self._use(by_url, base)
+        return by_url
+
+    # -- value rules --------------------------------------------------------------------------------
+
+    def _primitive(self, code: str) -> Check:
+        valid = CHECKS[code]
+        key_for_text = "format" if code in _TEXT_TYPES else "type"
+        detail = f"not a valid {code.rsplit('.', 1)[-1]}"
+
+        def check(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+            if not valid(value):
+                key = key_for_text if type(value) is str else "type"
+                issues.append(Issue(path, key, ERROR, detail))
+
+        return check
+
+    def _with_value_rules(self, owner: Complex, element: dict[str, Any], code: str, path: str, base: Check) -> Check:
+        rules: list[Check] = []
+        value_rule = _fixed_or_pattern(element)
+        if value_rule is not None:
+            rules.append(_value_rule(*value_rule))
+        binding = element.get("binding", {})
+        strength = binding.get("strength")
+        if strength in ("required", "extensible") and binding.get("valueSet") and code in _BOUND_TYPES:
+            table = code_table(binding["valueSet"])
+            if not table.complete:
+                what = "is not carried" if table.missing else "cannot be fully expanded (filters or external systems)"
+                self._note(owner, path, "binding", f"{strength} value set {table.url} {what}")
+            if table.codes or table.bare_codes:
+                rules.append(_binding_rule(table, code, ERROR if strength == "required" else WARNING))
+            elif code == "CodeableConcept" and strength == "required" and not table.missing:
+                rules.append(_binding_rule(table, code, ERROR))
+        if not rules:
+            return base
+        if len(rules) == 1:
+            (rule,) = rules
+
+            def one(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+                base(value, path, issues, ms, env)
+                rule(value, path, issues, ms, env)
+
+            return one
+
+        def several(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+            base(value, path, issues, ms, env)
+            for rule in rules:
+                rule(value, path, issues, ms, env)
+
+        return several
+
+
+def _resource_slot(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+    if type(value) is not dict or type(value.get("resourceType")) is not str:
+        issues.append(Issue(path, "type", ERROR, "expected a resource"))
+
+
+def _extension_value_rule(obj: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
+    # ext-1: an extension has nested extensions or a value, never both and never neither.
+    if type(obj) is not dict:
+        return
+    has_value = any(key.startswith("value") for key in obj)
+    if has_value == ("extension" in obj):
+        issues.append(Issue(path, "ext-1", ERROR, "an extension needs a value or nested extensions, not both"))
+
+
+def _value_rule(kind: str, expected: Any) -> Check:  # noqa: ANN401
+    if kind == "fixed":
+
+        def fixed(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+            if value != expected:
+                issues.append(Issue(path, "fixed", ERROR, "differs from the profile's fixed value"))
+
+        return fixed
+
+    def pattern(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        if not matches_pattern(value, expected):
+            issues.append(Issue(path, "pattern", ERROR, "does not match the profile's pattern"))
+
+    return pattern
+
+
+def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN401
+    detail = f"not in value set {table.url}"
+
+    def coded(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        if type(value) is str and table.has(None, value) is False:
+            issues.append(Issue(path, "binding", severity, detail))
+
+    def coding(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        if type(value) is dict and "code" in value and table.has(value.get("system"), value["code"]) is False:
+            issues.append(Issue(path, "binding", severity, detail))
+
+    def concept(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        if type(value) is not dict:
+            return
+        codings = value.get("coding")
+        if type(codings) is not list or not codings:
+            if severity == ERROR:
+                issues.append(Issue(path, "binding", severity, f"no coding from required value set {table.url}"))
+            return
+        verdicts = [
+            table.has(c.get("system"), c.get("code")) if type(c) is dict and "code" in c else False for c in codings
+        ]
+        if True not in verdicts and None not in verdicts:
+            issues.append(Issue(path, "binding", severity, detail))
+
+    if code == "CodeableConcept":
+        return concept
+    if code in ("Coding", "Quantity"):
+        return coding
+    return coded

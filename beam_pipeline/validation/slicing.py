@@ -1,0 +1,146 @@
+"""Slicing by value and pattern discriminators (category, code, identifier, component, extension url):
+which slice an array item belongs to, the item checked by that slice's rules, and each slice's cardinality.
+
+A discriminator whose expected value the slice does not fix (by exists, by profile, a value only a binding
+constrains) cannot be matched here: the whole slicing is then reported as not checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from beam_pipeline.validation.issues import ERROR, Issue
+
+if TYPE_CHECKING:
+    from beam_pipeline.validation.compiler import Check
+    from beam_pipeline.validation.tree import Node
+
+
+def _expected(node: Node, path: str) -> tuple[str, Any] | None:
+    from beam_pipeline.validation.compiler import _fixed_or_pattern  # noqa: PLC0415  (the two modules share it)
+
+    if path == "$this":
+        return _fixed_or_pattern(node.element)
+    if path == "url":
+        profiles = [p for t in node.element.get("type", []) for p in t.get("profile", [])]
+        if profiles:
+            return "fixed", profiles[0].split("|", 1)[0]
+    current: Node | None = node
+    for step in path.split("."):
+        current = current.child(step) if current is not None else None
+    return None if current is None else _fixed_or_pattern(current.element)
+
+
+def _values_at(item: Any, steps: tuple[str, ...]) -> list[Any]:  # noqa: ANN401
+    values = [item]
+    for step in steps:
+        found: list[Any] = []
+        for value in values:
+            if type(value) is dict and step in value:
+                inner = value[step]
+                found.extend(inner if type(inner) is list else [inner])
+        values = found
+    return values
+
+
+def _matcher(discriminators: list[tuple[tuple[str, ...], str, Any]]) -> Callable[[Any], bool]:
+    from beam_pipeline.validation.compiler import matches_pattern  # noqa: PLC0415
+
+    def matches(item: Any) -> bool:  # noqa: ANN401
+        for steps, kind, expected in discriminators:
+            values = _values_at(item, steps)
+            if kind == "fixed":
+                if expected not in values:
+                    return False
+            elif not any(matches_pattern(value, expected) for value in values):
+                return False
+        return True
+
+    return matches
+
+
+@dataclass
+class _Slice:
+    name: str
+    minimum: int
+    maximum: int | None
+    matches: Callable[[Any], bool]
+    check: Check
+
+
+class SliceMatcher:
+    """The slices of one array element, in the profile's order (an item belongs to the first it matches)."""
+
+    def __init__(self, slices: list[_Slice], closed: bool) -> None:
+        self.slices = slices
+        self.closed = closed
+        self.default: Check | None = None
+
+    def check(
+        self,
+        items: list[Any],
+        parent: str,
+        name: str,
+        indexed: bool,
+        issues: list[Issue],
+        ms: list[Issue],
+        env: dict[str, list[Any]],
+    ) -> None:
+        counts = [0] * len(self.slices)
+        for i, item in enumerate(items):
+            path = f"{parent}.{name}[{i}]" if indexed else f"{parent}.{name}"
+            for position, slice_ in enumerate(self.slices):
+                if slice_.matches(item):
+                    counts[position] += 1
+                    slice_.check(item, path, issues, ms, env)
+                    break
+            else:
+                if self.closed:
+                    issues.append(Issue(path, f"slice:{name}", ERROR, "matches no slice of a closed slicing"))
+                if self.default is not None:
+                    self.default(item, path, issues, ms, env)
+        for slice_, count in zip(self.slices, counts, strict=True):
+            if count < slice_.minimum:
+                issues.append(
+                    Issue(
+                        f"{parent}.{name}:{slice_.name}",
+                        f"slice:{name}",
+                        ERROR,
+                        f"slice requires at least {slice_.minimum}, found {count}",
+                    )
+                )
+            elif slice_.maximum is not None and count > slice_.maximum:
+                issues.append(
+                    Issue(
+                        f"{parent}.{name}:{slice_.name}",
+                        f"slice:{name}",
+                        ERROR,
+                        f"slice allows at most {slice_.maximum}, found {count}",
+                    )
+                )
+
+
+def compile_slicing(node: Node, check_for: Callable[[Node], Check], path: str) -> tuple[SliceMatcher | None, str]:
+    """The matcher of a sliced element, or None with the reason its slicing is not checked."""
+    slicing = node.element["slicing"]
+    slices = []
+    for slice_node in node.slices:
+        discriminators = []
+        for discriminator in slicing.get("discriminator", []):
+            kind, where = discriminator.get("type"), discriminator.get("path", "$this")
+            if kind not in ("value", "pattern"):
+                return None, f"discriminator by {kind} at {path}"
+            expected = _expected(slice_node, where)
+            if expected is None:
+                return None, f"slice {slice_node.slice_name} fixes no value at {where}"
+            steps = () if where == "$this" else tuple(where.split("."))
+            discriminators.append((steps, expected[0], expected[1]))
+        if not discriminators:
+            return None, f"slicing without discriminators at {path}"
+        element = slice_node.element
+        maximum = None if element.get("max", "*") == "*" else int(element["max"])
+        name = slice_node.slice_name or ""
+        slices.append(_Slice(name, element.get("min", 0), maximum, _matcher(discriminators), check_for(slice_node)))
+    return SliceMatcher(slices, slicing.get("rules") == "closed"), ""
