@@ -60,14 +60,26 @@ class Complex:
     """The checks of one complex value: its fields by JSON name, required and must-support elements,
     invariants, and the slicings of its array elements."""
 
-    __slots__ = ("fields", "invariants", "must_support", "required", "root")
+    __slots__ = ("fields", "invariants", "must_support", "must_support_keys", "required", "required_keys", "root")
 
     def __init__(self) -> None:
         self.fields: dict[str, Field] = {}
         self.required: tuple[tuple[str, tuple[str, ...], int], ...] = ()
         self.must_support: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        # The same split for speed: a plain element needed once is one `in` test; choices and minimums
+        # above 1 are counted.
+        self.required_keys: tuple[str, ...] = ()
+        self.must_support_keys: tuple[str, ...] = ()
         self.invariants: tuple[tuple[str, str, invariants.Invariant], ...] = ()
         self.root = False
+
+    def set_elements(
+        self, required: list[tuple[str, tuple[str, ...], int]], must_support: list[tuple[str, tuple[str, ...]]]
+    ) -> None:
+        self.required_keys = tuple(keys[0] for name, keys, least in required if keys == (name,) and least == 1)
+        self.required = tuple(r for r in required if not (r[1] == (r[0],) and r[2] == 1))
+        self.must_support_keys = tuple(keys[0] for name, keys in must_support if keys == (name,))
+        self.must_support = tuple(m for m in must_support if m[1] != (m[0],))
 
     def check(self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
         if type(obj) is not dict:
@@ -79,11 +91,23 @@ class Complex:
         for key, value in obj.items():
             field = fields.get(key)
             if field is not None:
+                fast = field.fast
+                if fast is not None and type(value) is not list:
+                    # Most values: a single primitive with no rule but its format, its path built on failure.
+                    if not fast(value):
+                        field.bad(value, f"{path}.{key}", issues)
+                    continue
                 field.check(value, path, issues, ms, env)
             elif key[:1] == "_" and key[1:] in fields:
                 continue  # a primitive's id and extensions
             elif not (self.root and key == "resourceType"):
                 issues.append(Issue(f"{path}.{key}", "structure", ERROR, "not an element of this type"))
+        for key in self.required_keys:
+            if key not in obj and f"_{key}" not in obj:
+                issues.append(Issue(f"{path}.{key}", "cardinality", ERROR, "minimum 1, found 0"))
+        for key in self.must_support_keys:
+            if key not in obj:
+                ms.append(Issue(f"{path}.{key}", "must-support", INFORMATION, "must-support element absent"))
         for name, keys, least in self.required:
             count = 0
             for key in keys:
@@ -112,7 +136,7 @@ class Complex:
 class Field:
     """One JSON name of a complex value: array or single, its item check, and its slices."""
 
-    __slots__ = ("is_list", "item", "maximum", "name", "slicing")
+    __slots__ = ("detail", "fast", "is_list", "item", "maximum", "name", "slicing", "text_key", "valid")
 
     def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:
         self.name = name
@@ -120,6 +144,19 @@ class Field:
         self.maximum = maximum
         self.item = item
         self.slicing: SliceMatcher | None = None
+        # A primitive with no rule but its format: its test alone, so a value is one call (set_primitive).
+        self.valid: Callable[[Any], bool] | None = None
+        self.fast: Callable[[Any], bool] | None = None
+        self.detail = self.text_key = ""
+
+    def set_primitive(self, code: str) -> None:
+        self.valid = CHECKS[code]
+        self.fast = None if self.is_list or self.slicing is not None else self.valid
+        self.detail = f"not a valid {code.rsplit('.', 1)[-1]}"
+        self.text_key = "format" if code in _TEXT_TYPES else "type"
+
+    def bad(self, value: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
+        issues.append(Issue(path, self.text_key if type(value) is str else "type", ERROR, self.detail))
 
     def check(self, value: Any, parent: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
         name = self.name
@@ -145,6 +182,12 @@ class Field:
         if self.slicing is not None:
             self.slicing.check(value, parent, name, True, issues, ms, env)
             return
+        valid = self.valid
+        if valid is not None:
+            for i, entry in enumerate(value):
+                if not valid(entry):
+                    self.bad(entry, f"{parent}.{name}[{i}]", issues)
+            return
         item = self.item
         for i, entry in enumerate(value):
             item(entry, f"{parent}.{name}[{i}]", issues, ms, env)
@@ -169,6 +212,7 @@ class Compiler:
         self._not_checked: dict[int, list[NotChecked]] = {}  # per Complex
         self._uses: dict[int, set[int]] = {}  # Complex -> the Complexes its fields reach
         self._objects: dict[int, Complex] = {}
+        self._primitives: dict[str, Check] = {}
         self._expanded: dict[Node, Complex] = {}  # by snapshot Node (kept alive: ids would be reused)
 
     # -- public -------------------------------------------------------------------------------------
@@ -224,8 +268,7 @@ class Compiler:
                 required.append((child.name, tuple(names), element["min"]))
             if element.get("mustSupport"):
                 must_support.append((child.name, tuple(names)))
-        complex_.required = tuple(required)
-        complex_.must_support = tuple(must_support)
+        complex_.set_elements(required, must_support)
         complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
 
     def _invariants(
@@ -268,7 +311,9 @@ class Compiler:
                 # A type slice (value[x]:valueQuantity) or a one-type choice's children constrain that type.
                 typed = by_type.get(code) or (child if len(types) == 1 else None)
                 item = self._item(owner, typed or child, code, nodes, expand=typed is not None)
-                owner.fields[json_name] = Field(json_name, is_list, maximum, item)
+                field = owner.fields[json_name] = Field(json_name, is_list, maximum, item)
+                if item is self._primitives.get(code):
+                    field.set_primitive(code)
                 names.append(json_name)
             return names
         code = types[0] if types else "BackboneElement"
@@ -283,6 +328,8 @@ class Compiler:
             field.slicing = slicing
             if slicing is not None:
                 slicing.default = item
+        if item is self._primitives.get(code):
+            field.set_primitive(code)
         owner.fields[name] = field
         return [name]
 
@@ -354,6 +401,7 @@ class Compiler:
             return used
         complex_ = Complex()
         complex_.fields, complex_.required, complex_.must_support = used.fields, used.required, used.must_support
+        complex_.required_keys, complex_.must_support_keys = used.required_keys, used.must_support_keys
         complex_.invariants = used.invariants + self._invariants(complex_, {**node.element, "constraint": extra}, ())
         self._use(owner, complex_)
         self._use(complex_, used)
@@ -384,6 +432,7 @@ class Compiler:
 
         by_url = _ByUrl()
         by_url.fields, by_url.required, by_url.invariants = base.fields, base.required, base.invariants
+        by_url.required_keys = base.required_keys
         self._by_url["#extension"] = by_url
         for url in known:
             self._use(by_url, self.structure(url))
@@ -393,6 +442,11 @@ class Compiler:
     # -- value rules --------------------------------------------------------------------------------
 
     def _primitive(self, code: str) -> Check:
+        if code not in self._primitives:
+            self._primitives[code] = self._new_primitive(code)
+        return self._primitives[code]
+
+    def _new_primitive(self, code: str) -> Check:
         valid = CHECKS[code]
         key_for_text = "format" if code in _TEXT_TYPES else "type"
         detail = f"not a valid {code.rsplit('.', 1)[-1]}"

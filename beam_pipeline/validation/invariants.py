@@ -45,11 +45,16 @@ def _choice(item: dict[str, Any], name: str) -> list[Any]:
     return []
 
 
+# The names of choice elements (`value`, `effective`) across the loaded definitions: only these need the
+# scan for a concrete key when absent. Filled before the first invariant compiles.
+_CHOICES: set[str] = set()
+
+
 def fhir_get(item: Any, name: str) -> list[Any]:  # noqa: ANN401
     if type(item) is dict:
         value = item.get(name)
         if value is None:
-            return _choice(item, name)
+            return _choice(item, name) if name in _CHOICES else []
         return _values(value)
     return []
 
@@ -83,6 +88,8 @@ BUILT_IN = frozenset({"ele-1", "ext-1"})
 
 def compile_invariant(key: str, expression: str) -> tuple[Invariant | None, str]:
     """A function (item, env) -> whether the invariant holds, or None with the reason it is not checked."""
+    if not _CHOICES:
+        _CHOICES.update(_choice_names())
     if key in NATIVE:
         return NATIVE[key], ""
     if key not in _NUMERIC and _ORDERING.search(re.sub(r"'(?:[^'\\]|\\.)*'", "''", expression)):
@@ -98,6 +105,17 @@ def compile_invariant(key: str, expression: str) -> tuple[Invariant | None, str]
         return None, "uses variables or terminology the evaluator does not provide"
     source = f"lambda {_FOCUS}, env: {compiled.source}"
     return eval(source, dict(NAMESPACE)), ""  # noqa: S307  (source the FHIRPath compiler generated)
+
+
+def _choice_names() -> set[str]:
+    from beam_pipeline.validation.package import definitions  # noqa: PLC0415  (only once, at compile)
+
+    return {
+        element["path"].rsplit(".", 1)[-1][:-3]
+        for definition in definitions().structures.values()
+        for element in definition["snapshot"]["element"]
+        if element["path"].endswith("[x]")
+    }
 
 
 def environment(resource: dict[str, Any]) -> dict[str, list[Any]]:

@@ -73,10 +73,22 @@ class _Slice:
 class SliceMatcher:
     """The slices of one array element, in the profile's order (an item belongs to the first it matches)."""
 
-    def __init__(self, slices: list[_Slice], closed: bool) -> None:
+    def __init__(self, slices: list[_Slice], closed: bool, by_value: tuple[str, dict[Any, int]] | None) -> None:
         self.slices = slices
         self.closed = closed
         self.default: Check | None = None
+        # Slices told apart by one fixed text at one step (extension url, mostly): a dict lookup per item.
+        self.by_value = by_value
+
+    def find(self, item: Any) -> int | None:  # noqa: ANN401
+        if self.by_value is not None:
+            step, table = self.by_value
+            value = item.get(step) if type(item) is dict else None
+            return table.get(value) if type(value) is str else None
+        for position, slice_ in enumerate(self.slices):
+            if slice_.matches(item):
+                return position
+        return None
 
     def check(
         self,
@@ -91,11 +103,10 @@ class SliceMatcher:
         counts = [0] * len(self.slices)
         for i, item in enumerate(items):
             path = f"{parent}.{name}[{i}]" if indexed else f"{parent}.{name}"
-            for position, slice_ in enumerate(self.slices):
-                if slice_.matches(item):
-                    counts[position] += 1
-                    slice_.check(item, path, issues, ms, env)
-                    break
+            position = self.find(item)
+            if position is not None:
+                counts[position] += 1
+                self.slices[position].check(item, path, issues, ms, env)
             else:
                 if self.closed:
                     issues.append(Issue(path, f"slice:{name}", ERROR, "matches no slice of a closed slicing"))
@@ -126,6 +137,7 @@ def compile_slicing(node: Node, check_for: Callable[[Node], Check], path: str) -
     """The matcher of a sliced element, or None with the reason its slicing is not checked."""
     slicing = node.element["slicing"]
     slices = []
+    keys: list[tuple[tuple[str, ...], str, Any]] = []
     for slice_node in node.slices:
         discriminators = []
         for discriminator in slicing.get("discriminator", []):
@@ -137,10 +149,18 @@ def compile_slicing(node: Node, check_for: Callable[[Node], Check], path: str) -
                 return None, f"slice {slice_node.slice_name} fixes no value at {where}"
             steps = () if where == "$this" else tuple(where.split("."))
             discriminators.append((steps, expected[0], expected[1]))
+        keys.extend(discriminators)
         if not discriminators:
             return None, f"slicing without discriminators at {path}"
         element = slice_node.element
         maximum = None if element.get("max", "*") == "*" else int(element["max"])
         name = slice_node.slice_name or ""
         slices.append(_Slice(name, element.get("min", 0), maximum, _matcher(discriminators), check_for(slice_node)))
-    return SliceMatcher(slices, slicing.get("rules") == "closed"), ""
+    by_value = None
+    simple = len(keys) == len(slices) and all(
+        kind == "fixed" and len(steps) == 1 and type(value) is str for steps, kind, value in keys
+    )
+    values = [value for _, _, value in keys]
+    if simple and len({steps for steps, _, _ in keys}) == 1 and len(set(values)) == len(values):
+        by_value = (keys[0][0][0], {value: position for position, value in enumerate(values)})
+    return SliceMatcher(slices, slicing.get("rules") == "closed", by_value), ""

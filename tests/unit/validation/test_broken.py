@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from beam_pipeline.validation import ERROR, INFORMATION, validate
-from tests.unit.validation.corpus import golden_resources
+from tests.support.validation_corpus import golden_resources
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beam_pipeline.validation import ERROR, guide_profiles, validate, validator_for
-from tests.unit.validation.corpus import golden_resources, sample_resources
+from tests.support.validation_corpus import golden_resources, sample_resources
 
 GOLDEN = golden_resources()
 SAMPLES = sample_resources()
