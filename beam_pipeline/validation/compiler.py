@@ -31,10 +31,24 @@ _TEXT_TYPES = frozenset(
 _BOUND_TYPES = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
 _RESOURCE_SLOTS = frozenset({"Resource", "DomainResource"})
 _ELEMENT_TYPES = frozenset({"Element", "BackboneElement"})
+_FHIRPATH_TYPES = "http://hl7.org/fhirpath/System."
+_FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+_MAX_VALUE_SET = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet"
 
 
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def type_code(kind: dict[str, Any]) -> str:
+    """An ElementDefinition type's FHIR type: R4 snapshots give `id` and `url` elements the FHIRPath type
+    System.String and name the FHIR one (Resource.id is an `id`) in an extension."""
+    code = kind.get("code", "")
+    if code.startswith(_FHIRPATH_TYPES):
+        for extension in kind.get("extension", []):
+            if extension.get("url") == _FHIR_TYPE:
+                return extension.get("valueUrl") or extension.get("valueUri") or code
+    return code
 
 
 def _fixed_or_pattern(element: dict[str, Any]) -> tuple[str, Any] | None:
@@ -295,12 +309,12 @@ class Compiler:
     def _add_child(self, owner: Complex, child: Node, nodes: dict[str, Node]) -> list[str]:
         element = child.element
         name = child.name
-        types = [t.get("code", "") for t in element.get("type", [])]
+        types = [type_code(t) for t in element.get("type", [])]
         target = child
         reference = element.get("contentReference")
         if reference and not types:
             target = nodes.get(reference.split("#", 1)[-1], child)
-            types = [t.get("code", "") for t in target.element.get("type", [])] or ["BackboneElement"]
+            types = [type_code(t) for t in target.element.get("type", [])] or ["BackboneElement"]
         is_list, maximum = _is_list(element), _maximum(element)
         names = []
         if name.endswith("[x]"):
@@ -465,6 +479,9 @@ class Compiler:
             rules.append(_value_rule(*value_rule))
         binding = element.get("binding", {})
         strength = binding.get("strength")
+        for extension in binding.get("extension", []):
+            if extension.get("url") == _MAX_VALUE_SET:
+                self._note(owner, path, "binding", f"maximum value set {extension.get('valueCanonical')}")
         if strength in ("required", "extensible") and binding.get("valueSet") and code in _BOUND_TYPES:
             table = code_table(binding["valueSet"])
             if not table.complete:

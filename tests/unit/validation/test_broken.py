@@ -144,3 +144,20 @@ def test_absent_must_support_is_reported_apart():
         (i.path, i.key, i.severity) for i in result.must_support
     ]
     assert not result.errors
+
+
+BREAKS_THAT_ALWAYS_ERR = (
+    "type", "bad-date", "empty-string", "empty-object", "empty-array", "unknown", "invariant", "slice",
+)  # fmt: skip
+
+
+def test_every_generated_break_of_these_kinds_is_an_error():
+    from tests.support.validation_variants import variants
+
+    missed = [
+        (profile.rsplit("/", 1)[-1], label)
+        for profile, resource in golden_resources()
+        for label, broken in variants(resource)
+        if label.startswith(BREAKS_THAT_ALWAYS_ERR) and not validate(broken, profile).errors
+    ]
+    assert missed == []
