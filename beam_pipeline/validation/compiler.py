@@ -74,7 +74,9 @@ class Complex:
     """The checks of one complex value: its fields by JSON name, required and must-support elements,
     invariants, and the slicings of its array elements."""
 
-    __slots__ = ("fields", "invariants", "must_support", "must_support_keys", "required", "required_keys", "root")
+    __slots__ = (
+        "choices", "fields", "invariants", "must_support", "must_support_keys", "required", "required_keys", "root",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.fields: dict[str, Field] = {}
@@ -85,6 +87,7 @@ class Complex:
         self.required_keys: tuple[str, ...] = ()
         self.must_support_keys: tuple[str, ...] = ()
         self.invariants: tuple[tuple[str, str, invariants.Invariant], ...] = ()
+        self.choices: tuple[tuple[str, frozenset[str]], ...] = ()  # choice elements: at most one JSON name
         self.root = False
 
     def set_elements(
@@ -105,17 +108,25 @@ class Complex:
         for key, value in obj.items():
             field = fields.get(key)
             if field is not None:
-                fast = field.fast
-                if fast is not None and type(value) is not list:
-                    # Most values: a single primitive with no rule but its format, its path built on failure.
-                    if not fast(value):
-                        field.bad(value, f"{path}.{key}", issues)
-                    continue
+                if type(value) is not list:
+                    fast = field.fast
+                    if fast is not None:
+                        # Most values: a single primitive with no rule but its format, its path built on failure.
+                        if not fast(value):
+                            field.bad(value, f"{path}.{key}", issues)
+                        continue
+                    single = field.single
+                    if single is not None:
+                        single(value, f"{path}.{key}", issues, ms, env)
+                        continue
                 field.check(value, path, issues, ms, env)
             elif key[:1] == "_" and key[1:] in fields:
                 continue  # a primitive's id and extensions
             elif not (self.root and key == "resourceType"):
                 issues.append(Issue(f"{path}.{key}", "structure", ERROR, "not an element of this type"))
+        for name, keys in self.choices:
+            if len(keys.intersection(obj)) > 1:
+                issues.append(Issue(f"{path}.{name}", "cardinality", ERROR, "more than one type of a choice element"))
         for key in self.required_keys:
             if key not in obj and f"_{key}" not in obj:
                 issues.append(Issue(f"{path}.{key}", "cardinality", ERROR, "minimum 1, found 0"))
@@ -150,7 +161,7 @@ class Complex:
 class Field:
     """One JSON name of a complex value: array or single, its item check, and its slices."""
 
-    __slots__ = ("detail", "fast", "is_list", "item", "maximum", "name", "slicing", "text_key", "valid")
+    __slots__ = ("detail", "fast", "is_list", "item", "maximum", "name", "single", "slicing", "text_key", "valid")
 
     def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:
         self.name = name
@@ -161,13 +172,19 @@ class Field:
         # A primitive with no rule but its format: its test alone, so a value is one call (set_primitive).
         self.valid: Callable[[Any], bool] | None = None
         self.fast: Callable[[Any], bool] | None = None
+        self.single: Check | None = None  # the item check of a single value without slices
         self.detail = self.text_key = ""
 
-    def set_primitive(self, code: str) -> None:
-        self.valid = CHECKS[code]
-        self.fast = None if self.is_list or self.slicing is not None else self.valid
-        self.detail = f"not a valid {code.rsplit('.', 1)[-1]}"
-        self.text_key = "format" if code in _TEXT_TYPES else "type"
+    def finish(self, primitive: str | None) -> None:
+        """Work out the fast paths once the field is complete (`primitive`: its type, when the item check
+        is that primitive's format alone)."""
+        plain = not self.is_list and self.slicing is None
+        self.single = self.item if plain else None
+        if primitive is not None:
+            self.valid = CHECKS[primitive]
+            self.fast = self.valid if plain else None
+            self.detail = f"not a valid {primitive.rsplit('.', 1)[-1]}"
+            self.text_key = "format" if primitive in _TEXT_TYPES else "type"
 
     def bad(self, value: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
         issues.append(Issue(path, self.text_key if type(value) is str else "type", ERROR, self.detail))
@@ -274,15 +291,18 @@ class Compiler:
         self, complex_: Complex, node: Node, nodes: dict[str, Node], extra_invariants: tuple[dict[str, Any], ...]
     ) -> None:
         self._register(complex_)
-        required, must_support = [], []
+        required, must_support, choices = [], [], []
         for child in node.children:
             names = self._add_child(complex_, child, nodes)
             element = child.element
+            if len(names) > 1:
+                choices.append((child.name, frozenset(names)))
             if element.get("min", 0) > 0:
                 required.append((child.name, tuple(names), element["min"]))
             if element.get("mustSupport"):
                 must_support.append((child.name, tuple(names)))
         complex_.set_elements(required, must_support)
+        complex_.choices = tuple(choices)
         complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
 
     def _invariants(
@@ -326,8 +346,7 @@ class Compiler:
                 typed = by_type.get(code) or (child if len(types) == 1 else None)
                 item = self._item(owner, typed or child, code, nodes, expand=typed is not None)
                 field = owner.fields[json_name] = Field(json_name, is_list, maximum, item)
-                if item is self._primitives.get(code):
-                    field.set_primitive(code)
+                field.finish(code if item is self._primitives.get(code) else None)
                 names.append(json_name)
             return names
         code = types[0] if types else "BackboneElement"
@@ -342,8 +361,7 @@ class Compiler:
             field.slicing = slicing
             if slicing is not None:
                 slicing.default = item
-        if item is self._primitives.get(code):
-            field.set_primitive(code)
+        field.finish(code if item is self._primitives.get(code) else None)
         owner.fields[name] = field
         return [name]
 
@@ -416,6 +434,7 @@ class Compiler:
         complex_ = Complex()
         complex_.fields, complex_.required, complex_.must_support = used.fields, used.required, used.must_support
         complex_.required_keys, complex_.must_support_keys = used.required_keys, used.must_support_keys
+        complex_.choices = used.choices
         complex_.invariants = used.invariants + self._invariants(complex_, {**node.element, "constraint": extra}, ())
         self._use(owner, complex_)
         self._use(complex_, used)
@@ -446,7 +465,7 @@ class Compiler:
 
         by_url = _ByUrl()
         by_url.fields, by_url.required, by_url.invariants = base.fields, base.required, base.invariants
-        by_url.required_keys = base.required_keys
+        by_url.required_keys, by_url.choices = base.required_keys, base.choices
         self._by_url["#extension"] = by_url
         for url in known:
             self._use(by_url, self.structure(url))

@@ -104,7 +104,30 @@ def compile_invariant(key: str, expression: str) -> tuple[Invariant | None, str]
     if unknown or compiled.value_sets or compiled.translations:
         return None, "uses variables or terminology the evaluator does not provide"
     source = f"lambda {_FOCUS}, env: {compiled.source}"
-    return eval(source, dict(NAMESPACE)), ""  # noqa: S307  (source the FHIRPath compiler generated)
+    holds = eval(source, dict(NAMESPACE))  # noqa: S307  (source the FHIRPath compiler generated)
+    return _skipping_absent(holds, compiled.source, compiled.variables), ""
+
+
+_ROOT_NAME = re.compile(rf"get\({_FOCUS}, '([A-Za-z_][A-Za-z0-9_]*)'\)")
+
+
+def _skipping_absent(holds: Invariant, source: str, variables: frozenset[str]) -> Invariant:
+    """Most invariants read elements most resources lack (dom-2 reads `contained`): when the focus has none
+    of the names the expression starts from, its result is the one it has on an empty object, worked out
+    here once."""
+    names = tuple(dict.fromkeys(_ROOT_NAME.findall(source)))
+    rest = _ROOT_NAME.sub("", source)
+    if variables or not names or re.search(rf"\b{_FOCUS}\b", rest) or any(n in _CHOICES for n in names):
+        return holds
+    when_absent = bool(holds({}, {}))
+
+    def skipping(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401
+        for name in names:
+            if name in item:
+                return holds(item, env)
+        return when_absent
+
+    return skipping
 
 
 def _choice_names() -> set[str]:
