@@ -1,7 +1,8 @@
 """Benchmark: US Core profile validation (beam_pipeline/validation), resources per second per profile, one
-core, over the resources the shipped mappings produce (every mapping's samples and the goldens).
+core, over the resources the shipped mappings produce: every mapping's samples, the goldens, and synthetic
+Synthea-like rows (--patients Patients and the clinical rows of one in ten).
 
-    python bench/bench_validation.py [--seconds 1.0] [--runs 3]
+    python bench/bench_validation.py [--seconds 1.0] [--runs 5] [--patients 2000]
 
 Each profile's resources are validated in a loop for about --seconds of CPU time (process time: the machine
 may be shared); each figure is the best of --runs.
@@ -36,12 +37,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=1.0, help="timing per run and profile")
     parser.add_argument("--runs", type=int, default=5, help="runs per figure; the best is shown")
+    parser.add_argument("--patients", type=int, default=2000, help="synthetic Patients mapped for the corpus")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     from beam_pipeline.validation import guide_profiles, validator_for
-    from tests.support.validation_corpus import golden_resources, sample_resources
+    from tests.support.validation_corpus import generated_resources, golden_resources, sample_resources
 
     start = time.perf_counter()
     for url in guide_profiles():
@@ -49,7 +51,7 @@ def main() -> None:
     print(f"compiled {len(guide_profiles())} profiles in {time.perf_counter() - start:.2f} s")
 
     by_profile: dict[str, list] = defaultdict(list)
-    for profile, resource in sample_resources() + golden_resources():
+    for profile, resource in sample_resources() + golden_resources() + generated_resources(args.patients):
         by_profile[profile].append(resource)
     print(f"{'profile':<40} {'resources':>9} {'errors':>6} {'resources/s':>12}")
     for profile in sorted(by_profile):

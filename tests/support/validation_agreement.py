@@ -1,7 +1,7 @@
 """Agreement of beam_pipeline/validation with the reference validator: HAPI's $validate on the local server
 (US Core 6.1.0 loaded), over our mappings' output and broken variants of it, per profile.
 
-    python tests/support/validation_agreement.py [--per-profile 25] [--cache /tmp/k2f-agreement.json]
+    python tests/support/validation_agreement.py [--per-profile 25] [--per-other-profile 8] [--offline]
 
 Every resource HAPI reports an error (or fatal) for must get an error from ours too: those it does not are
 false accepts, listed with HAPI's messages. Errors only ours reports are false rejections, listed with our
@@ -26,30 +26,33 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from beam_pipeline.validation import validate  # noqa: E402
-from tests.support.validation_corpus import golden_resources, sample_resources  # noqa: E402
+from tests.support.validation_corpus import generated_resources, golden_resources, sample_resources  # noqa: E402
 from tests.support.validation_variants import variants  # noqa: E402
 
 _HAPI_ERRORS = frozenset({"error", "fatal"})
 
 
-def corpus(per_profile: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """(profile, label, resource): per profile up to two unbroken resources and `per_profile` variants,
-    taken in turn from each resource the mappings produce."""
+def corpus(per_profile: int, per_other_profile: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """(profile, label, resource): per profile up to two unbroken resources and `per_profile` variants
+    (`per_other_profile` for the profiles only synthetic rows reach), taken in turn from each resource."""
     by_profile: dict[str, list[dict[str, Any]]] = defaultdict(list)
     seen: set[str] = set()
-    for profile, resource in golden_resources() + sample_resources():
+    mapped = golden_resources() + sample_resources()
+    sampled = {profile for profile, _ in mapped}
+    for profile, resource in mapped + generated_resources(10):
         digest = hashlib.sha256(json.dumps([profile, resource], sort_keys=True).encode()).hexdigest()
         if digest not in seen:
             seen.add(digest)
             by_profile[profile].append(resource)
     out = []
     for profile, resources in sorted(by_profile.items()):
+        wanted = per_profile if profile in sampled else per_other_profile
         out.extend((profile, "unbroken", r) for r in resources[:2])
-        pools = [variants(r, limit=per_profile, seed=i) for i, r in enumerate(resources)]
+        pools = [variants(r, limit=wanted, seed=i) for i, r in enumerate(resources[:5])]
         taken = 0
-        while taken < per_profile and any(pools):
+        while taken < wanted and any(pools):
             for pool in pools:
-                if pool and taken < per_profile:
+                if pool and taken < wanted:
                     label, broken = pool.pop(0)
                     out.append((profile, label, broken))
                     taken += 1
@@ -78,7 +81,8 @@ def hapi_validate(base: str, profile: str, resource: dict[str, Any]) -> list[dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-profile", type=int, default=25, help="broken variants per profile")
+    parser.add_argument("--per-profile", type=int, default=25, help="broken variants per profile we map samples to")
+    parser.add_argument("--per-other-profile", type=int, default=8, help="for profiles only synthetic rows reach")
     parser.add_argument("--cache", default="/tmp/k2f-validation-agreement.json", help="HAPI's answers, kept")
     parser.add_argument("--base", default=os.environ.get("FHIR_BASE_URL", "http://127.0.0.1:8080/fhir"))
     parser.add_argument("--offline", action="store_true", help="use only cached answers, call nothing")
@@ -89,7 +93,7 @@ def main() -> int:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     false_accepts, false_rejects = [], []
     calls = 0
-    for profile, label, resource in corpus(args.per_profile):
+    for profile, label, resource in corpus(args.per_profile, args.per_other_profile):
         key = hashlib.sha256(json.dumps([profile, resource], sort_keys=True).encode()).hexdigest()
         if key not in cache:
             if args.offline:

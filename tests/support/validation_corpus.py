@@ -37,3 +37,23 @@ def sample_resources() -> list[tuple[str, dict[str, Any]]]:
                     resource = copy.deepcopy(mapped.resource)
                     out.extend((profile, resource) for profile in resource["meta"].get("profile", []))
     return out
+
+
+def generated_resources(patients: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
+    """(profile, resource) for synthetic Synthea-like rows mapped by the shipped mappings: `patients`
+    Patients and the clinical rows of one in ten of them (made-up data, tests/support/synthetic.py)."""
+    from beam_pipeline.us_core import Ok, TransformConfig, transform
+    from tests.support.synthetic import synthetic_rows
+    from tests.unit.us_core.clinical_rows import clinical_rows
+
+    config = TransformConfig(structural_validation=False)
+    raws = synthetic_rows(patients, seed=seed)
+    for i in range(max(1, patients // 10)):
+        raws.extend(json.dumps(row).encode() for row in clinical_rows(f"bench-patient-{i}", f"bench-encounter-{i}"))
+    out = []
+    for raw in raws:
+        result = transform(raw, config=config)
+        if isinstance(result, Ok):
+            for mapped in result.resources:
+                out.extend((profile, mapped.resource) for profile in mapped.resource["meta"].get("profile", []))
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beam_pipeline.validation import ERROR, guide_profiles, validate, validator_for
-from tests.support.validation_corpus import golden_resources, sample_resources
+from tests.support.validation_corpus import generated_resources, golden_resources, sample_resources
 
 GOLDEN = golden_resources()
 SAMPLES = sample_resources()
@@ -45,3 +45,10 @@ def test_issues_never_carry_values():
     result = validate(broken, profile)
     assert result.errors
     assert "SECRET" not in repr(result)
+
+
+def test_synthetic_rows_mapped_by_every_shipped_mapping_have_no_errors():
+    generated = generated_resources(60)
+    assert len({profile for profile, _ in generated}) >= 20
+    failures = [(profile, errors) for profile, resource in generated if (errors := _errors(profile, resource))]
+    assert failures == []
