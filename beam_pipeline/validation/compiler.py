@@ -20,6 +20,7 @@ from beam_pipeline.validation.issues import ERROR, INFORMATION, WARNING, Issue, 
 from beam_pipeline.validation.package import Definitions
 from beam_pipeline.validation.primitives import CHECKS, is_primitive
 from beam_pipeline.validation.slicing import SliceMatcher, compile_slicing
+from beam_pipeline.validation.specialise import specialise
 from beam_pipeline.validation.terminology import code_table
 from beam_pipeline.validation.tree import Node, build
 
@@ -75,7 +76,8 @@ class Complex:
     invariants, and the slicings of its array elements."""
 
     __slots__ = (
-        "choices", "fields", "invariants", "must_support", "must_support_keys", "required", "required_keys", "root",
+        "choices", "extension", "fields", "invariants", "must_support", "must_support_keys", "required",
+        "required_keys", "root", "run",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -88,7 +90,14 @@ class Complex:
         self.must_support_keys: tuple[str, ...] = ()
         self.invariants: tuple[tuple[str, str, invariants.Invariant], ...] = ()
         self.choices: tuple[tuple[str, frozenset[str]], ...] = ()  # choice elements: at most one JSON name
+        self.extension = False  # an Extension: ext-1 is checked natively
+        # The generated check (specialise.py), once the Complex is complete; until then `check` serves.
+        self.run: Check | None = None
         self.root = False
+
+    @property
+    def fastest(self) -> Check:
+        return self.run or self.check
 
     def set_elements(
         self, required: list[tuple[str, tuple[str, ...], int]], must_support: list[tuple[str, tuple[str, ...]]]
@@ -124,6 +133,15 @@ class Complex:
                 continue  # a primitive's id and extensions
             elif not (self.root and key == "resourceType"):
                 issues.append(Issue(f"{path}.{key}", "structure", ERROR, "not an element of this type"))
+        if self.extension:
+            # ext-1: an extension has nested extensions or a value, never both and never neither.
+            has_value = False
+            for key in obj:
+                if key[:5] == "value":
+                    has_value = True
+                    break
+            if has_value == ("extension" in obj):
+                issues.append(Issue(path, "ext-1", ERROR, "an extension needs a value or nested extensions, not both"))
         for name, keys in self.choices:
             if len(keys.intersection(obj)) > 1:
                 issues.append(Issue(f"{path}.{name}", "cardinality", ERROR, "more than one type of a choice element"))
@@ -133,6 +151,17 @@ class Complex:
         for key in self.must_support_keys:
             if key not in obj:
                 ms.append(Issue(f"{path}.{key}", "must-support", INFORMATION, "must-support element absent"))
+        self.counted(obj, path, issues, ms)
+        for key, severity, holds in self.invariants:
+            try:
+                ok = holds(obj, env)
+            except Exception:  # noqa: BLE001  (an invariant that cannot run on odd data fails, never the walk)
+                ok = False
+            if not ok:
+                issues.append(Issue(path, key, severity, "invariant not satisfied"))
+
+    def counted(self, obj: dict[str, Any], path: str, issues: list[Issue], ms: list[Issue]) -> None:
+        """Minimums above one and choice elements: required and must-support by counting."""
         for name, keys, least in self.required:
             count = 0
             for key in keys:
@@ -149,13 +178,6 @@ class Complex:
                     break
             else:
                 ms.append(Issue(f"{path}.{name}", "must-support", INFORMATION, "must-support element absent"))
-        for key, severity, holds in self.invariants:
-            try:
-                ok = holds(obj, env)
-            except Exception:  # noqa: BLE001  (an invariant that cannot run on odd data fails, never the walk)
-                ok = False
-            if not ok:
-                issues.append(Issue(path, key, severity, "invariant not satisfied"))
 
 
 class Field:
@@ -303,7 +325,11 @@ class Compiler:
                 must_support.append((child.name, tuple(names)))
         complex_.set_elements(required, must_support)
         complex_.choices = tuple(choices)
+        complex_.extension = node.element["path"] == "Extension" or any(
+            type_code(t) == "Extension" for t in node.element.get("type", [])
+        )
         complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
+        complex_.run = specialise(complex_)
 
     def _invariants(
         self, owner: Complex, element: dict[str, Any], extra: tuple[dict[str, Any], ...]
@@ -389,7 +415,7 @@ class Compiler:
             self._note(owner, path, "structure", "contained resources are not validated against a profile")
         else:
             complex_ = self._complex_for(owner, node, code, nodes, expand=expand)
-            base = complex_.check
+            base = complex_.fastest
         return self._with_value_rules(owner, node.element, code, path, base)
 
     def _is_resource(self, code: str) -> bool:
@@ -434,8 +460,9 @@ class Compiler:
         complex_ = Complex()
         complex_.fields, complex_.required, complex_.must_support = used.fields, used.required, used.must_support
         complex_.required_keys, complex_.must_support_keys = used.required_keys, used.must_support_keys
-        complex_.choices = used.choices
+        complex_.choices, complex_.extension = used.choices, used.extension
         complex_.invariants = used.invariants + self._invariants(complex_, {**node.element, "constraint": extra}, ())
+        complex_.run = specialise(complex_)
         self._use(owner, complex_)
         self._use(complex_, used)
         return complex_
@@ -450,7 +477,8 @@ class Compiler:
             for url, d in self.definitions.structures.items()
             if d.get("type") == "Extension" and d.get("derivation") == "constraint"
         }
-        compiler = self
+        targets: dict[str, Check] = {}
+        fallback = base.check  # base may still be compiling (Extension.extension is an Extension)
 
         class _ByUrl(Complex):
             __slots__ = ()
@@ -458,17 +486,17 @@ class Compiler:
             def check(
                 self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]
             ) -> None:  # noqa: ANN401
-                url = obj.get("url") if type(obj) is dict else None
-                target = compiler.structure(url) if url in known else base
-                target.check(obj, path, issues, ms, env)
-                _extension_value_rule(obj, path, issues)
+                target = targets.get(obj.get("url"), fallback) if type(obj) is dict else fallback  # type: ignore[arg-type]
+                target(obj, path, issues, ms, env)
 
         by_url = _ByUrl()
         by_url.fields, by_url.required, by_url.invariants = base.fields, base.required, base.invariants
-        by_url.required_keys, by_url.choices = base.required_keys, base.choices
+        by_url.required_keys, by_url.choices, by_url.extension = base.required_keys, base.choices, True
         self._by_url["#extension"] = by_url
         for url in known:
-            self._use(by_url, self.structure(url))
+            target = self.structure(url)
+            targets[url] = target.fastest
+            self._use(by_url, target)
         self._use(by_url, base)
         return by_url
 
@@ -534,15 +562,6 @@ def _resource_slot(value: Any, path: str, issues: list[Issue], ms: list[Issue], 
         issues.append(Issue(path, "type", ERROR, "expected a resource"))
 
 
-def _extension_value_rule(obj: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
-    # ext-1: an extension has nested extensions or a value, never both and never neither.
-    if type(obj) is not dict:
-        return
-    has_value = any(key.startswith("value") for key in obj)
-    if has_value == ("extension" in obj):
-        issues.append(Issue(path, "ext-1", ERROR, "an extension needs a value or nested extensions, not both"))
-
-
 def _value_rule(kind: str, expected: Any) -> Check:  # noqa: ANN401
     if kind == "fixed":
 
@@ -578,10 +597,14 @@ def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN40
             if severity == ERROR:
                 issues.append(Issue(path, "binding", severity, f"no coding from required value set {table.url}"))
             return
-        verdicts = [
-            table.has(c.get("system"), c.get("code")) if type(c) is dict and "code" in c else False for c in codings
-        ]
-        if True not in verdicts and None not in verdicts:
+        undecided = False
+        for coding in codings:
+            if type(coding) is dict and "code" in coding:
+                verdict = table.has(coding.get("system"), coding["code"])
+                if verdict:
+                    return
+                undecided = undecided or verdict is None
+        if not undecided:
             issues.append(Issue(path, "binding", severity, detail))
 
     if code == "CodeableConcept":

@@ -27,7 +27,7 @@ class ProfileValidator:
         if type(resource) is not dict or resource.get("resourceType") != kind:
             issues.append(Issue(kind, "structure", ERROR, f"expected a {kind} resource"))
             return Result(self.url, issues, must_support, self.not_checked)
-        self._root.check(resource, kind, issues, must_support, environment(resource))
+        self._root.fastest(resource, kind, issues, must_support, environment(resource))
         return Result(self.url, issues, must_support, self.not_checked)
 
 

@@ -161,3 +161,14 @@ def test_every_generated_break_of_these_kinds_is_an_error():
         if label.startswith(BREAKS_THAT_ALWAYS_ERR) and not validate(broken, profile).errors
     ]
     assert missed == []
+
+
+def test_ext_1_inside_a_profiled_extension():
+    profile, patient = _resource("us-core-patient")
+    race = next(e for e in patient["extension"] if e["url"].endswith("us-core-race"))
+    race["valueString"] = "x"
+    index = patient["extension"].index(race)
+    _has(profile, patient, f"Patient.extension[{index}]", "ext-1")
+    del race["valueString"]
+    race["extension"][0]["extension"] = [{"url": "x", "valueString": "y"}]
+    _has(profile, patient, f"Patient.extension[{index}].extension[0]", "ext-1")

@@ -52,3 +52,19 @@ def test_synthetic_rows_mapped_by_every_shipped_mapping_have_no_errors():
     assert len({profile for profile, _ in generated}) >= 20
     failures = [(profile, errors) for profile, resource in generated if (errors := _errors(profile, resource))]
     assert failures == []
+
+
+def test_the_generated_checks_give_what_the_generic_walk_gives(monkeypatch):
+    """specialise.py writes out Complex.check per compiled value: both must report the same issues."""
+    from beam_pipeline.validation import compiler as compiler_module
+    from beam_pipeline.validation.package import definitions
+    from beam_pipeline.validation.validator import ProfileValidator
+    from tests.support.validation_variants import variants
+
+    monkeypatch.setattr(compiler_module, "specialise", lambda complex_: None)
+    generic = compiler_module.Compiler(definitions())
+    for profile, resource in GOLDEN[:8]:
+        walk = ProfileValidator(profile.split("|")[0], generic)
+        for _, broken in [("unbroken", resource), *variants(resource, limit=40)]:
+            ours, theirs = validate(broken, profile), walk.validate(broken)
+            assert (ours.issues, ours.must_support) == (theirs.issues, theirs.must_support)
