@@ -227,14 +227,10 @@ def _included(value_set: dict[str, Any]) -> list[str]:
 
 
 def _systems(value_set: dict[str, Any]) -> list[str]:
-    # Only whole systems or filtered ones need the CodeSystem; a concept list is the expansion itself.
+    # Every system a value set draws on: a whole or filtered include needs the CodeSystem to expand, and a
+    # concept list's system still checks codings of that system wherever they appear (as HAPI does).
     compose = value_set.get("compose", {})
-    return [
-        i["system"]
-        for part in ("include", "exclude")
-        for i in compose.get(part, [])
-        if "system" in i and "concept" not in i
-    ]
+    return [i["system"] for part in ("include", "exclude") for i in compose.get(part, []) if "system" in i]
 
 
 def main() -> int:

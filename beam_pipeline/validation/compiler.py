@@ -21,7 +21,7 @@ from beam_pipeline.validation.package import Definitions
 from beam_pipeline.validation.primitives import CHECKS, is_primitive
 from beam_pipeline.validation.slicing import SliceMatcher, compile_slicing
 from beam_pipeline.validation.specialise import specialise
-from beam_pipeline.validation.terminology import code_table
+from beam_pipeline.validation.terminology import code_systems, code_table
 from beam_pipeline.validation.tree import Node, build
 
 # (value, path, issues, must-support findings, invariant variables)
@@ -538,6 +538,8 @@ class Compiler:
                 rules.append(_binding_rule(table, code, ERROR if strength == "required" else WARNING))
             elif code == "CodeableConcept" and strength == "required" and not table.missing:
                 rules.append(_binding_rule(table, code, ERROR))
+        if code == "Coding":
+            rules.append(_code_system_rule(code_systems()))
         if not rules:
             return base
         if len(rules) == 1:
@@ -576,6 +578,16 @@ def _value_rule(kind: str, expected: Any) -> Check:  # noqa: ANN401
             issues.append(Issue(path, "pattern", ERROR, "does not match the profile's pattern"))
 
     return pattern
+
+
+def _code_system_rule(systems: dict[str, frozenset[str]]) -> Check:
+    def known_code(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        if type(value) is dict:
+            codes = systems.get(value.get("system"))  # type: ignore[arg-type]
+            if codes is not None and value.get("code") not in codes and type(value.get("code")) is str:
+                issues.append(Issue(path, "code-system", ERROR, "code not defined by its code system"))
+
+    return known_code
 
 
 def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN401

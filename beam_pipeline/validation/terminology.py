@@ -94,3 +94,14 @@ def _expand(url: str, seen: frozenset[str]) -> CodeTable:
         else:
             open_systems.add(exclude.get("system") or "*")  # an exclusion we cannot apply: not decidable
     return CodeTable(url, frozenset(codes), frozenset(code for _, code in codes), frozenset(open_systems))
+
+
+@functools.cache
+def code_systems() -> dict[str, frozenset[str]]:
+    """The codes of every CodeSystem carried whole (content "complete"), by URL: a coding of one of these
+    systems must use one of its codes whatever its binding, as the reference validator checks."""
+    return {
+        url: frozenset(_system_codes(system))
+        for url, system in definitions().code_systems.items()
+        if system.get("content") == "complete" and system.get("concept")
+    }

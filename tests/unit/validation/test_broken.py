@@ -172,3 +172,10 @@ def test_ext_1_inside_a_profiled_extension():
     del race["valueString"]
     race["extension"][0]["extension"] = [{"url": "x", "valueString": "y"}]
     _has(profile, patient, f"Patient.extension[{index}].extension[0]", "ext-1")
+
+
+def test_unknown_code_of_a_carried_code_system_whatever_the_binding():
+    profile, patient = _resource("us-core-patient")
+    index = next(i for i, e in enumerate(patient["identifier"]) if "type" in e)
+    patient["identifier"][index]["type"]["coding"][0]["code"] = "not-a-v2-0203-code"
+    _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
