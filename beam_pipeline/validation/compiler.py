@@ -12,6 +12,7 @@ extract), compiled once and shared by every profile. An Extension is checked aga
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -502,6 +503,20 @@ class Compiler:
 
     # -- value rules --------------------------------------------------------------------------------
 
+    def _target_types(self, element: dict[str, Any], code: str) -> frozenset[str]:
+        """The resource types a Reference element may point to; empty when any (Resource) or unknown."""
+        out = set()
+        for kind in element.get("type", []):
+            if kind.get("code") != code:
+                continue
+            for url in kind.get("targetProfile", []):
+                definition = self.definitions.structures.get(url.split("|", 1)[0])
+                name = definition["type"] if definition else url.split("|", 1)[0].rsplit("/", 1)[-1]
+                if name == "Resource":
+                    return frozenset()
+                out.add(name)
+        return frozenset(out)
+
     def _primitive(self, code: str) -> Check:
         if code not in self._primitives:
             self._primitives[code] = self._new_primitive(code)
@@ -540,6 +555,10 @@ class Compiler:
                 rules.append(_binding_rule(table, code, ERROR))
         if code == "Coding":
             rules.append(_code_system_rule(code_systems()))
+        if code == "Reference":
+            targets = self._target_types(element, code)
+            if targets:
+                rules.append(_reference_rule(targets))
         if not rules:
             return base
         if len(rules) == 1:
@@ -588,6 +607,23 @@ def _code_system_rule(systems: dict[str, frozenset[str]]) -> Check:
                 issues.append(Issue(path, "code-system", ERROR, "code not defined by its code system"))
 
     return known_code
+
+
+# A literal reference names its type first: `Patient/1`, `Patient?identifier=...`, or after a base URL.
+_REFERENCE_TYPE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)(?:/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?|\?.*)$")
+
+
+def _reference_rule(targets: frozenset[str]) -> Check:
+    detail = "refers to a resource type the profile does not allow here"
+
+    def reference(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        text = value.get("reference") if type(value) is dict else None
+        if type(text) is str and not text.startswith(("#", "urn:")):
+            match = _REFERENCE_TYPE.search(text)
+            if match is not None and match.group(1) not in targets:
+                issues.append(Issue(path, "reference", ERROR, detail))
+
+    return reference
 
 
 def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN401

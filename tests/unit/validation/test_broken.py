@@ -179,3 +179,12 @@ def test_unknown_code_of_a_carried_code_system_whatever_the_binding():
     index = next(i for i, e in enumerate(patient["identifier"]) if "type" in e)
     patient["identifier"][index]["type"]["coding"][0]["code"] = "not-a-v2-0203-code"
     _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
+
+
+@pytest.mark.parametrize(
+    "reference", ["Practitioner/1", "Practitioner?identifier=x|y", "http://example.org/fhir/Group/9"]
+)
+def test_reference_to_a_type_the_profile_does_not_allow(reference):
+    profile, condition = _resource("us-core-condition-encounter-diagnosis")
+    condition["subject"] = {"reference": reference}
+    _has(profile, condition, "Condition.subject", "reference")
