@@ -416,7 +416,7 @@ class Compiler:
             self._note(owner, path, "structure", "contained resources are not validated against a profile")
         else:
             complex_ = self._complex_for(owner, node, code, nodes, expand=expand)
-            base = complex_.fastest
+            base = _linked(complex_)
         return self._with_value_rules(owner, node.element, code, path, base)
 
     def _is_resource(self, code: str) -> bool:
@@ -479,7 +479,7 @@ class Compiler:
             if d.get("type") == "Extension" and d.get("derivation") == "constraint"
         }
         targets: dict[str, Check] = {}
-        fallback = base.check  # base may still be compiling (Extension.extension is an Extension)
+        fallback = _linked(base)  # base may still be compiling (Extension.extension is an Extension)
 
         class _ByUrl(Complex):
             __slots__ = ()
@@ -496,7 +496,7 @@ class Compiler:
         self._by_url["#extension"] = by_url
         for url in known:
             target = self.structure(url)
-            targets[url] = target.fastest
+            targets[url] = _linked(target)
             self._use(by_url, target)
         self._use(by_url, base)
         return by_url
@@ -576,6 +576,18 @@ class Compiler:
                 rule(value, path, issues, ms, env)
 
         return several
+
+
+def _linked(complex_: Complex) -> Check:
+    """The generated check of a Complex; for one still being compiled (a recursive structure), a
+    function that takes the generated check once there is one."""
+    if complex_.run is not None:
+        return complex_.run
+
+    def later(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+        (complex_.run or complex_.check)(value, path, issues, ms, env)
+
+    return later
 
 
 def _resource_slot(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
