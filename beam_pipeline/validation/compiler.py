@@ -35,6 +35,7 @@ _RESOURCE_SLOTS = frozenset({"Resource", "DomainResource"})
 _ELEMENT_TYPES = frozenset({"Element", "BackboneElement"})
 _FHIRPATH_TYPES = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+_NO_VALUE = object()
 _MAX_VALUE_SET = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet"
 
 
@@ -184,7 +185,9 @@ class Complex:
 class Field:
     """One JSON name of a complex value: array or single, its item check, and its slices."""
 
-    __slots__ = ("detail", "fast", "is_list", "item", "maximum", "name", "single", "slicing", "text_key", "valid")
+    __slots__ = (
+        "detail", "fast", "is_list", "item", "maximum", "name", "on_fail", "single", "slicing", "text_key", "valid",
+    )  # fmt: skip
 
     def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:
         self.name = name
@@ -196,6 +199,7 @@ class Field:
         self.valid: Callable[[Any], bool] | None = None
         self.fast: Callable[[Any], bool] | None = None
         self.single: Check | None = None  # the item check of a single value without slices
+        self.on_fail: Check | None = None  # what reports a value `fast` refused, when not `detail` alone
         self.detail = self.text_key = ""
 
     def finish(self, primitive: str | None) -> None:
@@ -203,13 +207,23 @@ class Field:
         is that primitive's format alone)."""
         plain = not self.is_list and self.slicing is None
         self.single = self.item if plain else None
-        if primitive is not None:
+        fixed = getattr(self.item, "fixed_value", _NO_VALUE)
+        if plain and fixed is not _NO_VALUE:
+            # A fixed primitive (an extension's url, a slice's system): equal is valid; anything else gets
+            # the whole item check to say why.
+            kind = type(fixed)
+            self.fast = lambda value: type(value) is kind and value == fixed
+            self.on_fail = self.item
+        elif primitive is not None:
             self.valid = CHECKS[primitive]
             self.fast = self.valid if plain else None
             self.detail = f"not a valid {primitive.rsplit('.', 1)[-1]}"
             self.text_key = "format" if primitive in _TEXT_TYPES else "type"
 
     def bad(self, value: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
+        if self.on_fail is not None:
+            self.on_fail(value, path, issues, [], {})
+            return
         issues.append(Issue(path, self.text_key if type(value) is str else "type", ERROR, self.detail))
 
     def check(self, value: Any, parent: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
@@ -568,6 +582,8 @@ class Compiler:
                 base(value, path, issues, ms, env)
                 rule(value, path, issues, ms, env)
 
+            if value_rule is not None and value_rule[0] == "fixed" and is_primitive(code):
+                one.fixed_value = value_rule[1]  # type: ignore[attr-defined]  (Field.finish's fast path)
             return one
 
         def several(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401

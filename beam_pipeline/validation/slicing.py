@@ -79,6 +79,12 @@ class SliceMatcher:
         self.default: Check | None = None
         # Slices told apart by one fixed text at one step (extension url, mostly): a dict lookup per item.
         self.by_value = by_value
+        # Only the slices with a minimum, or a maximum below their element's, are counted against it.
+        self.bounds = tuple(
+            (position, s.minimum, s.maximum)
+            for position, s in enumerate(slices)
+            if s.minimum > 0 or s.maximum is not None
+        )
 
     def find(self, item: Any) -> int | None:  # noqa: ANN401
         if self.by_value is not None:
@@ -100,37 +106,30 @@ class SliceMatcher:
         ms: list[Issue],
         env: dict[str, list[Any]],
     ) -> None:
-        counts = [0] * len(self.slices)
+        slices = self.slices
+        counts = [0] * len(slices)
+        by_value = self.by_value
         for i, item in enumerate(items):
             path = f"{parent}.{name}[{i}]" if indexed else f"{parent}.{name}"
-            position = self.find(item)
+            if by_value is not None:
+                value = item.get(by_value[0]) if type(item) is dict else None
+                position = by_value[1].get(value) if type(value) is str else None
+            else:
+                position = self.find(item)
             if position is not None:
                 counts[position] += 1
-                self.slices[position].check(item, path, issues, ms, env)
+                slices[position].check(item, path, issues, ms, env)
             else:
                 if self.closed:
                     issues.append(Issue(path, f"slice:{name}", ERROR, "matches no slice of a closed slicing"))
                 if self.default is not None:
                     self.default(item, path, issues, ms, env)
-        for slice_, count in zip(self.slices, counts, strict=True):
-            if count < slice_.minimum:
-                issues.append(
-                    Issue(
-                        f"{parent}.{name}:{slice_.name}",
-                        f"slice:{name}",
-                        ERROR,
-                        f"slice requires at least {slice_.minimum}, found {count}",
-                    )
-                )
-            elif slice_.maximum is not None and count > slice_.maximum:
-                issues.append(
-                    Issue(
-                        f"{parent}.{name}:{slice_.name}",
-                        f"slice:{name}",
-                        ERROR,
-                        f"slice allows at most {slice_.maximum}, found {count}",
-                    )
-                )
+        for position, minimum, maximum in self.bounds:
+            count = counts[position]
+            if count < minimum or (maximum is not None and count > maximum):
+                bound = f"requires at least {minimum}" if count < minimum else f"allows at most {maximum}"
+                where = f"{parent}.{name}:{slices[position].name}"
+                issues.append(Issue(where, f"slice:{name}", ERROR, f"slice {bound}, found {count}"))
 
 
 def compile_slicing(node: Node, check_for: Callable[[Node], Check], path: str) -> tuple[SliceMatcher | None, str]:
