@@ -79,7 +79,7 @@ class Complex:
 
     __slots__ = (
         "choices", "extension", "fields", "invariants", "must_support", "must_support_keys", "required",
-        "required_keys", "root", "run",
+        "required_keys", "root", "rules", "run",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -96,6 +96,7 @@ class Complex:
         # The generated check (specialise.py), once the Complex is complete; until then `check` serves.
         self.run: Check | None = None
         self.root = False
+        self.rules: tuple[Check, ...] = ()  # checks of the whole value (a Coding's code in its code system)
 
     @property
     def fastest(self) -> Check:
@@ -161,6 +162,8 @@ class Complex:
                 ok = False
             if not ok:
                 issues.append(Issue(path, key, severity, "invariant not satisfied"))
+        for rule in self.rules:
+            rule(obj, path, issues, ms, env)
 
     def counted(self, obj: dict[str, Any], path: str, issues: list[Issue], ms: list[Issue]) -> None:
         """Minimums above one and choice elements: required and must-support by counting."""
@@ -344,6 +347,8 @@ class Compiler:
             type_code(t) == "Extension" for t in node.element.get("type", [])
         )
         complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
+        if node.element["path"] == "Coding" or any(type_code(t) == "Coding" for t in node.element.get("type", [])):
+            complex_.rules = (_code_system_rule(code_systems()),)
         complex_.run = specialise(complex_)
 
     def _invariants(
@@ -430,7 +435,7 @@ class Compiler:
             self._note(owner, path, "structure", "contained resources are not validated against a profile")
         else:
             complex_ = self._complex_for(owner, node, code, nodes, expand=expand)
-            base = _linked(complex_)
+            return self._with_value_rules(owner, node.element, code, path, _linked(complex_), complex_)
         return self._with_value_rules(owner, node.element, code, path, base)
 
     def _is_resource(self, code: str) -> bool:
@@ -475,7 +480,7 @@ class Compiler:
         complex_ = Complex()
         complex_.fields, complex_.required, complex_.must_support = used.fields, used.required, used.must_support
         complex_.required_keys, complex_.must_support_keys = used.required_keys, used.must_support_keys
-        complex_.choices, complex_.extension = used.choices, used.extension
+        complex_.choices, complex_.extension, complex_.rules = used.choices, used.extension, used.rules
         complex_.invariants = used.invariants + self._invariants(complex_, {**node.element, "constraint": extra}, ())
         complex_.run = specialise(complex_)
         self._use(owner, complex_)
@@ -548,7 +553,15 @@ class Compiler:
 
         return check
 
-    def _with_value_rules(self, owner: Complex, element: dict[str, Any], code: str, path: str, base: Check) -> Check:
+    def _with_value_rules(
+        self,
+        owner: Complex,
+        element: dict[str, Any],
+        code: str,
+        path: str,
+        base: Check,
+        complex_: Complex | None = None,
+    ) -> Check:
         rules: list[Check] = []
         value_rule = _fixed_or_pattern(element)
         if value_rule is not None:
@@ -567,14 +580,17 @@ class Compiler:
                 rules.append(_binding_rule(table, code, ERROR if strength == "required" else WARNING))
             elif code == "CodeableConcept" and strength == "required" and not table.missing:
                 rules.append(_binding_rule(table, code, ERROR))
-        if code == "Coding":
-            rules.append(_code_system_rule(code_systems()))
         if code == "Reference":
             targets = self._target_types(element, code)
             if targets:
                 rules.append(_reference_rule(targets))
         if not rules:
             return base
+        if complex_ is not None and complex_.run is not None:
+            # The element's rules written into a copy of its type's generated check: one call per value.
+            specialised = specialise(complex_, tuple(rules))
+            if specialised is not None:
+                return specialised
         if len(rules) == 1:
             (rule,) = rules
 

@@ -19,7 +19,9 @@ _ABSENT = "must-support element absent"
 _EXT_1 = "an extension needs a value or nested extensions, not both"
 
 
-def specialise(complex_: Complex) -> Check:
+def specialise(complex_: Complex, rules: tuple[Check, ...] = ()) -> Check:
+    """The check of `complex_`, followed by its own rules and then `rules` (an element's binding, fixed or
+    pattern value)."""
     names: dict[str, Any] = {"Issue": Issue, "ERROR": ERROR, "INFORMATION": INFORMATION, "fields": complex_.fields}
     lines = [
         "def check(obj, path, issues, ms, env):",
@@ -92,5 +94,8 @@ def specialise(complex_: Complex) -> Check:
             "    if not ok:",
             f"        issues.append(Issue(path, {key!r}, {severity!r}, 'invariant not satisfied'))",
         ]
+    for i, rule in enumerate((*complex_.rules, *rules)):
+        names[f"rule{i}"] = rule
+        lines.append(f"    rule{i}(obj, path, issues, ms, env)")
     exec("\n".join(lines), names)  # noqa: S102  (source generated here from the profile's element names)
     return names["check"]
