@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,12 +73,19 @@ def read_extract(path: Path) -> list[dict[str, Any]]:
     return [resource for kind in _KINDS for resource in data.get(kind, [])]
 
 
-@functools.cache
-def definitions() -> Definitions:
-    """The shipped US Core package over the R4 base: a URL both define is the guide's."""
+def load(packages: Sequence[Path]) -> Definitions:
+    """The R4 base extract with implementation guide packages over it, later ones winning a shared URL.
+    Any NPM-style FHIR package whose profiles carry snapshots is read the same way."""
     loaded = Definitions()
     for resource in read_extract(shipped_path("include/fhir", R4_BASE_EXTRACT)):
         loaded.add(resource, guide=False)
-    for resource in read_package(shipped_path("include/fhir", US_CORE_PACKAGE)):
-        loaded.add(resource, guide=True)
+    for package in packages:
+        for resource in read_package(package):
+            loaded.add(resource, guide=True)
     return loaded
+
+
+@functools.cache
+def definitions() -> Definitions:
+    """The shipped US Core package over the R4 base."""
+    return load([shipped_path("include/fhir", US_CORE_PACKAGE)])
