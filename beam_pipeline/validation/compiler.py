@@ -133,7 +133,7 @@ class Complex:
                         continue
                 field.check(value, path, issues, ms, env)
             elif key[:1] == "_" and key[1:] in fields:
-                continue  # a primitive's id and extensions
+                primitive_element(value, f"{path}.{key}", issues, ms, env)
             elif not (self.root and key == "resourceType"):
                 issues.append(Issue(f"{path}.{key}", "structure", ERROR, "not an element of this type"))
         if self.extension:
@@ -285,6 +285,8 @@ class Compiler:
         self._objects: dict[int, Complex] = {}
         self._primitives: dict[str, Check] = {}
         self._expanded: dict[Node, Complex] = {}  # by snapshot Node (kept alive: ids would be reused)
+        if _ELEMENT in definitions.structures:
+            _ELEMENT_CHECK[:] = [_linked(self.structure(_ELEMENT))]
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -608,6 +610,23 @@ class Compiler:
                 rule(value, path, issues, ms, env)
 
         return several
+
+
+_ELEMENT = "http://hl7.org/fhir/StructureDefinition/Element"
+_ELEMENT_CHECK: list[Check] = []  # Element's check, once a Compiler has compiled it (the same in every package)
+
+
+def primitive_element(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+    """A primitive's `_name`: its id and extensions, an object (or for an array, objects and nulls)."""
+    if not _ELEMENT_CHECK:
+        return
+    check = _ELEMENT_CHECK[0]
+    if type(value) is list:
+        for i, item in enumerate(value):
+            if item is not None:
+                check(item, f"{path}[{i}]", issues, ms, env)
+    else:
+        check(value, path, issues, ms, env)
 
 
 def _linked(complex_: Complex) -> Check:

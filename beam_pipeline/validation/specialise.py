@@ -22,7 +22,12 @@ _EXT_1 = "an extension needs a value or nested extensions, not both"
 def specialise(complex_: Complex, rules: tuple[Check, ...] = ()) -> Check:
     """The check of `complex_`, followed by its own rules and then `rules` (an element's binding, fixed or
     pattern value)."""
-    names: dict[str, Any] = {"Issue": Issue, "ERROR": ERROR, "INFORMATION": INFORMATION, "fields": complex_.fields}
+    from beam_pipeline.validation.compiler import primitive_element  # noqa: PLC0415  (the two modules share it)
+
+    names: dict[str, Any] = {
+        "Issue": Issue, "ERROR": ERROR, "INFORMATION": INFORMATION, "fields": complex_.fields,
+        "primitive_element": primitive_element,
+    }  # fmt: skip
     lines = [
         "def check(obj, path, issues, ms, env):",
         "    if type(obj) is not dict:",
@@ -46,7 +51,7 @@ def specialise(complex_: Complex, rules: tuple[Check, ...] = ()) -> Check:
         "                    continue",
         "            field.check(value, path, issues, ms, env)",
         "        elif key[:1] == '_' and key[1:] in fields:",
-        "            continue",
+        "            primitive_element(value, path + '.' + key, issues, ms, env)",
     ]
     if complex_.root:
         lines += ["        elif key == 'resourceType':", "            continue"]

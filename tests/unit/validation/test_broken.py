@@ -188,3 +188,10 @@ def test_reference_to_a_type_the_profile_does_not_allow(reference):
     profile, condition = _resource("us-core-condition-encounter-diagnosis")
     condition["subject"] = {"reference": reference}
     _has(profile, condition, "Condition.subject", "reference")
+
+
+def test_a_primitive_s_extension_object_is_checked_as_an_element():
+    profile, patient = _resource("us-core-patient")
+    patient["_birthDate"] = {"extension": [{"url": "http://example.org/x"}], "colour": "x"}
+    _has(profile, patient, "Patient._birthDate.colour", "structure")
+    _has(profile, patient, "Patient._birthDate.extension[0]", "ext-1")
