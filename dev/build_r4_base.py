@@ -30,18 +30,33 @@ JAR = (
     Path.home() / ".m2/repository/ca/uhn/hapi/fhir/hapi-fhir-validation-resources-r4"
     / HAPI_VERSION / f"hapi-fhir-validation-resources-r4-{HAPI_VERSION}.jar"
 )  # fmt: skip
+UCUM_ARTIFACT = "org.fhir:ucum:1.0.3"  # the UCUM essence HAPI's validator checks unit codes with
+UCUM_JAR = Path.home() / ".m2/repository/org/fhir/ucum/1.0.3/ucum-1.0.3.jar"
 US_CORE = ROOT / "include/fhir/hl7.fhir.us.core-6.1.0.tgz"
 OUT = ROOT / "include/fhir/hl7.fhir.r4.base-extract.json"
 NS = "{http://hl7.org/fhir}"
 _BOOLEAN = frozenset({"mustSupport", "caseSensitive", "inactive"})
 
 
-def _jar() -> Path:
-    if not JAR.exists():
+def _jar(path: Path = JAR, artifact: str = ARTIFACT) -> Path:
+    if not path.exists():
         subprocess.run(
-            ["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"], check=True
+            ["mvn", "-q", "-B", "dependency:get", f"-Dartifact={artifact}", "-Dtransitive=false"], check=True
         )
-    return JAR
+    return path
+
+
+def _ucum() -> dict[str, Any]:
+    """UCUM's prefixes and unit atoms (code -> whether a prefix may precede it), from the essence file."""
+    with zipfile.ZipFile(_jar(UCUM_JAR, UCUM_ARTIFACT)) as archive:
+        root = ElementTree.fromstring(archive.read("ucum-essence.xml"))  # noqa: S314  (the published essence)
+    atoms = {node.get("Code"): True for node in root.iter("base-unit")}
+    atoms.update({node.get("Code"): node.get("isMetric") == "yes" for node in root.iter("unit")})
+    return {
+        "source": f"{UCUM_ARTIFACT} (Maven Central) ucum-essence.xml, version {root.get('version')}",
+        "prefixes": sorted(node.get("Code") for node in root.iter("prefix")),
+        "atoms": dict(sorted(atoms.items())),
+    }
 
 
 def _value(node: ElementTree.Element, name: str) -> str | None:
@@ -213,6 +228,7 @@ def build() -> dict[str, Any]:
         "StructureDefinition": types,
         "ValueSet": [chosen_sets[url] for url in sorted(chosen_sets)],
         "CodeSystem": [chosen_systems[url] for url in sorted(chosen_systems)],
+        "ucum": _ucum(),
     }
 
 

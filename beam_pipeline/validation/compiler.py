@@ -24,6 +24,7 @@ from beam_pipeline.validation.slicing import SliceMatcher, compile_slicing
 from beam_pipeline.validation.specialise import specialise
 from beam_pipeline.validation.terminology import code_systems, code_table
 from beam_pipeline.validation.tree import Node, build
+from beam_pipeline.validation.ucum import UCUM, is_ucum
 
 # (value, path, issues, must-support findings, invariant variables)
 Check = Callable[[Any, str, list[Issue], list[Issue], dict[str, list[Any]]], None]
@@ -36,6 +37,7 @@ _ELEMENT_TYPES = frozenset({"Element", "BackboneElement"})
 _FHIRPATH_TYPES = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _NO_VALUE = object()
+_QUANTITIES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
 _MAX_VALUE_SET = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet"
 
 
@@ -349,8 +351,11 @@ class Compiler:
             type_code(t) == "Extension" for t in node.element.get("type", [])
         )
         complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
-        if node.element["path"] == "Coding" or any(type_code(t) == "Coding" for t in node.element.get("type", [])):
+        kinds = {node.element["path"], *(type_code(t) for t in node.element.get("type", []))}
+        if "Coding" in kinds:
             complex_.rules = (_code_system_rule(code_systems()),)
+        elif kinds & _QUANTITIES:
+            complex_.rules = (_ucum_rule,)
         complex_.run = specialise(complex_)
 
     def _invariants(
@@ -687,6 +692,13 @@ def _reference_rule(targets: frozenset[str]) -> Check:
                 issues.append(Issue(path, "reference", ERROR, detail))
 
     return reference
+
+
+def _ucum_rule(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+    if type(value) is dict and value.get("system") == UCUM:
+        code = value.get("code")
+        if type(code) is str and not is_ucum(code):
+            issues.append(Issue(f"{path}.code", "code-system", ERROR, "not a valid UCUM unit code"))
 
 
 def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN401

@@ -195,3 +195,9 @@ def test_a_primitive_s_extension_object_is_checked_as_an_element():
     patient["_birthDate"] = {"extension": [{"url": "http://example.org/x"}], "colour": "x"}
     _has(profile, patient, "Patient._birthDate.colour", "structure")
     _has(profile, patient, "Patient._birthDate.extension[0]", "ext-1")
+
+
+def test_a_ucum_quantity_with_a_code_ucum_does_not_have():
+    profile, observation = _resource("us-core-observation-lab")
+    observation["valueQuantity"]["code"] = "not-a-unit"
+    _has(profile, observation, "Observation.valueQuantity.code", "code-system")

@@ -115,3 +115,17 @@ def test_the_guide_defines_every_profile_and_extension():
     names = {url.rsplit("/", 1)[-1] for url in guide_profiles()}
     assert {"us-core-patient", "us-core-race", "us-core-blood-pressure", "us-core-observation-lab"} <= names
     assert len(names) == 59
+
+
+@pytest.mark.parametrize("code", ["kg", "mm[Hg]", "/min", "kg/m2", "10*3/uL", "mL/min/{1.73_m2}", "{score}", "g.m-2"])
+def test_valid_ucum_codes(code):
+    from beam_pipeline.validation.ucum import is_ucum
+
+    assert is_ucum(code)
+
+
+@pytest.mark.parametrize("code", ["", "kgg", "mm[hg]", "kg/", "(kg", "{a", "k g"])
+def test_invalid_ucum_codes(code):
+    from beam_pipeline.validation.ucum import is_ucum
+
+    assert not is_ucum(code)
