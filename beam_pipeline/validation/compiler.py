@@ -709,7 +709,8 @@ def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN40
             issues.append(Issue(path, "binding", severity, detail))
 
     def coding(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        if type(value) is dict and "code" in value and table.has(value.get("system"), value["code"]) is False:
+        # A coding without a system names no code of any value set ("" is a system no table has).
+        if type(value) is dict and "code" in value and table.has(value.get("system") or "", value["code"]) is False:
             issues.append(Issue(path, "binding", severity, detail))
 
     def concept(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
@@ -723,7 +724,7 @@ def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN40
         undecided = False
         for coding in codings:
             if type(coding) is dict and "code" in coding:
-                verdict = table.has(coding.get("system"), coding["code"])
+                verdict = table.has(coding.get("system") or "", coding["code"])
                 if verdict:
                     return
                 undecided = undecided or verdict is None

@@ -201,3 +201,9 @@ def test_a_ucum_quantity_with_a_code_ucum_does_not_have():
     profile, observation = _resource("us-core-observation-lab")
     observation["valueQuantity"]["code"] = "not-a-unit"
     _has(profile, observation, "Observation.valueQuantity.code", "code-system")
+
+
+def test_a_coding_without_a_system_is_in_no_required_value_set():
+    profile, condition = _resource("us-core-condition-encounter-diagnosis")
+    del condition["clinicalStatus"]["coding"][0]["system"]
+    _has(profile, condition, "Condition.clinicalStatus", "binding")
