@@ -98,7 +98,12 @@ def main() -> int:
         if key not in cache:
             if args.offline:
                 continue
-            cache[key] = hapi_validate(args.base, profile, resource)
+            try:
+                cache[key] = hapi_validate(args.base, profile, resource)
+            except (urllib.error.URLError, OSError) as error:
+                cache_path.write_text(json.dumps(cache))
+                print(f"{args.base} did not answer ({error}); start the local stack's HAPI or use --offline")
+                return 2
             calls += 1
         theirs = [i for i in cache[key] if i["severity"] in _HAPI_ERRORS]
         ours = validate(resource, profile).errors
