@@ -12,31 +12,32 @@ extract), compiled once and shared by every profile. An Extension is checked aga
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
 from beam_pipeline.validation import invariants
-from beam_pipeline.validation.issues import ERROR, INFORMATION, WARNING, Issue, NotChecked
+from beam_pipeline.validation.checks import TEXT_TYPES, Complex, Field, linked, set_element_check
+from beam_pipeline.validation.issues import ERROR, WARNING, Check, Issue, NotChecked
 from beam_pipeline.validation.package import Definitions
 from beam_pipeline.validation.primitives import CHECKS, is_primitive
-from beam_pipeline.validation.slicing import SliceMatcher, compile_slicing
+from beam_pipeline.validation.slicing import compile_slicing
 from beam_pipeline.validation.specialise import specialise
 from beam_pipeline.validation.terminology import code_systems, code_table
 from beam_pipeline.validation.tree import Node, build
-from beam_pipeline.validation.ucum import UCUM, is_ucum
-
-# (value, path, issues, must-support findings, invariant variables)
-Check = Callable[[Any, str, list[Issue], list[Issue], dict[str, list[Any]]], None]
-_TEXT_TYPES = frozenset(
-    name for name in CHECKS if name not in ("boolean", "integer", "positiveInt", "unsignedInt", "decimal")
+from beam_pipeline.validation.value_rules import (
+    binding_rule,
+    code_system_rule,
+    fixed_or_pattern,
+    reference_rule,
+    resource_slot,
+    ucum_rule,
+    value_rule,
 )
+
 _BOUND_TYPES = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
 _RESOURCE_SLOTS = frozenset({"Resource", "DomainResource"})
 _ELEMENT_TYPES = frozenset({"Element", "BackboneElement"})
 _FHIRPATH_TYPES = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
-_NO_VALUE = object()
 _QUANTITIES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
 _MAX_VALUE_SET = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet"
 
@@ -56,214 +57,7 @@ def type_code(kind: dict[str, Any]) -> str:
     return code
 
 
-def _fixed_or_pattern(element: dict[str, Any]) -> tuple[str, Any] | None:
-    for key, value in element.items():
-        if key.startswith("fixed"):
-            return "fixed", value
-        if key.startswith("pattern"):
-            return "pattern", value
-    return None
-
-
-def matches_pattern(value: Any, pattern: Any) -> bool:  # noqa: ANN401  (any JSON)
-    """FHIR's pattern[x]: every property the pattern has, the value has with a matching value; each item
-    of a pattern array is matched by some item of the value's array."""
-    if type(pattern) is dict:
-        return type(value) is dict and all(k in value and matches_pattern(value[k], p) for k, p in pattern.items())
-    if type(pattern) is list:
-        return type(value) is list and all(any(matches_pattern(v, p) for v in value) for p in pattern)
-    return value == pattern
-
-
-class Complex:
-    """The checks of one complex value: its fields by JSON name, required and must-support elements,
-    invariants, and the slicings of its array elements."""
-
-    __slots__ = (
-        "choices", "extension", "fields", "invariants", "must_support", "must_support_keys", "required",
-        "required_keys", "root", "rules", "run",
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        self.fields: dict[str, Field] = {}
-        self.required: tuple[tuple[str, tuple[str, ...], int], ...] = ()
-        self.must_support: tuple[tuple[str, tuple[str, ...]], ...] = ()
-        # The same split for speed: a plain element needed once is one `in` test; choices and minimums
-        # above 1 are counted.
-        self.required_keys: tuple[str, ...] = ()
-        self.must_support_keys: tuple[str, ...] = ()
-        self.invariants: tuple[tuple[str, str, invariants.Invariant], ...] = ()
-        self.choices: tuple[tuple[str, frozenset[str]], ...] = ()  # choice elements: at most one JSON name
-        self.extension = False  # an Extension: ext-1 is checked natively
-        # The generated check (specialise.py), once the Complex is complete; until then `check` serves.
-        self.run: Check | None = None
-        self.root = False
-        self.rules: tuple[Check, ...] = ()  # checks of the whole value (a Coding's code in its code system)
-
-    @property
-    def fastest(self) -> Check:
-        return self.run or self.check
-
-    def set_elements(
-        self, required: list[tuple[str, tuple[str, ...], int]], must_support: list[tuple[str, tuple[str, ...]]]
-    ) -> None:
-        self.required_keys = tuple(keys[0] for name, keys, least in required if keys == (name,) and least == 1)
-        self.required = tuple(r for r in required if not (r[1] == (r[0],) and r[2] == 1))
-        self.must_support_keys = tuple(keys[0] for name, keys in must_support if keys == (name,))
-        self.must_support = tuple(m for m in must_support if m[1] != (m[0],))
-
-    def check(self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
-        if type(obj) is not dict:
-            issues.append(Issue(path, "type", ERROR, "expected an object"))
-            return
-        if not obj or (len(obj) == 1 and "id" in obj):
-            issues.append(Issue(path, "ele-1", ERROR, "an element needs a value or children"))
-        fields = self.fields
-        for key, value in obj.items():
-            field = fields.get(key)
-            if field is not None:
-                if type(value) is not list:
-                    fast = field.fast
-                    if fast is not None:
-                        # Most values: a single primitive with no rule but its format, its path built on failure.
-                        if not fast(value):
-                            field.bad(value, f"{path}.{key}", issues)
-                        continue
-                    single = field.single
-                    if single is not None:
-                        single(value, f"{path}.{key}", issues, ms, env)
-                        continue
-                field.check(value, path, issues, ms, env)
-            elif key[:1] == "_" and key[1:] in fields:
-                primitive_element(value, f"{path}.{key}", issues, ms, env)
-            elif not (self.root and key == "resourceType"):
-                issues.append(Issue(f"{path}.{key}", "structure", ERROR, "not an element of this type"))
-        if self.extension:
-            # ext-1: an extension has nested extensions or a value, never both and never neither.
-            has_value = False
-            for key in obj:
-                if key[:5] == "value":
-                    has_value = True
-                    break
-            if has_value == ("extension" in obj):
-                issues.append(Issue(path, "ext-1", ERROR, "an extension needs a value or nested extensions, not both"))
-        for name, keys in self.choices:
-            if len(keys.intersection(obj)) > 1:
-                issues.append(Issue(f"{path}.{name}", "cardinality", ERROR, "more than one type of a choice element"))
-        for key in self.required_keys:
-            if key not in obj and f"_{key}" not in obj:
-                issues.append(Issue(f"{path}.{key}", "cardinality", ERROR, "minimum 1, found 0"))
-        for key in self.must_support_keys:
-            if key not in obj:
-                ms.append(Issue(f"{path}.{key}", "must-support", INFORMATION, "must-support element absent"))
-        self.counted(obj, path, issues, ms)
-        for key, severity, holds in self.invariants:
-            try:
-                ok = holds(obj, env)
-            except Exception:  # noqa: BLE001  (an invariant that cannot run on odd data fails, never the walk)
-                ok = False
-            if not ok:
-                issues.append(Issue(path, key, severity, "invariant not satisfied"))
-        for rule in self.rules:
-            rule(obj, path, issues, ms, env)
-
-    def counted(self, obj: dict[str, Any], path: str, issues: list[Issue], ms: list[Issue]) -> None:
-        """Minimums above one and choice elements: required and must-support by counting."""
-        for name, keys, least in self.required:
-            count = 0
-            for key in keys:
-                value = obj.get(key)
-                if value is not None:
-                    count += len(value) if type(value) is list else 1
-            if count < least and any(f"_{key}" in obj for key in keys):
-                count = least  # a primitive present by its extensions only (a data-absent-reason)
-            if count < least:
-                issues.append(Issue(f"{path}.{name}", "cardinality", ERROR, f"minimum {least}, found {count}"))
-        for name, keys in self.must_support:
-            for key in keys:
-                if key in obj:
-                    break
-            else:
-                ms.append(Issue(f"{path}.{name}", "must-support", INFORMATION, "must-support element absent"))
-
-
-class Field:
-    """One JSON name of a complex value: array or single, its item check, and its slices."""
-
-    __slots__ = (
-        "detail", "fast", "is_list", "item", "maximum", "name", "on_fail", "single", "slicing", "text_key", "valid",
-    )  # fmt: skip
-
-    def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:
-        self.name = name
-        self.is_list = is_list
-        self.maximum = maximum
-        self.item = item
-        self.slicing: SliceMatcher | None = None
-        # A primitive with no rule but its format: its test alone, so a value is one call (set_primitive).
-        self.valid: Callable[[Any], bool] | None = None
-        self.fast: Callable[[Any], bool] | None = None
-        self.single: Check | None = None  # the item check of a single value without slices
-        self.on_fail: Check | None = None  # what reports a value `fast` refused, when not `detail` alone
-        self.detail = self.text_key = ""
-
-    def finish(self, primitive: str | None) -> None:
-        """Work out the fast paths once the field is complete (`primitive`: its type, when the item check
-        is that primitive's format alone)."""
-        plain = not self.is_list and self.slicing is None
-        self.single = self.item if plain else None
-        fixed = getattr(self.item, "fixed_value", _NO_VALUE)
-        if plain and fixed is not _NO_VALUE:
-            # A fixed primitive (an extension's url, a slice's system): equal is valid; anything else gets
-            # the whole item check to say why.
-            kind = type(fixed)
-            self.fast = lambda value: type(value) is kind and value == fixed
-            self.on_fail = self.item
-        elif primitive is not None:
-            self.valid = CHECKS[primitive]
-            self.fast = self.valid if plain else None
-            self.detail = f"not a valid {primitive.rsplit('.', 1)[-1]}"
-            self.text_key = "format" if primitive in _TEXT_TYPES else "type"
-
-    def bad(self, value: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
-        if self.on_fail is not None:
-            self.on_fail(value, path, issues, [], {})
-            return
-        issues.append(Issue(path, self.text_key if type(value) is str else "type", ERROR, self.detail))
-
-    def check(self, value: Any, parent: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
-        name = self.name
-        if not self.is_list:
-            if type(value) is list:
-                issues.append(Issue(f"{parent}.{name}", "type", ERROR, "expected a single value, not an array"))
-                return
-            if self.slicing is not None:
-                self.slicing.check([value], parent, name, False, issues, ms, env)
-            else:
-                self.item(value, f"{parent}.{name}", issues, ms, env)
-            return
-        if type(value) is not list:
-            issues.append(Issue(f"{parent}.{name}", "type", ERROR, "expected an array"))
-            return
-        if not value:
-            issues.append(Issue(f"{parent}.{name}", "ele-1", ERROR, "an array needs items"))
-            return
-        if self.maximum is not None and len(value) > self.maximum:
-            issues.append(
-                Issue(f"{parent}.{name}", "cardinality", ERROR, f"maximum {self.maximum}, found {len(value)}")
-            )
-        if self.slicing is not None:
-            self.slicing.check(value, parent, name, True, issues, ms, env)
-            return
-        valid = self.valid
-        if valid is not None:
-            for i, entry in enumerate(value):
-                if not valid(entry):
-                    self.bad(entry, f"{parent}.{name}[{i}]", issues)
-            return
-        item = self.item
-        for i, entry in enumerate(value):
-            item(entry, f"{parent}.{name}[{i}]", issues, ms, env)
+_ELEMENT = "http://hl7.org/fhir/StructureDefinition/Element"
 
 
 def _maximum(element: dict[str, Any]) -> int | None:
@@ -288,7 +82,7 @@ class Compiler:
         self._primitives: dict[str, Check] = {}
         self._expanded: dict[Node, Complex] = {}  # by snapshot Node (kept alive: ids would be reused)
         if _ELEMENT in definitions.structures:
-            _ELEMENT_CHECK[:] = [_linked(self.structure(_ELEMENT))]
+            set_element_check(linked(self.structure(_ELEMENT)))
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -353,9 +147,9 @@ class Compiler:
         complex_.invariants = self._invariants(complex_, node.element, extra_invariants)
         kinds = {node.element["path"], *(type_code(t) for t in node.element.get("type", []))}
         if "Coding" in kinds:
-            complex_.rules = (_code_system_rule(code_systems()),)
+            complex_.rules = (code_system_rule(code_systems()),)
         elif kinds & _QUANTITIES:
-            complex_.rules = (_ucum_rule,)
+            complex_.rules = (ucum_rule,)
         complex_.run = specialise(complex_)
 
     def _invariants(
@@ -438,11 +232,11 @@ class Compiler:
             for constraint in constraints:
                 self._note(owner, path, constraint.get("key", ""), "invariant on a primitive value")
         elif code in _RESOURCE_SLOTS or (code and code[0].isupper() and self._is_resource(code)):
-            base = _resource_slot
+            base = resource_slot
             self._note(owner, path, "structure", "contained resources are not validated against a profile")
         else:
             complex_ = self._complex_for(owner, node, code, nodes, expand=expand)
-            return self._with_value_rules(owner, node.element, code, path, _linked(complex_), complex_)
+            return self._with_value_rules(owner, node.element, code, path, linked(complex_), complex_)
         return self._with_value_rules(owner, node.element, code, path, base)
 
     def _is_resource(self, code: str) -> bool:
@@ -505,7 +299,7 @@ class Compiler:
             if d.get("type") == "Extension" and d.get("derivation") == "constraint"
         }
         targets: dict[str, Check] = {}
-        fallback = _linked(base)  # base may still be compiling (Extension.extension is an Extension)
+        fallback = linked(base)  # base may still be compiling (Extension.extension is an Extension)
 
         class _ByUrl(Complex):
             __slots__ = ()
@@ -522,7 +316,7 @@ class Compiler:
         self._by_url["#extension"] = by_url
         for url in known:
             target = self.structure(url)
-            targets[url] = _linked(target)
+            targets[url] = linked(target)
             self._use(by_url, target)
         self._use(by_url, base)
         return by_url
@@ -550,7 +344,7 @@ class Compiler:
 
     def _new_primitive(self, code: str) -> Check:
         valid = CHECKS[code]
-        key_for_text = "format" if code in _TEXT_TYPES else "type"
+        key_for_text = "format" if code in TEXT_TYPES else "type"
         detail = f"not a valid {code.rsplit('.', 1)[-1]}"
 
         def check(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
@@ -570,9 +364,9 @@ class Compiler:
         complex_: Complex | None = None,
     ) -> Check:
         rules: list[Check] = []
-        value_rule = _fixed_or_pattern(element)
-        if value_rule is not None:
-            rules.append(_value_rule(*value_rule))
+        fixed = fixed_or_pattern(element)
+        if fixed is not None:
+            rules.append(value_rule(*fixed))
         binding = element.get("binding", {})
         strength = binding.get("strength")
         for extension in binding.get("extension", []):
@@ -584,13 +378,13 @@ class Compiler:
                 what = "is not carried" if table.missing else "cannot be fully expanded (filters or external systems)"
                 self._note(owner, path, "binding", f"{strength} value set {table.url} {what}")
             if table.codes or table.bare_codes:
-                rules.append(_binding_rule(table, code, ERROR if strength == "required" else WARNING))
+                rules.append(binding_rule(table, code, ERROR if strength == "required" else WARNING))
             elif code == "CodeableConcept" and strength == "required" and not table.missing:
-                rules.append(_binding_rule(table, code, ERROR))
+                rules.append(binding_rule(table, code, ERROR))
         if code == "Reference":
             targets = self._target_types(element, code)
             if targets:
-                rules.append(_reference_rule(targets))
+                rules.append(reference_rule(targets))
         if not rules:
             return base
         if complex_ is not None and complex_.run is not None:
@@ -605,8 +399,8 @@ class Compiler:
                 base(value, path, issues, ms, env)
                 rule(value, path, issues, ms, env)
 
-            if value_rule is not None and value_rule[0] == "fixed" and is_primitive(code):
-                one.fixed_value = value_rule[1]  # type: ignore[attr-defined]  (Field.finish's fast path)
+            if fixed is not None and fixed[0] == "fixed" and is_primitive(code):
+                one.fixed_value = fixed[1]  # type: ignore[attr-defined]  (Field.finish's fast path)
             return one
 
         def several(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
@@ -615,124 +409,3 @@ class Compiler:
                 rule(value, path, issues, ms, env)
 
         return several
-
-
-_ELEMENT = "http://hl7.org/fhir/StructureDefinition/Element"
-_ELEMENT_CHECK: list[Check] = []  # Element's check, once a Compiler has compiled it (the same in every package)
-
-
-def primitive_element(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
-    """A primitive's `_name`: its id and extensions, an object (or for an array, objects and nulls)."""
-    if not _ELEMENT_CHECK:
-        return
-    check = _ELEMENT_CHECK[0]
-    if type(value) is list:
-        for i, item in enumerate(value):
-            if item is not None:
-                check(item, f"{path}[{i}]", issues, ms, env)
-    else:
-        check(value, path, issues, ms, env)
-
-
-def _linked(complex_: Complex) -> Check:
-    """The generated check of a Complex; for one still being compiled (a recursive structure), a
-    function that takes the generated check once there is one."""
-    if complex_.run is not None:
-        return complex_.run
-
-    def later(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
-        (complex_.run or complex_.check)(value, path, issues, ms, env)
-
-    return later
-
-
-def _resource_slot(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-    if type(value) is not dict or type(value.get("resourceType")) is not str:
-        issues.append(Issue(path, "type", ERROR, "expected a resource"))
-
-
-def _value_rule(kind: str, expected: Any) -> Check:  # noqa: ANN401
-    if kind == "fixed":
-
-        def fixed(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-            if value != expected:
-                issues.append(Issue(path, "fixed", ERROR, "differs from the profile's fixed value"))
-
-        return fixed
-
-    def pattern(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        if not matches_pattern(value, expected):
-            issues.append(Issue(path, "pattern", ERROR, "does not match the profile's pattern"))
-
-    return pattern
-
-
-def _code_system_rule(systems: dict[str, frozenset[str]]) -> Check:
-    def known_code(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        if type(value) is dict:
-            codes = systems.get(value.get("system"))  # type: ignore[arg-type]
-            if codes is not None and value.get("code") not in codes and type(value.get("code")) is str:
-                issues.append(Issue(path, "code-system", ERROR, "code not defined by its code system"))
-
-    return known_code
-
-
-# A literal reference names its type first: `Patient/1`, `Patient?identifier=...`, or after a base URL.
-_REFERENCE_TYPE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)(?:/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?|\?.*)$")
-
-
-def _reference_rule(targets: frozenset[str]) -> Check:
-    detail = "refers to a resource type the profile does not allow here"
-
-    def reference(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        text = value.get("reference") if type(value) is dict else None
-        if type(text) is str and not text.startswith(("#", "urn:")):
-            match = _REFERENCE_TYPE.search(text)
-            if match is not None and match.group(1) not in targets:
-                issues.append(Issue(path, "reference", ERROR, detail))
-
-    return reference
-
-
-def _ucum_rule(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-    if type(value) is dict and value.get("system") == UCUM:
-        code = value.get("code")
-        if type(code) is str and not is_ucum(code):
-            issues.append(Issue(f"{path}.code", "code-system", ERROR, "not a valid UCUM unit code"))
-
-
-def _binding_rule(table: Any, code: str, severity: str) -> Check:  # noqa: ANN401
-    detail = f"not in value set {table.url}"
-
-    def coded(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        if type(value) is str and table.has(None, value) is False:
-            issues.append(Issue(path, "binding", severity, detail))
-
-    def coding(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        # A coding without a system names no code of any value set ("" is a system no table has).
-        if type(value) is dict and "code" in value and table.has(value.get("system") or "", value["code"]) is False:
-            issues.append(Issue(path, "binding", severity, detail))
-
-    def concept(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        if type(value) is not dict:
-            return
-        codings = value.get("coding")
-        if type(codings) is not list or not codings:
-            if severity == ERROR:
-                issues.append(Issue(path, "binding", severity, f"no coding from required value set {table.url}"))
-            return
-        undecided = False
-        for coding in codings:
-            if type(coding) is dict and "code" in coding:
-                verdict = table.has(coding.get("system") or "", coding["code"])
-                if verdict:
-                    return
-                undecided = undecided or verdict is None
-        if not undecided:
-            issues.append(Issue(path, "binding", severity, detail))
-
-    if code == "CodeableConcept":
-        return concept
-    if code in ("Coding", "Quantity"):
-        return coding
-    return coded

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 ERROR, WARNING, INFORMATION = "error", "warning", "information"
 
@@ -43,3 +45,8 @@ class Result:
     @property
     def valid(self) -> bool:
         return not self.errors
+
+
+# A compiled check of one value: (value, its path, the issues, the must-support findings, the invariant
+# variables of the resource) -> None, appending what it finds.
+Check = Callable[[Any, str, list[Issue], list[Issue], dict[str, list[Any]]], None]

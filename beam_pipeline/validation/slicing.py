@@ -12,17 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beam_pipeline.validation.issues import ERROR, Issue
+from beam_pipeline.validation.value_rules import fixed_or_pattern, matches_pattern
 
 if TYPE_CHECKING:
-    from beam_pipeline.validation.compiler import Check
+    from beam_pipeline.validation.issues import Check
     from beam_pipeline.validation.tree import Node
 
 
 def _expected(node: Node, path: str) -> tuple[str, Any] | None:
-    from beam_pipeline.validation.compiler import _fixed_or_pattern  # noqa: PLC0415  (the two modules share it)
-
     if path == "$this":
-        return _fixed_or_pattern(node.element)
+        return fixed_or_pattern(node.element)
     if path == "url":
         profiles = [p for t in node.element.get("type", []) for p in t.get("profile", [])]
         if profiles:
@@ -30,7 +29,7 @@ def _expected(node: Node, path: str) -> tuple[str, Any] | None:
     current: Node | None = node
     for step in path.split("."):
         current = current.child(step) if current is not None else None
-    return None if current is None else _fixed_or_pattern(current.element)
+    return None if current is None else fixed_or_pattern(current.element)
 
 
 def _values_at(item: Any, steps: tuple[str, ...]) -> list[Any]:  # noqa: ANN401
@@ -46,8 +45,6 @@ def _values_at(item: Any, steps: tuple[str, ...]) -> list[Any]:  # noqa: ANN401
 
 
 def _matcher(discriminators: list[tuple[tuple[str, ...], str, Any]]) -> Callable[[Any], bool]:
-    from beam_pipeline.validation.compiler import matches_pattern  # noqa: PLC0415
-
     def matches(item: Any) -> bool:  # noqa: ANN401
         for steps, kind, expected in discriminators:
             values = _values_at(item, steps)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from beam_pipeline.validation.checks import primitive_element
 from beam_pipeline.validation.issues import ERROR, INFORMATION, Issue
 
 if TYPE_CHECKING:
-    from beam_pipeline.validation.compiler import Check, Complex
+    from beam_pipeline.validation.checks import Complex
+    from beam_pipeline.validation.issues import Check
 
 
 _MANY_TYPES = "more than one type of a choice element"
@@ -22,8 +24,6 @@ _EXT_1 = "an extension needs a value or nested extensions, not both"
 def specialise(complex_: Complex, rules: tuple[Check, ...] = ()) -> Check:
     """The check of `complex_`, followed by its own rules and then `rules` (an element's binding, fixed or
     pattern value)."""
-    from beam_pipeline.validation.compiler import primitive_element  # noqa: PLC0415  (the two modules share it)
-
     names: dict[str, Any] = {
         "Issue": Issue, "ERROR": ERROR, "INFORMATION": INFORMATION, "fields": complex_.fields,
         "primitive_element": primitive_element,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from beam_pipeline.validation import guide_profiles, validator_for
-from beam_pipeline.validation.compiler import matches_pattern, type_code
+from beam_pipeline.validation.compiler import type_code
 from beam_pipeline.validation.invariants import compile_invariant, environment
 from beam_pipeline.validation.primitives import CHECKS
 from beam_pipeline.validation.terminology import code_table
+from beam_pipeline.validation.value_rules import matches_pattern
 
 
 def test_a_base_value_set_from_a_whole_code_system_is_enumerated():
