@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beam_pipeline.validation.issues import ERROR, Issue
+from beam_pipeline.validation.terminology import CodeTable, code_table
 from beam_pipeline.validation.value_rules import fixed_or_pattern, matches_pattern
 
 if TYPE_CHECKING:
@@ -20,16 +21,37 @@ if TYPE_CHECKING:
 
 
 def _expected(node: Node, path: str) -> tuple[str, Any] | None:
-    if path == "$this":
-        return fixed_or_pattern(node.element)
     if path == "url":
         profiles = [p for t in node.element.get("type", []) for p in t.get("profile", [])]
         if profiles:
             return "fixed", profiles[0].split("|", 1)[0]
     current: Node | None = node
-    for step in path.split("."):
+    for step in () if path == "$this" else path.split("."):
         current = current.child(step) if current is not None else None
-    return None if current is None else fixed_or_pattern(current.element)
+    if current is None:
+        return None
+    return fixed_or_pattern(current.element) or _bound(current.element)
+
+
+def _bound(element: dict[str, Any]) -> tuple[str, Any] | None:
+    # A slice that fixes no value but binds it (Condition.category:us-core to the problem-or-health-concern
+    # value set): an item belongs to it when its code is in that value set, as the reference validator does.
+    binding = element.get("binding", {})
+    if binding.get("strength") != "required" or not binding.get("valueSet"):
+        return None
+    table = code_table(binding["valueSet"])
+    return ("binding", table) if table.complete else None
+
+
+def _in_table(value: Any, table: CodeTable) -> bool:  # noqa: ANN401
+    if type(value) is str:
+        return value in table.bare_codes
+    if type(value) is not dict:
+        return False
+    codings = value.get("coding") if "coding" in value else [value]
+    return type(codings) is list and any(
+        type(c) is dict and table.has(c.get("system") or "", c.get("code")) is True for c in codings
+    )
 
 
 def _values_at(item: Any, steps: tuple[str, ...]) -> list[Any]:  # noqa: ANN401
@@ -50,6 +72,9 @@ def _matcher(discriminators: list[tuple[tuple[str, ...], str, Any]]) -> Callable
             values = _values_at(item, steps)
             if kind == "fixed":
                 if expected not in values:
+                    return False
+            elif kind == "binding":
+                if not any(_in_table(value, expected) for value in values):
                     return False
             elif not any(matches_pattern(value, expected) for value in values):
                 return False

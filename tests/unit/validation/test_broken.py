@@ -207,3 +207,16 @@ def test_a_coding_without_a_system_is_in_no_required_value_set():
     profile, condition = _resource("us-core-condition-encounter-diagnosis")
     del condition["clinicalStatus"]["coding"][0]["system"]
     _has(profile, condition, "Condition.clinicalStatus", "binding")
+
+
+def test_a_slice_told_apart_by_its_binding_is_required():
+    from tests.support.validation_corpus import generated_resources
+
+    profile, condition = next(
+        (p, copy.deepcopy(r))
+        for p, r in generated_resources(10)
+        if p.endswith("us-core-condition-problems-health-concerns")
+    )
+    assert not validate(condition, profile).errors
+    condition["category"] = [{"coding": [{"system": "http://example.org/c", "code": "x"}]}]
+    _has(profile, condition, "Condition.category:us-core", "slice:category")
