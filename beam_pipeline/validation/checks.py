@@ -27,7 +27,7 @@ class Complex:
 
     __slots__ = (
         "choices", "extension", "fields", "invariants", "must_support", "must_support_keys", "required",
-        "required_keys", "root", "rules", "run",
+        "required_keys", "root", "rules", "run", "terminology",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -44,6 +44,9 @@ class Complex:
         # The generated check (specialise.py), once the Complex is complete; until then `check` serves.
         self.run: Check | None = None
         self.root = False
+        # A Coding: its values are terminology, never patient data, and repeat across messages, so the
+        # generated check may remember the ones that passed (specialise.py).
+        self.terminology = False
         self.rules: tuple[Check, ...] = ()  # checks of the whole value (a Coding's code in its code system)
 
     @property

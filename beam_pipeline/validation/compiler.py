@@ -148,6 +148,7 @@ class Compiler:
         kinds = {node.element["path"], *(type_code(t) for t in node.element.get("type", []))}
         if "Coding" in kinds:
             complex_.rules = (code_system_rule(code_systems()),)
+            complex_.terminology = True
         elif kinds & _QUANTITIES:
             complex_.rules = (ucum_rule,)
         complex_.run = specialise(complex_)

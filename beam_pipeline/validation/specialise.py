@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from beam_pipeline.validation.issues import Check
 
 
+_REMEMBERED = 1024  # distinct passing Codings kept per compiled check (a feed uses few)
 _MANY_TYPES = "more than one type of a choice element"
 _ABSENT = "must-support element absent"
 _EXT_1 = "an extension needs a value or nested extensions, not both"
@@ -102,5 +103,23 @@ def specialise(complex_: Complex, rules: tuple[Check, ...] = ()) -> Check:
     for i, rule in enumerate((*complex_.rules, *rules)):
         names[f"rule{i}"] = rule
         lines.append(f"    rule{i}(obj, path, issues, ms, env)")
+    if complex_.terminology and not complex_.invariants:
+        # Codings that passed, by content (text and flags only: a nested object or array is not kept).
+        names["passed"] = set()
+        lines[1:1] = [
+            "    try:",
+            "        known = tuple(obj.items())",
+            "        if known in passed:",
+            "            return",
+            "    except (AttributeError, TypeError):",
+            "        known = None",
+            "    before = len(issues) + len(ms)",
+        ]
+        # Only all-text Codings are kept: `true == 1` would let a number pass for a remembered boolean.
+        lines += [
+            f"    if known is not None and len(issues) + len(ms) == before and len(passed) < {_REMEMBERED}:",
+            "        if all(type(value) is str for value in obj.values()):",
+            "            passed.add(known)",
+        ]
     exec("\n".join(lines), names)  # noqa: S102  (source generated here from the profile's element names)
     return names["check"]

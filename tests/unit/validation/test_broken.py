@@ -220,3 +220,17 @@ def test_a_slice_told_apart_by_its_binding_is_required():
     assert not validate(condition, profile).errors
     condition["category"] = [{"coding": [{"system": "http://example.org/c", "code": "x"}]}]
     _has(profile, condition, "Condition.category:us-core", "slice:category")
+
+
+def test_a_remembered_coding_does_not_let_a_changed_one_pass():
+    profile, patient = _resource("us-core-patient")
+    index = next(i for i, e in enumerate(patient["identifier"]) if "type" in e)
+    coding = patient["identifier"][index]["type"]["coding"][0]
+    assert not validate(patient, profile).errors  # now remembered
+    coding["userSelected"] = True
+    assert not validate(patient, profile).errors
+    coding["userSelected"] = 1
+    _has(profile, patient, f"Patient.identifier[{index}].type.coding[0].userSelected", "type")
+    del coding["userSelected"]
+    coding["code"] = "not-a-v2-0203-code"
+    _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
