@@ -22,7 +22,7 @@ setup(
     package_data={
         "beam_pipeline": ["**/*.json"],
         "beam_pipeline.shipped_mappings": ["**/*.yaml", "**/*.yml", "**/*.json"],
-        "beam_pipeline.shipped_fhir": ["*.tgz", "README.md"],
+        "beam_pipeline.shipped_fhir": ["*.tgz", "*.json", "README.md"],
     },
     install_requires=requirements,
 )

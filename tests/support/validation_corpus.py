@@ -1,0 +1,59 @@
+"""The resources the shipped mappings produce (the goldens and every mapping's samples), by profile: the
+corpus of the validation tests, the benchmark and the agreement script."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "unit" / "us_core" / "golden"
+
+
+def golden_resources() -> list[tuple[str, dict[str, Any]]]:
+    """(profile, resource) for every resource of every golden output."""
+    out = []
+    for path in sorted(GOLDEN.glob("*.expected.json")):
+        for resource in json.loads(path.read_text()).get("resources", []):
+            out.extend((profile, resource) for profile in resource.get("meta", {}).get("profile", []))
+    return out
+
+
+def sample_resources() -> list[tuple[str, dict[str, Any]]]:
+    """(profile, resource) for what each shipped mapping's samples map to."""
+    from beam_pipeline.mapping.mapping_set import compile_set, shipped
+    from beam_pipeline.us_core import Ok, TransformConfig, transform
+
+    sources = shipped()
+    config = TransformConfig(mappings=sources, structural_validation=False)
+    out = []
+    for mapping in compile_set(sources).mappings:
+        for _, message in mapping.samples:
+            result = transform(json.dumps(message).encode(), config=config)
+            if isinstance(result, Ok):
+                for mapped in result.resources:
+                    resource = copy.deepcopy(mapped.resource)
+                    out.extend((profile, resource) for profile in resource["meta"].get("profile", []))
+    return out
+
+
+def generated_resources(patients: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
+    """(profile, resource) for synthetic Synthea-like rows mapped by the shipped mappings: `patients`
+    Patients and the clinical rows of one in ten of them (made-up data, tests/support/synthetic.py)."""
+    from beam_pipeline.us_core import Ok, TransformConfig, transform
+    from tests.support.synthetic import synthetic_rows
+    from tests.unit.us_core.clinical_rows import clinical_rows
+
+    config = TransformConfig(structural_validation=False)
+    raws = synthetic_rows(patients, seed=seed)
+    for i in range(max(1, patients // 10)):
+        raws.extend(json.dumps(row).encode() for row in clinical_rows(f"bench-patient-{i}", f"bench-encounter-{i}"))
+    out = []
+    for raw in raws:
+        result = transform(raw, config=config)
+        if isinstance(result, Ok):
+            for mapped in result.resources:
+                out.extend((profile, mapped.resource) for profile in mapped.resource["meta"].get("profile", []))
+    return out
