@@ -41,10 +41,10 @@ def sample_resources() -> list[tuple[str, dict[str, Any]]]:
 
 def generated_resources(patients: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
     """(profile, resource) for synthetic Synthea-like rows mapped by the shipped mappings: `patients`
-    Patients and the clinical rows of one in ten of them (made-up data, tests/support/synthetic.py)."""
+    Patients and the clinical rows of one in ten of them (made-up data, dev/synthetic.py)."""
     from beam_pipeline.us_core import Ok, TransformConfig, transform
-    from tests.support.synthetic import synthetic_rows
-    from tests.unit.us_core.clinical_rows import clinical_rows
+    from dev.synthetic import synthetic_rows
+    from dev.clinical_rows import clinical_rows
 
     config = TransformConfig(structural_validation=False)
     raws = synthetic_rows(patients, seed=seed)

@@ -16,6 +16,7 @@ import pytest
 
 from beam_pipeline.us_core import Error, Filtered, Ok, TransformConfig, mapping_set, transform
 from beam_pipeline.us_core.rules import check_resource
+from beam_pipeline.validation.validator import validate
 from tests.support.synthea_population import TABLE_TYPES, messages, table_rows
 
 CONFIG = TransformConfig(structural_validation=False)
@@ -102,6 +103,10 @@ def problems(rows: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
                 if rtype not in MAPPED.get(table, ()):
                     found.append(f"{table}[{n}]: wrote a {rtype}, not listed for the table")
                 found += [f"{table}[{n}] {rtype}: {p}" for p in check_resource(resource, profiles)]
+                # The profile validator compiled from the US Core package (beam_pipeline/validation): paths
+                # and constraint keys, never values.
+                result = validate(resource, resource["meta"]["profile"][0])
+                found += [f"{table}[{n}] {rtype}: {i.path} {i.key}" for i in result.errors]
                 system, value = mapped.identifier
                 content = json.dumps(resource, sort_keys=True)
                 written.setdefault(rtype, {}).setdefault(f"{system}|{value}", set()).add(content)
