@@ -43,8 +43,8 @@ def generated_resources(patients: int, seed: int = 7) -> list[tuple[str, dict[st
     """(profile, resource) for synthetic Synthea-like rows mapped by the shipped mappings: `patients`
     Patients and the clinical rows of one in ten of them (made-up data, dev/synthetic.py)."""
     from beam_pipeline.us_core import Ok, TransformConfig, transform
-    from dev.synthetic import synthetic_rows
     from dev.clinical_rows import clinical_rows
+    from dev.synthetic import synthetic_rows
 
     config = TransformConfig(structural_validation=False)
     raws = synthetic_rows(patients, seed=seed)
