@@ -174,6 +174,10 @@ class _ReadLinesFn(beam.DoFn):
             detail = f"line {line_number} of {path}: {exc}"
             yield self._reading.failure(path, line_number, CORRUPT_ARCHIVE_LINE, detail, line)
             return
+        except Exception as exc:  # noqa: BLE001  (one odd line must not cost the object's later lines)
+            detail = f"line {line_number} of {path}: not read ({type(exc).__name__})"
+            yield self._reading.failure(path, line_number, CORRUPT_ARCHIVE_LINE, detail, line)
+            return
         if not self._reading.keep(message):
             counter("outside_range").inc()
             return

@@ -213,3 +213,20 @@ def test_a_gs_glob_lists_its_literal_prefix_with_the_storage_client():
     got = reading.match("gs://arch/archive/topic=a/date=2026-12-01/*.ndjson", lazy)
     assert got == ["gs://arch/archive/topic=a/date=2026-12-01/w1.ndjson"]
     assert client.listed == [("arch", "archive/topic=a/date=2026-12-01/")]
+
+
+def test_a_line_whose_reading_fails_unexpectedly_costs_only_that_line(tmp_path):
+    def decode(_path: str, line_number: int, line: bytes) -> RawMessage:
+        if line_number == 1:
+            raise RecursionError("a decoder bug")
+        return RawMessage.from_archive_line(line)
+
+    good = RawMessage("patients", 0, 5, 1_700_000_000_000, None, b"{}", ())
+    path = tmp_path / "archive" / "topic=patients" / "date=2023-11-14" / "x.ndjson"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"first\n" + good.archive_line().encode() + b"\n")
+    read = _ReadLinesFn(LineReading(decode, lambda _p: "patients", lambda _m: True, "job", 0.0))
+    read.setup()
+    bad, kept = list(read.process(str(path)))
+    assert (bad.value.value.code, "(RecursionError)" in bad.value.value.detail) == (CORRUPT_ARCHIVE_LINE, True)
+    assert kept.value == good
