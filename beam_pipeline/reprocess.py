@@ -34,8 +34,9 @@ from apache_beam.runners.runner import PipelineResult  # noqa: E402
 
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
+from beam_pipeline.contracts.reprocess_progress import PROGRESS_SECONDS, ProgressMeter  # noqa: E402
 from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
-from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, NAMESPACE, summary  # noqa: E402
+from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, WOULD_WRITE_MESSAGES, summary  # noqa: E402
 from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
     JobSettings,
     launch_options,
@@ -55,7 +56,6 @@ from beam_pipeline.transforms.parse_and_map import MappedMessage  # noqa: E402
 from beam_pipeline.transforms.read_history import (  # noqa: E402
     MESSAGES,
     RAW_FILES_TOPIC,
-    counter,
     read_archive,
     read_raw_files,
 )
@@ -98,7 +98,7 @@ def read_source(
 
 
 def _count_would_write(mapped: MappedMessage) -> None:
-    beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, "messages_would_write").inc()
+    beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, WOULD_WRITE_MESSAGES).inc()
     for resource in mapped.resources:
         rtype = resource.resource.get("resourceType") if isinstance(resource.resource, dict) else None
         beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, f"would_write.{rtype or 'unknown'}").inc()
@@ -123,9 +123,7 @@ def build_reprocess(
         failures = (parsed.invalid, mapped.failed, read[FAILED]) | "AllFailures" >> beam.Flatten()
         _ = failures | "CountWouldFail" >> beam.Map(_count_would_fail)
         return {"mapped": mapped.mapped, "failed": failures, "filtered": parsed.filtered}
-    steps = process_steps(messages, settings, extra_failures=[read[FAILED]])
-    _ = steps["written"] | "CountWritten" >> beam.Map(lambda _m: counter("messages_written").inc())
-    return steps
+    return process_steps(messages, settings, extra_failures=[read[FAILED]])
 
 
 def job_counters(result: PipelineResult) -> dict[str, int]:
@@ -144,34 +142,19 @@ def _job_id(result: PipelineResult) -> str | None:
     return job_id() if callable(job_id) else getattr(result, "_job_id", None)
 
 
-# How often a running reprocess logs its progress (the DAG's task log shows the command's output).
-PROGRESS_SECONDS = 60.0
-
-
-def progress_line(counters: dict[str, int], elapsed_s: float) -> str:
-    """One line of progress from a running job's counters: counts and a rate, never content."""
-    lines = counters.get(f"{NAMESPACE}/lines_read", 0)
-    written = counters.get(f"{NAMESPACE}/messages_written", 0)
-    failed = sum(v for k, v in counters.items() if k.startswith("dead_letter/"))
-    rate = written / elapsed_s if elapsed_s > 0 else 0.0
-    return (
-        f"reprocess progress after {elapsed_s:.0f} s: {lines} lines read, {written} messages written "
-        f"({rate:.1f}/s), {failed} failed"
-    )
-
-
 class Progress:
-    """While the job runs, a line of progress every `seconds` from its counters, on a daemon thread; the
-    runner answering no metrics yet is no error."""
+    """While the job runs, a line of progress every `seconds` from its counters (contracts/
+    reprocess_progress.py), on a daemon thread; the runner answering no metrics yet is no error."""
 
     def __init__(self, result: PipelineResult, seconds: float = PROGRESS_SECONDS) -> None:
         self._result = result
         self._seconds = seconds
+        self._meter = ProgressMeter(seconds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reprocess-progress", daemon=True)
 
     def __enter__(self) -> Progress:
-        self._started = time.monotonic()
+        self._meter.start(time.monotonic())
         self._thread.start()
         return self
 
@@ -186,7 +169,7 @@ class Progress:
             except Exception as exc:  # noqa: BLE001  (progress is a courtesy; the job's end is what counts)
                 log.info("reprocess progress: no counters yet (%s)", type(exc).__name__)
                 continue
-            log.info("%s", progress_line(counters, time.monotonic() - self._started))
+            log.info("%s", self._meter.line(counters, time.monotonic()))
 
 
 def help_parser() -> argparse.ArgumentParser:

@@ -8,9 +8,10 @@ prerequisites that concern a reprocess run first (mappings, buckets, FHIR store)
 run that overlaps a running reprocess (same topic and time, or the same files) and turns the settings into the
 arguments of the Beam provider's `BeamRunPythonPipelineOperator`, which `run_reprocess` is: the batch job
 `python -m beam_pipeline.reprocess --detach` (Dataflow, or the local runner when the setting `runner` is
-`local`); `wait_until_done` waits on the triggerer until the job has ended; `report_reprocess` then logs the
-job's summary from its counters (objects read, messages, written, superseded, failed by code), keeps it as
-its XCom, and fails when the job did not end DONE. The streaming job keeps running beside it.
+`local`); `wait_until_done` waits on the triggerer until the job has ended, logging its progress about once a
+minute (messages done, rate, error records); `report_reprocess` then logs the job's summary from its
+counters (objects read, messages, written, unchanged, superseded, filtered, failed by code), keeps it as its
+XCom, and fails when the job did not end DONE. The streaming job keeps running beside it.
 
 Settings: the Airflow Variable `k2f` (docs/airflow.md); a run whose conf holds any undeclared key is refused.
 """
@@ -22,9 +23,8 @@ from airflow.sdk import DAG, Param, TaskGroup
 from k2f_airflow.dag_defaults import dag_kwargs
 from k2f_airflow.operators.launch import launch_arguments
 from k2f_airflow.operators.prerequisites import PrerequisiteCheckOperator
-from k2f_airflow.operators.reprocess import PlanReprocessOperator, ReportReprocessOperator
-from k2f_airflow.reprocess import CHECKS, WAIT_SECONDS
-from k2f_airflow.sensors.job_state import JobStoppedSensor
+from k2f_airflow.operators.reprocess import PlanReprocessOperator, ReportReprocessOperator, WaitForReprocessSensor
+from k2f_airflow.reprocess import CHECKS, POLL_SECONDS, WAIT_SECONDS
 
 _TEXT = ["null", "string"]
 
@@ -45,8 +45,11 @@ with DAG(
 
     plan = PlanReprocessOperator(task_id="plan_reprocess")
     run = BeamRunPythonPipelineOperator(task_id="run_reprocess", **launch_arguments(plan.output))
-    done = JobStoppedSensor(
-        task_id="wait_until_done", job_name=plan.output["job_name"], timeout_seconds=WAIT_SECONDS, poke_interval=30
+    done = WaitForReprocessSensor(
+        task_id="wait_until_done",
+        job_name=plan.output["job_name"],
+        timeout_seconds=WAIT_SECONDS,
+        poke_interval=POLL_SECONDS,
     )
     report = ReportReprocessOperator(
         task_id="report_reprocess",

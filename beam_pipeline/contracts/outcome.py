@@ -17,6 +17,16 @@ REPROCESS = "reprocess"
 CORRUPT_ARCHIVE_LINE = "corrupt_archive_line"
 UNREADABLE_OBJECT = "unreadable_object"
 
+# What the write step did with a message it settled, one per message: its counter is
+# write_to_fhir_store/messages_<outcome> (transforms/write.py settled_as decides).
+WRITE_METRICS = "write_to_fhir_store"
+WRITTEN_OUTCOME = "written"  # the store changed at least one of its resources
+SUPERSEDED_OUTCOME = "superseded"  # else: the store holds newer data for one (older never overwrites newer)
+UNCHANGED_OUTCOME = "unchanged"  # else: the store already held exactly this content
+SETTLED_OUTCOMES = (WRITTEN_OUTCOME, SUPERSEDED_OUTCOME, UNCHANGED_OUTCOME)
+# The DeadLetter step counts each error record as dead_letter/<stage>.<code>.
+DEAD_LETTER_METRICS = "dead_letter"
+
 # Error codes (machine-readable; `detail` names fields, never values).
 INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"

@@ -5,22 +5,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from beam_pipeline.contracts.outcome import DEAD_LETTER_METRICS, SETTLED_OUTCOMES, WRITE_METRICS
+
 # The counters' namespaces: the bounded read's (transforms/read_history.py) and a dry run's.
 NAMESPACE = "reprocess"
 DRY_RUN_NAMESPACE = "reprocess_dry_run"
+# A dry run's count of the messages it would write (beside would_write.<type> per resource).
+WOULD_WRITE_MESSAGES = "messages_would_write"
+FILTERED = "parse_and_validate/filtered"
+
+
+def settled(counters: dict[str, int], outcome: str) -> int:
+    """Messages the write step settled with `outcome` (written, superseded or unchanged)."""
+    return counters.get(f"{WRITE_METRICS}/messages_{outcome}", 0)
+
+
+def of(counters: dict[str, int], namespace: str, prefix: str = "") -> dict[str, int]:
+    """The non-zero counters of a namespace whose names start with `prefix`, by the rest of their name."""
+    start = f"{namespace}/{prefix}"
+    return {
+        name.removeprefix(start): value for name, value in sorted(counters.items()) if name.startswith(start) and value
+    }
 
 
 def summary(counters: dict[str, int], *, dry_run: bool = False) -> dict[str, Any]:
-    """From "namespace/name" -> value: objects read, messages, written, superseded, filtered, failed by
-    stage.code; a dry run's would-write per type and would-fail per stage.code instead."""
-
-    def of(namespace: str, prefix: str = "") -> dict[str, int]:
-        start = f"{namespace}/{prefix}"
-        return {
-            name.removeprefix(start): value
-            for name, value in sorted(counters.items())
-            if name.startswith(start) and value
-        }
+    """From "namespace/name" -> value: objects read, messages, then one outcome per message (written,
+    unchanged, superseded, filtered, failed by stage.code) and what the store did per resource; a dry run's
+    would-write per type and would-fail per stage.code instead."""
 
     def one(name: str) -> int:
         return counters.get(name, 0)
@@ -29,18 +40,26 @@ def summary(counters: dict[str, int], *, dry_run: bool = False) -> dict[str, Any
         "dry_run": dry_run,
         "objects_read": one(f"{NAMESPACE}/objects_read"),
         "messages": one(f"{NAMESPACE}/messages"),
-        "filtered": one("parse_and_validate/filtered"),
+        "filtered": one(FILTERED),
         "outside_range": one(f"{NAMESPACE}/outside_range"),
         "duplicate_lines": one(f"{NAMESPACE}/duplicate_lines"),
     }
     if dry_run:
-        out["would_write_messages"] = one(f"{DRY_RUN_NAMESPACE}/messages_would_write")
-        out["would_write"] = of(DRY_RUN_NAMESPACE, "would_write.")
-        out["would_fail"] = of(DRY_RUN_NAMESPACE, "would_fail.")
+        out["would_write_messages"] = one(f"{DRY_RUN_NAMESPACE}/{WOULD_WRITE_MESSAGES}")
+        out["would_write"] = of(counters, DRY_RUN_NAMESPACE, "would_write.")
+        out["would_fail"] = of(counters, DRY_RUN_NAMESPACE, "would_fail.")
     else:
-        out["written"] = one(f"{NAMESPACE}/messages_written")
-        out["resources_written"] = one("write_to_fhir_store/resources_written")
-        out["superseded"] = one("write_to_fhir_store/superseded")
-        out["failed"] = of("dead_letter")
+        out.update({outcome: settled(counters, outcome) for outcome in SETTLED_OUTCOMES})
+        out["failed"] = of(counters, DEAD_LETTER_METRICS)
+        settled_resources = one(f"{WRITE_METRICS}/resources_written")
+        created = one(f"{WRITE_METRICS}/resources_created")
+        unchanged = one(f"{WRITE_METRICS}/unchanged")
+        superseded = one(f"{WRITE_METRICS}/superseded")
+        out["resources"] = {
+            "created": created,
+            "updated": settled_resources - created - unchanged - superseded,
+            "unchanged": unchanged,
+            "superseded": superseded,
+        }
     out["failed_messages"] = sum(out["would_fail" if dry_run else "failed"].values())
     return out

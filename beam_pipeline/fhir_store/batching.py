@@ -152,7 +152,10 @@ class BundleWriter:
             results[entry.position] = bundles.error_outcome(item, conflict, attempts[entry.position])
             return
         if answer.ok:
-            results[entry.position] = bundles.ok_outcome(item, answer, attempts[entry.position])
+            unchanged = bundles.kept_version(entry, answer)
+            if unchanged:
+                self._stats.add("unchanged")
+            results[entry.position] = bundles.ok_outcome(item, answer, attempts[entry.position], unchanged=unchanged)
             return
         what = f"batch entry {entry.interaction}"
         unresolved = errors.unresolved_reference(answer.status, answer.outcome, what=what, endpoint=self._endpoint)

@@ -20,7 +20,9 @@ Older never overwrites newer. An item may carry its message's source time (epoch
 travels in the resource as a `meta.tag` of system SOURCE_TIME_SYSTEM, and in upsert mode the client
 first reads what the store holds for the identifier (`guarded_entry` decides from that): nothing, a
 create that fails if someone else created it meanwhile (`ifNoneExist`); an older or equal source time,
-an update of exactly the version read (`ifMatch`); a newer one, no write at all (superseded).
+an update of exactly the version read (`ifMatch`); a newer one, no write at all (superseded). A guarded
+update answered with the very version it named made no new version: the store already held that content
+(HAPI answers a no-op update so), and its outcome is `unchanged`.
 
 Each entry is encoded to JSON bytes once, when it is prepared, so a resource that cannot be encoded (a
 lone surrogate, NaN, a value JSON has no form for) fails alone instead of taking its bundle with it.
@@ -78,6 +80,8 @@ class WriteOutcome:
     error: errors.FhirStoreError | None = None
     # Not written: the store already holds data from a newer source time for this identifier.
     superseded: bool = False
+    # Written, but the store kept the version it held: the resource already had this content.
+    unchanged: bool = False
 
     @property
     def created(self) -> bool:
@@ -381,7 +385,23 @@ def parse_etag(etag: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def ok_outcome(item: WriteItem, response: EntryResponse, attempts: int) -> WriteOutcome:
+def read_version(entry: PreparedEntry) -> str | None:
+    """The stored version a guarded update was decided from (its `ifMatch`), None for any other entry."""
+    if entry.guard != "update":
+        return None
+    if_match = entry.entry["request"].get("ifMatch")
+    return parse_etag(if_match) if isinstance(if_match, str) else None
+
+
+def kept_version(entry: PreparedEntry, response: EntryResponse) -> bool:
+    """Did the store answer a guarded update with the version it was decided from? Then it made no new
+    version: the content sent was what it held. Without a version to compare (an unguarded upsert, a store
+    that names none), a success counts as a write."""
+    read = read_version(entry)
+    return read is not None and response.ok and response.version_id == read
+
+
+def ok_outcome(item: WriteItem, response: EntryResponse, attempts: int, *, unchanged: bool = False) -> WriteOutcome:
     rtype, rid, _ = parse_location(response.location)
     return WriteOutcome(
         key=item.key,
@@ -392,6 +412,7 @@ def ok_outcome(item: WriteItem, response: EntryResponse, attempts: int) -> Write
         resource_id=rid,
         version_id=response.version_id,
         attempts=attempts,
+        unchanged=unchanged,
     )
 
 

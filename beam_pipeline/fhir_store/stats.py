@@ -17,6 +17,7 @@ class ClientStats:
         "entries_failed",
         "lookups",
         "superseded",
+        "unchanged",
         "conflicts",
     )
 

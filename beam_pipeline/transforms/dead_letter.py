@@ -6,6 +6,7 @@ import apache_beam as beam
 
 from beam_pipeline.contracts.bucket_layout import ERRORS_PREFIX, error_partition
 from beam_pipeline.contracts.error_record import ErrorRecord
+from beam_pipeline.contracts.outcome import DEAD_LETTER_METRICS
 from beam_pipeline.delivery.ledger import Delivery
 from beam_pipeline.transforms.windowed_files import WindowedNdjsonStep
 
@@ -34,5 +35,5 @@ def _delivery(record: ErrorRecord) -> Delivery | None:
 
 def _count(record: ErrorRecord) -> ErrorRecord:
     # Stage and code are fixed vocabularies, never data, so they are safe as metric names.
-    beam.metrics.Metrics.counter("dead_letter", f"{record.stage}.{record.code}").inc()
+    beam.metrics.Metrics.counter(DEAD_LETTER_METRICS, f"{record.stage}.{record.code}").inc()
     return record

@@ -1,7 +1,9 @@
 """WriteToFhirStore: resources in batch bundles through the FHIR store client, one outcome per message.
 
-Every message leaves the step once: written (the main output; a message whose data the store already
-holds from a newer source time is settled too, counted `superseded`), or as an error record. Nothing
+Every message leaves the step once: settled (the main output), or as an error record. A settled message
+is counted once, by what the store did with its resources (settled_as): `messages_written` when it changed
+any, else `messages_superseded` when the store holds newer data for any (older never overwrites newer),
+else `messages_unchanged` (the store already held exactly this content). Nothing
 about one bundle escapes the DoFn: an unexpected exception turns that bundle's messages into retryable
 error records. The FHIR credentials are not part of the step: it carries the Secret Manager name only and
 reads the secret in setup(), again every SECRET_REFRESH_SECONDS and after the store refused them.
@@ -26,9 +28,17 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipeline import failed_message
 from beam_pipeline.contracts.error_record import ErrorRecord, ReplayOrigin
-from beam_pipeline.contracts.outcome import WRITE, MappedResource
+from beam_pipeline.contracts.outcome import (
+    SETTLED_OUTCOMES,
+    SUPERSEDED_OUTCOME,
+    UNCHANGED_OUTCOME,
+    WRITE,
+    WRITE_METRICS,
+    WRITTEN_OUTCOME,
+    MappedResource,
+)
 from beam_pipeline.failed_message import message_origin
-from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, errors
+from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, FhirStoreError, WriteItem, WriteOutcome, errors
 from beam_pipeline.fhir_store.retry import CREDENTIALS_REFUSED_STATUSES
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.secret_manager import access_secret
@@ -72,6 +82,15 @@ def default_write_order() -> dict[str, int]:
     return dict(compiled().write_order)
 
 
+def settled_as(outcomes: Iterable[WriteOutcome]) -> str:
+    """One outcome for a message all of whose resources were settled: written when the store changed any of
+    them, else superseded when it holds newer data for any, else unchanged (every one as stored, or none)."""
+    kinds = {
+        SUPERSEDED_OUTCOME if o.superseded else UNCHANGED_OUTCOME if o.unchanged else WRITTEN_OUTCOME for o in outcomes
+    }
+    return next((kind for kind in SETTLED_OUTCOMES if kind in kinds), UNCHANGED_OUTCOME)
+
+
 def tiers(messages: list[MappedMessage], order: Mapping[str, int]) -> list[list[tuple[int, MappedResource]]]:
     """The messages' resources per write tier, (message index, resource) in input order within a tier, empty
     tiers left out. What others refer to is written first, each tier after the one before has settled: the
@@ -102,15 +121,18 @@ class _WriteBundlesFn(beam.DoFn):
         self._job_name = job_name
         self._read_secret = read_secret
         self._write_order = dict(write_order) if write_order is not None else default_write_order()
-        counter = beam.metrics.Metrics.counter
-        self._written = counter("write_to_fhir_store", "resources_written")
-        self._created = counter("write_to_fhir_store", "resources_created")
-        self._superseded = counter("write_to_fhir_store", "superseded")
-        self._failed = counter("write_to_fhir_store", "messages_failed")
+
+        def counter(name: str) -> Any:  # noqa: ANN401  (a Beam metrics counter)
+            return beam.metrics.Metrics.counter(WRITE_METRICS, name)
+
+        self._written = counter("resources_written")
+        self._created = counter("resources_created")
+        self._superseded = counter("superseded")
+        self._unchanged = counter("unchanged")
+        self._failed = counter("messages_failed")
+        self._settled = {kind: counter(f"messages_{kind}") for kind in SETTLED_OUTCOMES}
         # What the client actually sent: its bundles (with their sizes), retries, splits and lookups.
-        self._sent = {
-            name: counter("write_to_fhir_store", name) for name in ("bundles", "retries", "splits", "lookups")
-        }
+        self._sent = {name: counter(name) for name in ("bundles", "retries", "splits", "lookups")}
         self._bundle_size = beam.metrics.Metrics.distribution("write_to_fhir_store", "bundle_size")
         self._flush_latency = beam.metrics.Metrics.distribution("write_to_fhir_store", "flush_latency_ms")
 
@@ -183,8 +205,9 @@ class _WriteBundlesFn(beam.DoFn):
         started = time.monotonic()
         # Each message's replay headers, read once: for the write's source time and any error record.
         origins = [message_origin(mapped.message) for mapped, _ in pending]
+        settled: dict[int, list[WriteOutcome]] = {}
         try:
-            first_failure = self._write([mapped for mapped, _ in pending], origins)
+            first_failure = self._write([mapped for mapped, _ in pending], origins, settled)
         except Exception as exc:  # noqa: BLE001  (never lose a bundle: its messages stay retryable)
             log.error("WriteToFhirStore: unexpected %s; %d messages left retryable", type(exc).__name__, len(pending))
             error = errors.internal_error(f"unexpected {type(exc).__name__} in the write step")
@@ -193,6 +216,7 @@ class _WriteBundlesFn(beam.DoFn):
         for index, (mapped, timestamp) in enumerate(pending):
             failure = first_failure.get(index)
             if failure is None:
+                self._settled[settled_as(settled.get(index, ()))].inc()
                 yield WindowedValue(mapped.message, timestamp, GLOBAL)
                 continue
             self._failed.inc()
@@ -209,8 +233,11 @@ class _WriteBundlesFn(beam.DoFn):
             )
             yield pvalue.TaggedOutput(FAILED, WindowedValue(record, timestamp, GLOBAL))
 
-    def _write(self, messages: list[MappedMessage], origins: list[ReplayOrigin]) -> dict[int, FhirStoreError]:
-        """Write the messages' resources, tier by tier; the first error of each message that failed, by index."""
+    def _write(
+        self, messages: list[MappedMessage], origins: list[ReplayOrigin], settled: dict[int, list[WriteOutcome]]
+    ) -> dict[int, FhirStoreError]:
+        """Write the messages' resources, tier by tier; the first error of each message that failed, by index.
+        `settled` receives each message's successful outcomes."""
         if self._client is None or self._secret_error is not None:
             if time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS:
                 self._refresh_client(force=True)
@@ -232,11 +259,14 @@ class _WriteBundlesFn(beam.DoFn):
             ]
             for outcome in client.write(items):
                 if outcome.ok:
+                    settled.setdefault(outcome.key, []).append(outcome)
                     self._written.inc()
                     if outcome.created:
                         self._created.inc()
                     if outcome.superseded:
                         self._superseded.inc()
+                    if outcome.unchanged:
+                        self._unchanged.inc()
                 elif outcome.error is not None:
                     first_failure.setdefault(outcome.key, outcome.error)
                     refused = refused or outcome.error.http_status in CREDENTIALS_REFUSED_STATUSES

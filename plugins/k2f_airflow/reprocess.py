@@ -26,6 +26,9 @@ _STAMP = "%Y%m%dt%H%M%S"
 CHECKS = ("mappings", "buckets", "fhir_store")
 # How long wait_until_done waits for a reprocess: history can take hours.
 WAIT_SECONDS = 3 * 24 * 3600
+# How often it asks the runner whether the job has ended: short beside a job's own start and end, so a
+# report follows the job's end closely, and a progress line (once a minute) is at most this late.
+POLL_SECONDS = 15
 
 
 class ReprocessRefused(Exception):

@@ -1,5 +1,6 @@
-"""Planning a reprocess: its source from the run's params, the refusal of an overlapping one, and the Beam
-provider's BeamRunPythonPipelineOperator arguments (k2f_airflow/reprocess.py has the logic)."""
+"""A reprocess's tasks: planning it (its source from the run's params, the refusal of an overlapping one, the
+Beam provider's BeamRunPythonPipelineOperator arguments; k2f_airflow/reprocess.py has the logic), waiting
+for its job with its progress in the log, and reporting its summary."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from k2f_airflow.operators.common import summarize, task_config
 from k2f_airflow.reprocess import PREFIX, ReprocessRefused, job_name, overlapping, reprocess_plan, run_source
+from k2f_airflow.sensors.job_state import JobStoppedSensor
+from k2f_airflow.triggers.job_state import JobStateTrigger
+from k2f_airflow.triggers.reprocess import ReprocessWaitTrigger
 
 
 class PlanReprocessOperator(BaseOperator):
@@ -42,6 +46,15 @@ class PlanReprocessOperator(BaseOperator):
         plan = reprocess_plan(cfg, source, name, dry_run=dry_run)
         summarize(context, f"{'dry run of ' if dry_run else ''}reprocess {name} on {plan['runner']} ({cfg.runner})")
         return {**plan, "job_name": name, "dry_run": dry_run}
+
+
+class WaitForReprocessSensor(JobStoppedSensor):
+    """JobStoppedSensor for a reprocess's job: the same wait, on ReprocessWaitTrigger, which also logs the
+    job's progress (messages done, rate, error records) about once a minute while it runs."""
+
+    def _wait(self, context: Any, trigger: JobStateTrigger, timeout: int) -> Any:
+        _, settings = trigger.serialize()
+        return super()._wait(context, ReprocessWaitTrigger(**settings), timeout)
 
 
 class ReportReprocessOperator(BaseOperator):

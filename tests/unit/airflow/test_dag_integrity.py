@@ -108,7 +108,10 @@ def test_reprocess_checks_its_prerequisites_then_runs_the_stock_beam_operator(da
     assert type(run).__name__ == "BeamRunPythonPipelineOperator"
     assert run.upstream_task_ids == {"plan_reprocess"}
     done = dag.get_task("wait_until_done")
-    assert type(done).__name__ == "JobStoppedSensor" and done.upstream_task_ids == {"run_reprocess", "plan_reprocess"}
+    assert type(done).__name__ == "WaitForReprocessSensor" and done.upstream_task_ids == {
+        "run_reprocess",
+        "plan_reprocess",
+    }
     assert dag.get_task("report_reprocess").upstream_task_ids == {"wait_until_done", "plan_reprocess"}
     assert dag.get_task("plan_reprocess").upstream_task_ids == {
         "prerequisites.mappings",

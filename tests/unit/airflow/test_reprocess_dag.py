@@ -121,8 +121,9 @@ def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, conte
     jobs.counters.return_value = {
         "reprocess/objects_read": 3,
         "reprocess/messages": 300,
-        "reprocess/messages_written": 299,
-        "write_to_fhir_store/superseded": 4,
+        "write_to_fhir_store/messages_written": 290,
+        "write_to_fhir_store/messages_unchanged": 5,
+        "write_to_fhir_store/messages_superseded": 4,
         "dead_letter/reprocess.corrupt_archive_line": 1,
     }
     op = ReportReprocessOperator(task_id="report_reprocess", job_name="kafka-to-fhir-reprocess-x", dry_run=False)
@@ -131,8 +132,9 @@ def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, conte
         mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
     ):
         report = op.execute(context)
-    assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 299
-    assert report["superseded"] == 4 and report["failed"] == {"reprocess.corrupt_archive_line": 1}
+    assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 290
+    assert (report["unchanged"], report["superseded"]) == (5, 4)
+    assert report["failed"] == {"reprocess.corrupt_archive_line": 1}
     assert json.loads(context["ti"].xcom["summary"]) == report
     jobs.counters.assert_called_once_with("job-7")
     jobs.state.return_value = "FAILED"
@@ -171,3 +173,100 @@ def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_step
         }
         assert jobs.counters("j1") == {"reprocess/messages": 5}
     jobs_api.getMetrics.assert_called_once_with(projectId="df-project", location="europe-west1", jobId="j1")
+
+
+# -- the wait logs the running job's progress --------------------------------------------------------------
+
+
+class RunningReprocess:
+    """A runner on which one reprocess runs until `ends_at` on the test's clock, writing 10 messages a second
+    (two of them failed all along); its counters cannot be read while `unreadable`."""
+
+    def __init__(self, clock: dict[str, float], ends_at: float) -> None:
+        self.clock = clock
+        self.ends_at = ends_at
+        self.unreadable = False
+
+    def active_jobs(self, name: str) -> list[JobInfo]:
+        return [JobInfo("job-9", name, "RUNNING")] if self.clock["now"] < self.ends_at else []
+
+    def counters(self, job_id: str) -> dict[str, int]:
+        assert job_id == "job-9"
+        if self.unreadable:
+            raise ConnectionError("refused")
+        done = int(10 * self.clock["now"])
+        return {"reprocess/messages": done + 100, "write_to_fhir_store/messages_written": done, "dead_letter/x.y": 2}
+
+
+class Log:
+    """The trigger's log, as the task log receives it: the lines, formatted."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str, *args: object) -> None:
+        self.lines.append(message % args)
+
+    warning = info
+
+
+def _wait_trigger(poll: float = 15.0):  # noqa: ANN202
+    from k2f_airflow.triggers.reprocess import ReprocessWaitTrigger
+
+    trigger = ReprocessWaitTrigger(runner="local", job_name="kafka-to-fhir-reprocess-x", poll_seconds=poll)
+    clock = {"now": 0.0}
+    trigger.clock = lambda: clock["now"]
+    log = Log()
+    patch = mock.patch.object(ReprocessWaitTrigger, "log", new_callable=mock.PropertyMock, return_value=log)
+    return trigger, clock, log, patch
+
+
+def test_the_wait_logs_a_progress_line_a_minute_while_the_job_runs():
+    trigger, clock, log, logging_to = _wait_trigger()
+    hook = RunningReprocess(clock, ends_at=290.0)
+    event = None
+    with logging_to:
+        while event is None:  # a look every 15 s, as the trigger polls
+            event = trigger.check(hook)
+            clock["now"] += 15.0
+    lines = [line for line in log.lines if line.startswith("reprocess progress:")]
+    # Looks at 0, 15, ..., 300 (ended): a line at 0, 60, 120, 180 and 240, not one per look.
+    assert len(lines) == 5
+    assert lines[0] == "reprocess progress: 2 messages done of 100 read, rate from the next line, 2 failed"
+    assert lines[1] == "reprocess progress: 602 messages done of 700 read, 10.0/s over the last 60 s, 2 failed"
+    assert event == {"status": "success", "job_name": "kafka-to-fhir-reprocess-x", "state": "STOPPED"}
+
+
+def test_unreadable_counters_leave_the_wait_as_it_was():
+    trigger, clock, log, logging_to = _wait_trigger()
+    hook = RunningReprocess(clock, ends_at=1000.0)
+    hook.unreadable = True
+    with logging_to:
+        assert trigger.check(hook) is None  # still running; its counters could not be read
+        assert "reprocess progress: the job's counters could not be read (ConnectionError)" in log.lines
+        hook.unreadable = False
+        clock["now"] = 15.0
+        assert trigger.log_progress(hook) is not None  # still due: the next look tries again
+
+
+def test_the_reprocess_wait_defers_to_the_progress_trigger_with_the_stopped_waits_settings(local_cfg, context):
+    from airflow.sdk.exceptions import TaskDeferred
+    from k2f_airflow.operators.reprocess import WaitForReprocessSensor
+    from k2f_airflow.triggers.job_state import STOPPED, JobStateTrigger
+    from k2f_airflow.triggers.reprocess import ReprocessWaitTrigger
+
+    running = RunningReprocess({"now": 0.0}, ends_at=1000.0)
+    with (
+        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
+        mock.patch.object(JobStateTrigger, "hook", return_value=running),
+        pytest.raises(TaskDeferred) as deferred,
+    ):
+        WaitForReprocessSensor(
+            task_id="wait_until_done", job_name="kafka-to-fhir-reprocess-x", poke_interval=15
+        ).execute(context)
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == "k2f_airflow.triggers.reprocess.ReprocessWaitTrigger"
+    assert kwargs["target"] == STOPPED and kwargs["job_name"] == "kafka-to-fhir-reprocess-x"
+    assert kwargs["poll_seconds"] == 15 and kwargs["progress_seconds"] == 60
+    assert kwargs["local_job_endpoint"] == "127.0.0.1:8073"
+    assert isinstance(ReprocessWaitTrigger(**kwargs), ReprocessWaitTrigger)  # what the triggerer rebuilds

@@ -149,10 +149,14 @@ class FakeFhirServer:
         return self._store(self._new_id(rtype), resource, 201)
 
     def _store(self, key: str, resource: dict, status: int) -> dict:
-        self.versions[key] = self.versions.get(key, 0) + 1
+        meta = dict(resource.get("meta") or {}, lastUpdated="2024-01-01T00:00:00Z")
+        new = dict(resource, id=key.split("/")[1], meta=meta)
+        before = self.resources.get(key)
+        # As HAPI: an update to the content already stored makes no new version (a no-op update).
+        if before is None or new != dict(before, meta={k: v for k, v in before["meta"].items() if k != "versionId"}):
+            self.versions[key] = self.versions.get(key, 0) + 1
         v = self.versions[key]
-        meta = dict(resource.get("meta") or {}, versionId=str(v), lastUpdated="2024-01-01T00:00:00Z")
-        self.resources[key] = dict(resource, id=key.split("/")[1], meta=meta)
+        self.resources[key] = dict(new, meta=dict(meta, versionId=str(v)))
         return {
             "status": f"{status} {'Created' if status == 201 else 'OK'}",
             "location": f"{key}/_history/{v}",

@@ -197,3 +197,26 @@ def test_parse_status_and_etag():
     assert bundles.parse_etag('W/"3"') == "3"
     assert bundles.parse_etag('"MTY4"') == "MTY4"
     assert bundles.parse_etag("junk") is None
+
+
+def test_only_a_guarded_update_answered_with_the_version_it_named_kept_its_version():
+    timed = WriteItem(patient("P1"), (SYSTEM, "P1"), source_time_ms=1_000)
+    entry = bundles.prepare_entry(timed, 0, "upsert")
+    stored = {
+        "resourceType": "Patient",
+        "id": "7",
+        "meta": {"versionId": "3"},
+        "identifier": patient("P1")["identifier"],
+    }
+    update = bundles.guarded_entry(entry, [stored])
+    create = bundles.guarded_entry(entry, [])
+    assert bundles.read_version(update) == "3" and bundles.read_version(create) is None
+
+    def answer(status: int, version: str) -> bundles.EntryResponse:
+        return bundles.EntryResponse(status, location=f"Patient/7/_history/{version}", etag=f'W/"{version}"')
+
+    assert bundles.kept_version(update, answer(200, "3"))
+    assert not bundles.kept_version(update, answer(200, "4"))  # a new version: written
+    assert not bundles.kept_version(update, answer(409, "3"))  # not a success
+    assert not bundles.kept_version(create, answer(201, "3"))
+    assert not bundles.kept_version(entry, answer(200, "3"))  # an unguarded upsert names no version

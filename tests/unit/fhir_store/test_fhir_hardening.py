@@ -203,6 +203,28 @@ def test_redelivery_of_the_same_message_is_not_superseded_and_changes_nothing(se
     assert len(server.patients()) == 1 and _stored(server, "P1")["name"][0]["family"] == "Same"
 
 
+def test_a_guarded_update_the_store_keeps_its_version_for_is_unchanged_and_counted(server, make_client):
+    client = make_client()
+    client.write([_timed("P1", 1_000, "Same")])
+    again = client.write([_timed("P1", 1_000, "Same")])[0]
+    # The store answered the update with the version it was decided from: it made no new one.
+    assert again.ok and again.unchanged and not again.superseded and again.version_id == "1"
+    changed = client.write([_timed("P1", 1_000, "Changed")])[0]
+    assert changed.ok and not changed.unchanged and changed.version_id == "2"
+    assert client.stats.snapshot()["unchanged"] == 1
+
+
+def test_only_a_guarded_update_can_be_unchanged(server, make_client):
+    client = make_client()
+    created = client.write([_timed("P1", 1_000, "Same")])[0]
+    assert created.created and not created.unchanged
+    superseded = client.write([_timed("P1", 500, "Same")])[0]
+    assert superseded.superseded and not superseded.unchanged
+    # Without a source time nothing was read first, so no version to compare: a success counts as written.
+    unguarded = client.write([item("P1", "Same")])[0]
+    assert unguarded.ok and not unguarded.unchanged
+
+
 def test_one_call_with_old_and_new_of_one_patient_keeps_the_newest(server, make_client):
     outcomes = make_client().write([_timed("P1", 3_000, "Newest"), _timed("P1", 1_000, "Oldest")])
     assert [o.superseded for o in outcomes] == [False, True]

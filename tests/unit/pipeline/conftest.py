@@ -14,12 +14,15 @@ from beam_pipeline.transforms import write
 
 
 class FakeStore:
-    """Searches find nothing (or, with `stored_source_time` set, a stored Patient with that source time);
-    every batch entry is created. It notes each request's Authorization and each bundle's resource types."""
+    """Searches find nothing (or, with `stored_source_time` set, a stored Patient with that source time, version
+    4); every batch entry is created, but the guarded update of that Patient, which is answered with version 4
+    when `keeps_version` (as HAPI answers an update to the content it holds), else 5. It notes each request's
+    Authorization and each bundle's resource types."""
 
     def __init__(self) -> None:
         self.authorizations: list[str | None] = []
         self.stored_source_time: int | None = None
+        self.keeps_version = False
         self.bundles: list[list[str]] = []  # resource types of each batch bundle, in the order received
 
     @property
@@ -46,7 +49,9 @@ class FakeStore:
         entries = json.loads(request.content)["entry"]
         self.bundles.append([e["resource"]["resourceType"] for e in entries])
         created = {"status": "201 Created", "location": "X/1/_history/1"}
-        answers = [{"response": created} for _ in entries]
+        version = "4" if self.keeps_version else "5"
+        updated = {"status": "200 OK", "location": f"Patient/1/_history/{version}", "etag": f'W/"{version}"'}
+        answers = [{"response": updated if e["request"]["method"] == "PUT" else created} for e in entries]
         return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": answers})
 
 

@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import apache_beam as beam
 import pytest
@@ -144,7 +145,8 @@ def test_a_reprocess_writes_the_range_once_each_and_dead_letters_the_rest(archiv
     got = _run(RANGE, str(archive), dry_run=False, check=check)
     assert got["objects_read"] == 3  # the range's two days of one topic; not 2026-11-30, not `other`
     assert got["messages"] == 6  # 4 Patients (one archived twice), the invalid and the filtered one
-    assert (got["written"], got["resources_written"], got["superseded"]) == (4, 4, 0)
+    assert (got["written"], got["unchanged"], got["superseded"]) == (4, 0, 0)
+    assert got["resources"] == {"created": 4, "updated": 0, "unchanged": 0, "superseded": 0}
     assert got["filtered"] == 1 and got["outside_range"] == 1 and got["duplicate_lines"] == 1
     assert got["failed"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1, "validate.missing_source_id": 1}
     assert got["failed_messages"] == 2
@@ -191,20 +193,29 @@ def test_raw_files_are_messages_with_their_file_and_line_as_coordinates(tmp_path
     assert [(r.source.topic, r.source.offset) for r in _error_records()] == [("legacy", 4)]
 
 
-def test_the_summary_adds_a_counter_reported_by_several_steps():
+def test_the_summary_has_one_outcome_per_message_and_what_the_store_did_per_resource():
     counters = {
         "reprocess/objects_read": 2,
-        "reprocess/messages": 10,
-        "reprocess/messages_written": 7,
+        "reprocess/messages": 12,
+        "write_to_fhir_store/messages_written": 4,
+        "write_to_fhir_store/messages_unchanged": 2,
+        "write_to_fhir_store/messages_superseded": 1,
         "write_to_fhir_store/resources_written": 9,
-        "write_to_fhir_store/superseded": 3,
+        "write_to_fhir_store/resources_created": 3,
+        "write_to_fhir_store/unchanged": 2,
+        "write_to_fhir_store/superseded": 1,
+        "parse_and_validate/filtered": 2,
         "dead_letter/write.conflict": 1,
         "dead_letter/parse.invalid_json": 2,
         "dead_letter/map.us_core_rules": 0,
     }
     got = summary(counters)
     assert got["failed"] == {"parse.invalid_json": 2, "write.conflict": 1}
-    assert (got["written"], got["superseded"], got["failed_messages"]) == (7, 3, 3)
+    assert (got["written"], got["unchanged"], got["superseded"], got["failed_messages"]) == (4, 2, 1, 3)
+    assert got["resources"] == {"created": 3, "updated": 3, "unchanged": 2, "superseded": 1}
+    # Every message read has one outcome.
+    outcomes = ("written", "unchanged", "superseded", "filtered", "failed_messages")
+    assert sum(got[k] for k in outcomes) == got["messages"]
 
 
 def test_a_resource_a_later_message_wrote_is_left_alone_and_counted_superseded(archive, store):
@@ -212,8 +223,23 @@ def test_a_resource_a_later_message_wrote_is_left_alone_and_counted_superseded(a
     store.stored_source_time = _ms("2026-12-03T00:00:00")
     # One Patient a bundle: the fake store answers a search for one identifier.
     got = _run(RANGE, str(archive), dry_run=False, bundle_size=1)
-    assert (got["written"], got["superseded"]) == (4, 4)  # settled, not written over
+    assert (got["written"], got["unchanged"], got["superseded"]) == (0, 0, 4)  # settled, not written over
+    assert got["resources"]["superseded"] == 4
     assert store.batches == 0
+
+
+@pytest.mark.parametrize(("keeps_version", "written", "unchanged"), [(True, 0, 4), (False, 4, 0)])
+def test_a_resource_the_store_already_held_as_written_is_counted_unchanged(
+    archive, store, keeps_version, written, unchanged
+):
+    # The store holds every Patient from a source time before the archive's, so each is updated at the
+    # version read; whether the store made a new version decides written or unchanged.
+    store.stored_source_time = _ms("2026-11-01T00:00:00")
+    store.keeps_version = keeps_version
+    got = _run(RANGE, str(archive), dry_run=False, bundle_size=1)
+    assert (got["written"], got["unchanged"], got["superseded"]) == (written, unchanged, 0)
+    assert got["resources"] == {"created": 0, "updated": written, "unchanged": unchanged, "superseded": 0}
+    assert store.batches == 4  # the update was sent either way: the store's answer tells
 
 
 def test_a_running_reprocess_logs_its_progress_from_its_counters(caplog):
@@ -222,21 +248,22 @@ def test_a_running_reprocess_logs_its_progress_from_its_counters(caplog):
 
     from beam_pipeline import reprocess
 
-    assert (
-        reprocess.progress_line(
-            {"reprocess/lines_read": 120, "reprocess/messages_written": 100, "dead_letter/parse.invalid_json": 2}, 10.0
-        )
-        == "reprocess progress after 10 s: 120 lines read, 100 messages written (10.0/s), 2 failed"
-    )
-
     class Running:
+        def __init__(self) -> None:
+            self.looks = 0
+
         def metrics(self):  # noqa: ANN202
-            raise RuntimeError("no metrics yet")
+            self.looks += 1
+            if self.looks == 1:
+                raise RuntimeError("no metrics yet")
+            done = SimpleNamespace(key=SimpleNamespace(metric=SimpleNamespace(namespace="reprocess", name="messages")))
+            return SimpleNamespace(query=lambda: {"counters": [SimpleNamespace(**vars(done), committed=7)]})
 
     caplog.set_level(logging.INFO, logger="kafka_to_fhir.reprocess")
     with reprocess.Progress(Running(), seconds=0.01):
-        time.sleep(0.1)
+        time.sleep(0.2)
     assert "no counters yet (RuntimeError)" in caplog.text
+    assert "reprocess progress: 0 messages done of 7 read, 0.0/s over the last 0 s, 0 failed" in caplog.text
 
 
 def test_detached_the_command_prints_the_job_and_returns(tmp_path, capsys):

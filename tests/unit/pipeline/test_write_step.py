@@ -148,3 +148,16 @@ def test_a_message_older_than_the_stored_data_is_settled_without_a_write(store):
     written, failed = _run(fn, [_message(1, "a", timestamp_ms=NOW_MS)])
     assert [m.offset for m in written] == [1] and not failed and store.batches == 1
     fn.teardown()
+
+
+def test_a_settled_message_has_one_outcome_written_first_then_superseded_then_unchanged():
+    from beam_pipeline.fhir_store import WriteOutcome
+    from beam_pipeline.transforms.write import settled_as
+
+    written = WriteOutcome(key=0, ok=True, status=201)
+    superseded = WriteOutcome(key=0, ok=True, status=200, superseded=True)
+    unchanged = WriteOutcome(key=0, ok=True, status=200, unchanged=True)
+    assert settled_as([unchanged, superseded, written]) == "written"
+    assert settled_as([unchanged, superseded]) == "superseded"
+    assert settled_as([unchanged, unchanged]) == "unchanged"
+    assert settled_as([]) == "unchanged"  # nothing to write: the store holds all of it already
