@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import httpx
+from dev.local_stack import stored_resources
 
 
 def produce(producer: Any, topic: str, rows: Sequence[bytes], per_second: float | None) -> dict[str, float]:  # noqa: ANN401
@@ -30,18 +30,9 @@ def produce(producer: Any, topic: str, rows: Sequence[bytes], per_second: float 
 def stored_at(env: Mapping[str, str], system: str) -> dict[str, float]:
     """Source Id -> epoch seconds HAPI stored it, paging through every Patient of the system."""
     out: dict[str, float] = {}
-    url: str | None = f"{env['FHIR_BASE_URL']}/Patient"
-    params: dict | None = {"identifier": f"{system}|", "_elements": "identifier,meta", "_count": 1000}
-    # HAPI answers a repeated search from its result cache for up to 60 s: a second reading would see the first.
-    with httpx.Client(timeout=120, headers={"Cache-Control": "no-cache"}) as http:
-        while url:
-            page = http.get(url, params=params).json()
-            params = None
-            for entry in page.get("entry", []):
-                resource = entry["resource"]
-                [ident] = [i["value"] for i in resource["identifier"] if i.get("system") == system]
-                out[ident] = datetime.fromisoformat(resource["meta"]["lastUpdated"]).timestamp()
-            url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
+    for resource in stored_resources(env, system):
+        [ident] = [i["value"] for i in resource["identifier"] if i.get("system") == system]
+        out[ident] = datetime.fromisoformat(resource["meta"]["lastUpdated"]).timestamp()
     return out
 
 

@@ -22,7 +22,7 @@ from dev.kafka_publish import kafka_plain as kafka_plain
 from dev.kafka_publish import kafka_sasl as kafka_sasl
 from dev.kafka_publish import publish as publish
 from launcher.job_service import JobServiceClient
-from launcher.local_stack_flags import local_expansion_service, local_runner_options
+from launcher.local_stack_flags import LocalStack, as_argv, local_expansion_service, local_runner_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,6 +76,53 @@ def fhir_count(env: Mapping[str, str], system: str, resource: str = "Patient") -
     )
     response.raise_for_status()
     return int(response.json()["total"])
+
+
+def stored_resources(
+    env: Mapping[str, str], system: str, resource: str = "Patient", elements: str = "identifier,meta"
+) -> list[dict[str, Any]]:
+    """Every stored resource of the type with an identifier of `system` (only `elements`), page after page."""
+    out: list[dict[str, Any]] = []
+    url: str | None = f"{env['FHIR_BASE_URL']}/{resource}"
+    params: dict | None = {"identifier": f"{system}|", "_elements": elements, "_count": 1000}
+    # HAPI answers a repeated search from its result cache for up to 60 s: a second reading would see the first.
+    with httpx.Client(timeout=120, headers={"Cache-Control": "no-cache"}) as http:
+        while url:
+            response = http.get(url, params=params)
+            response.raise_for_status()
+            page = response.json()
+            params = None
+            out.extend(entry["resource"] for entry in page.get("entry", []))
+            url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
+    return out
+
+
+def run_reprocess(
+    env: Mapping[str, str], job_name: str, *flags: str, loopback: bool = False, timeout: float = 1800
+) -> tuple[dict[str, Any], float]:
+    """Run `python -m beam_pipeline.reprocess` on the local runner until its job ends: its summary (the last
+    line it prints) and the seconds the command took. `loopback` runs the job's Python steps in the command's
+    own process (this checkout's code) instead of on the stack's worker pool."""
+    options = LocalStack.from_env(env).runner_options()
+    if loopback:
+        options.pop("environment_config")
+        options["environment_type"] = "LOOPBACK"
+    command = [
+        sys.executable,
+        "-m",
+        "beam_pipeline.reprocess",
+        *as_argv(options),
+        f"--job_name={job_name}",
+        f"--gcs_archive_bucket={env['GCS_ARCHIVE_BUCKET']}",
+        f"--gcs_error_bucket={env['GCS_ERROR_BUCKET']}",
+        f"--fhir_base_url={env['FHIR_BASE_URL']}",
+        *flags,
+    ]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **env})
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), seconds
 
 
 def ndjson_lines(bucket: str, prefix: str) -> list[dict[str, Any]]:

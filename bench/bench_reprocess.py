@@ -1,0 +1,241 @@
+"""Benchmark and check: a reprocess of an archive after a mapping change, on the local stack, beside the
+ceiling of the same HAPI.
+
+    python bench/bench_reprocess.py [--messages 5000] [--rate-messages 20000] [--bundle-size 200]
+                                    [--superseded 10] [--per-object 1000] [--warmup-messages 2000] [--loopback]
+
+In one run, on the running local stack (`make up`):
+a. history: --messages synthetic Patients (dev/synthetic.py) archived for yesterday straight into the GCS
+   emulator's archive bucket, in the archive's topic=/date= layout, one corrupt line among them; the first
+   --superseded of them are written to HAPI beforehand from a later source time (a later message's data);
+0. a dry run: it writes nothing (HAPI holds only those), it would write every message, one line fails;
+b. a reprocess with the shipped mappings: every Patient created once with the mapping's tag, the later
+   ones left alone (superseded), the corrupt line an error record, the job DONE;
+c. a reprocess with a copy of the mappings whose one file changed (a new content version): every Patient
+   updated once (one new version, the new tag), none duplicated, none lost, the later ones left alone; then
+   the same again: every Patient unchanged (counted so, no new version);
+d. rate: --rate-messages new Patients archived the same way; the ceiling (bench_pipeline.ceiling: the FHIR
+   store client straight into HAPI, after --warmup-messages untimed) and the reprocess's rate over them,
+   both as messages over the whole command (submission to the job's end) and over the span HAPI stored them
+   in (first to last meta.lastUpdated). Goal: >= 90% of the ceiling.
+Every check that fails is printed and the script exits 1. `--loopback` runs the job's Python steps in this
+process (this checkout's code) instead of the stack's worker pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS  # noqa: E402
+from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem  # noqa: E402
+from beam_pipeline.us_core import Ok, TransformConfig, transform  # noqa: E402
+from bench.bench_pipeline import ceiling  # noqa: E402
+from dev.history_archive import (  # noqa: E402
+    CORRUPT_LINE,
+    archive_objects,
+    archived,
+    changed_mapping_set,
+    day_start_ms,
+    mapping_tag,
+    upload,
+    with_line,
+    yesterday,
+)
+from dev.latency import stored_at  # noqa: E402
+from dev.local_stack import fhir_count, run_reprocess, stored_resources  # noqa: E402
+from dev.reprocess_checks import (  # noqa: E402
+    CREATED,
+    UNCHANGED,
+    UPDATED,
+    Stored,
+    by_value,
+    store_problems,
+    stored,
+    summary_problems,
+)
+from dev.stack_env import stack_env  # noqa: E402
+from dev.synthetic import synthetic_rows  # noqa: E402
+
+CORRUPT = {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}
+
+
+class History:
+    """One archived history in the GCS emulator: its topic, identifier system, day and identifier values."""
+
+    def __init__(self, env: dict[str, str], tag: str, n: int, per_object: int, *, corrupt: bool) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.env = env
+        self.topic, self.system = f"rp-{tag}-{run}", f"urn:k2f-bench:reprocess-{tag}-{run}"
+        self.day = yesterday()
+        self.rows = synthetic_rows(n, seed=11, id_prefix=f"rp{tag}{run}-")
+        self.values = {f"rp{tag}{run}-{i:012d}" for i in range(n)}
+        # Spread over the day (at least 1 ms apart), so a range of that day selects them all.
+        spacing = max(1, 86_000_000 // max(1, n))
+        objects = archive_objects(archived(self.topic, self.rows, day_start_ms(self.day), spacing), per_object, run)
+        if corrupt:
+            first = sorted(objects)[0]
+            objects[first] = with_line(objects[first], 5, CORRUPT_LINE)
+        upload(env["GCS_ARCHIVE_BUCKET"], objects)
+        self.objects = len(objects)
+
+    def reprocess(self, name: str, *flags: str, loopback: bool) -> tuple[dict[str, Any], float]:
+        job = f"bench-reprocess-{name}-{uuid.uuid4().hex[:6]}"
+        return run_reprocess(
+            self.env,
+            job,
+            f"--topics={self.topic}",
+            f"--from={self.day.isoformat()}",
+            f"--to={(self.day + timedelta(days=1)).isoformat()}",
+            f"--source_id_system={self.system}",
+            *flags,
+            loopback=loopback,
+        )
+
+    def stored(self) -> list[Stored]:
+        return stored(stored_resources(self.env, self.system), self.system)
+
+
+def write_newer(env: dict[str, str], rows: list[bytes], system: str) -> dict[str, Stored]:
+    """The rows' Patients written straight to HAPI from a source time after the archive's (now): what later
+    messages wrote. Returns them as stored."""
+    config = TransformConfig(source_id_system=system, structural_validation=False)
+    now_ms = int(time.time() * 1000)
+    items = []
+    for row in rows:
+        result = transform(row, config=config)
+        assert isinstance(result, Ok)
+        items.extend(WriteItem(r.resource, r.identifier, source_time_ms=now_ms) for r in result.resources)
+    with FhirStoreClient(FhirStoreConfig(base_url=env["FHIR_BASE_URL"])) as client:
+        assert all(o.ok for o in client.write(items)), "the later messages' Patients were not all written"
+    return by_value(stored(stored_resources(env, system), system))
+
+
+def check(step: str, problems: list[str], failures: list[str]) -> None:
+    print(f"  {step}: {'ok' if not problems else 'FAILED'}")
+    for problem in problems:
+        print(f"    - {problem}")
+    failures.extend(f"{step}: {p}" for p in problems)
+
+
+def mapping_change(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> None:
+    n, s = args.messages, args.superseded
+    history = History(env, "mc", n, args.per_object, corrupt=True)
+    later = write_newer(env, history.rows[:s], history.system)
+    shipped_tag = mapping_tag()
+    print(f"history: {n} messages in {history.objects} objects (one corrupt line), {s} written later")
+
+    dry, seconds = history.reprocess("dry", "--dry_run", loopback=args.loopback)
+    print(f"0. dry run: {seconds:.0f} s")
+    check(
+        "dry run",
+        summary_problems(dry, {"messages": n, "would_write_messages": n, "would_fail": CORRUPT})
+        + ([] if fhir_count(env, history.system) == s else ["it wrote to the store"]),
+        failures,
+    )
+
+    first, seconds = history.reprocess("shipped", loopback=args.loopback)
+    after_first = history.stored()
+    print(f"b. shipped mappings ({shipped_tag}): {seconds:.0f} s, {first}")
+    expected = {"messages": n, "written": n - s, "unchanged": 0, "superseded": s, "failed": CORRUPT}
+    check("shipped: summary", summary_problems(first, expected), failures)
+    check(
+        "shipped: store",
+        store_problems(after_first, history.values, did=CREATED, tag=shipped_tag, left_alone=later),
+        failures,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        changed = changed_mapping_set(Path(tmp) / "mappings")
+        changed_tag = mapping_tag(changed)
+        second, seconds = history.reprocess("changed", f"--mappings={changed}", loopback=args.loopback)
+        after_second = history.stored()
+        print(f"c. changed mapping ({changed_tag}): {seconds:.0f} s, {second}")
+        check("changed: summary", summary_problems(second, expected), failures)
+        check(
+            "changed: store",
+            store_problems(
+                after_second,
+                history.values,
+                did=UPDATED,
+                tag=changed_tag,
+                before=by_value(after_first),
+                left_alone=later,
+            ),
+            failures,
+        )
+        third, seconds = history.reprocess("again", f"--mappings={changed}", loopback=args.loopback)
+        print(f"   the same again: {seconds:.0f} s, {third}")
+        check("again: summary", summary_problems(third, {**expected, "written": 0, "unchanged": n - s}), failures)
+        check(
+            "again: store",
+            store_problems(
+                history.stored(),
+                history.values,
+                did=UNCHANGED,
+                tag=changed_tag,
+                before=by_value(after_second),
+                left_alone=later,
+            ),
+            failures,
+        )
+
+
+def rate(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> None:
+    n = args.rate_messages
+    if args.warmup_messages > 0:
+        # A HAPI just restarted runs its first thousands of writes on a cold JIT: warm it before measuring.
+        ceiling(env, synthetic_rows(args.warmup_messages, seed=4, id_prefix=f"w{uuid.uuid4().hex[:6]}-"), 200, "warmup")
+    history = History(env, "rate", n, args.per_object, corrupt=False)
+    ceiling_rate = ceiling(env, synthetic_rows(n, seed=12, id_prefix=f"c{uuid.uuid4().hex[:6]}-"), args.bundle_size)
+    summary, seconds = history.reprocess("rate", f"--bundle_size={args.bundle_size}", loopback=args.loopback)
+    check("rate: summary", summary_problems(summary, {"messages": n, "written": n, "failed": {}}), failures)
+    times = stored_at(env, history.system)
+    span = max(times.values()) - min(times.values()) if len(times) > 1 else float("nan")
+    print(f"d. rate over {n} messages in {history.objects} objects, bundle size {args.bundle_size}:")
+    print(f"{'':44} {'Patients/s':>10} {'of ceiling':>10}")
+    print(f"{'ceiling: client straight to HAPI':44} {ceiling_rate:10.1f}")
+    for what, value in (
+        ("reprocess, the whole command", n / seconds),
+        ("reprocess, while it wrote (first to last)", n / span),
+    ):
+        print(f"{what:44} {value:10.1f} {value / ceiling_rate:10.0%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=5000, help="messages of the mapping-change history")
+    parser.add_argument("--rate-messages", type=int, default=20000, help="messages of the rate phase (0 leaves it out)")
+    parser.add_argument("--bundle-size", type=int, default=200, help="entries per batch bundle (--bundle_size)")
+    parser.add_argument("--superseded", type=int, default=10, help="Patients of the history a later message wrote")
+    parser.add_argument("--per-object", type=int, default=1000, help="archive lines per object")
+    parser.add_argument("--warmup-messages", type=int, default=2000, help="untimed Patients before the ceiling")
+    parser.add_argument("--loopback", action="store_true", help="the job's Python steps in this process")
+    args = parser.parse_args()
+    env = {**stack_env(), **{k: v for k, v in os.environ.items() if k.startswith(("K2F_", "STORAGE_", "SECRET_"))}}
+    os.environ.update({k: env[k] for k in ("STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "FHIR_BASE_URL")})
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; HAPI at {env['FHIR_BASE_URL']}")
+    print(f"the job's Python steps: {'this process (LOOPBACK)' if args.loopback else 'the stack worker pool'}")
+    failures: list[str] = []
+    mapping_change(env, args, failures)
+    if args.rate_messages > 0:
+        rate(env, args, failures)
+    if failures:
+        print(f"{len(failures)} checks failed")
+        sys.exit(1)
+    print("every check passed")
+
+
+if __name__ == "__main__":
+    main()
