@@ -39,14 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS  # noqa: E402
-from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem  # noqa: E402
-from beam_pipeline.us_core import Ok, TransformConfig, transform  # noqa: E402
 from bench.bench_pipeline import ceiling  # noqa: E402
 from dev.history_archive import (  # noqa: E402
-    CORRUPT_LINE,
     archive_objects,
     archived,
     changed_mapping_set,
+    corrupt_line,
     day_start_ms,
     mapping_tag,
     upload,
@@ -54,7 +52,7 @@ from dev.history_archive import (  # noqa: E402
     yesterday,
 )
 from dev.latency import stored_at  # noqa: E402
-from dev.local_stack import fhir_count, run_reprocess, stored_resources  # noqa: E402
+from dev.local_stack import fhir_count, run_reprocess, stored_resources, write_patients  # noqa: E402
 from dev.reprocess_checks import (  # noqa: E402
     CREATED,
     UNCHANGED,
@@ -86,7 +84,7 @@ class History:
         objects = archive_objects(archived(self.topic, self.rows, day_start_ms(self.day), spacing), per_object, run)
         if corrupt:
             first = sorted(objects)[0]
-            objects[first] = with_line(objects[first], 5, CORRUPT_LINE)
+            objects[first] = with_line(objects[first], 5, corrupt_line(self.topic))
         upload(env["GCS_ARCHIVE_BUCKET"], objects)
         self.objects = len(objects)
 
@@ -107,18 +105,10 @@ class History:
         return stored(stored_resources(self.env, self.system), self.system)
 
 
-def write_newer(env: dict[str, str], rows: list[bytes], system: str) -> dict[str, Stored]:
-    """The rows' Patients written straight to HAPI from a source time after the archive's (now): what later
-    messages wrote. Returns them as stored."""
-    config = TransformConfig(source_id_system=system, structural_validation=False)
-    now_ms = int(time.time() * 1000)
-    items = []
-    for row in rows:
-        result = transform(row, config=config)
-        assert isinstance(result, Ok)
-        items.extend(WriteItem(r.resource, r.identifier, source_time_ms=now_ms) for r in result.resources)
-    with FhirStoreClient(FhirStoreConfig(base_url=env["FHIR_BASE_URL"])) as client:
-        assert all(o.ok for o in client.write(items)), "the later messages' Patients were not all written"
+def write_later(env: dict[str, str], rows: list[bytes], system: str) -> dict[str, Stored]:
+    """The rows' Patients written to HAPI from a source time after the archive's (now), as later messages
+    would: the ones a reprocess must leave alone. Returns them as stored."""
+    write_patients(env, rows, system, source_time_ms=int(time.time() * 1000))
     return by_value(stored(stored_resources(env, system), system))
 
 
@@ -132,7 +122,7 @@ def check(step: str, problems: list[str], failures: list[str]) -> None:
 def mapping_change(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> None:
     n, s = args.messages, args.superseded
     history = History(env, "mc", n, args.per_object, corrupt=True)
-    later = write_newer(env, history.rows[:s], history.system)
+    later = write_later(env, history.rows[:s], history.system)
     shipped_tag = mapping_tag()
     print(f"history: {n} messages in {history.objects} objects (one corrupt line), {s} written later")
 

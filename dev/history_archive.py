@@ -4,6 +4,7 @@ whose one file changed. Used by tests/integration/test_reprocess_e2e.py and benc
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -17,8 +18,11 @@ from beam_pipeline.raw_message import RawMessage
 # more `let`, which changes the mapping's content version and nothing it writes but the version's tag.
 CHANGED_MAPPING = "synthea/patient.yaml"
 _CHANGE = ("\nlet:\n", "\nlet:\n  revision: '2'\n")
-# A line no archive line can be: not JSON.
-CORRUPT_LINE = '{"topic": "corrupt", "partition": 0, "offset": "not-a-number", "payload": "x"'
+
+
+def corrupt_line(topic: str) -> str:
+    """A line of `topic`'s archive that no message can be read from: its field offset is not a number."""
+    return json.dumps({"topic": topic, "partition": 0, "offset": "not-a-number", "payload": "x"})
 
 
 def yesterday() -> date:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,23 @@ def stored_resources(
             out.extend(entry["resource"] for entry in page.get("entry", []))
             url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
     return out
+
+
+def write_patients(env: Mapping[str, str], rows: Sequence[bytes], system: str, source_time_ms: int | None) -> None:
+    """The rows' resources (shipped mappings) written straight to the store with the FHIR store client, as
+    messages from `source_time_ms` would write them (None: unguarded, as the benchmarks' ceiling)."""
+    from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem
+    from beam_pipeline.us_core import Ok, TransformConfig, transform
+
+    config = TransformConfig(source_id_system=system, structural_validation=False)
+    items = []
+    for row in rows:
+        result = transform(row, config=config)
+        assert isinstance(result, Ok), result
+        items.extend(WriteItem(r.resource, r.identifier, source_time_ms=source_time_ms) for r in result.resources)
+    with FhirStoreClient(FhirStoreConfig(base_url=env["FHIR_BASE_URL"])) as client:
+        failed = [o.error for o in client.write(items) if not o.ok]
+    assert not failed, failed[:3]
 
 
 def run_reprocess(

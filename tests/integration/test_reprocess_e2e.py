@@ -1,29 +1,36 @@
 """Reprocess end to end on the local stack: an archive in the GCS emulator, in the archive line format with a
-corrupt line among them, reprocessed by `python -m beam_pipeline.reprocess` in batch on Prism into HAPI;
-then the same again, which changes nothing.
+corrupt line among them, and one Patient a later message wrote; a dry run of it (which writes nothing), a
+reprocess through the k2f_reprocess DAG (triggered through Airflow's REST API, as a user does), then the same
+again with `python -m beam_pipeline.reprocess`, which changes nothing.
 
-The job's Python steps run in the test's own process (LOOPBACK), so it checks this checkout's code whichever
-checkout started the stack's worker pool.
+The DAG's job runs its Python steps on the stack's worker pool (the code of the checkout that started the
+stack); the command runs them in the test's own process (LOOPBACK), this checkout's code.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
-from google.cloud import storage
 
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
-from beam_pipeline.raw_message import RawMessage
-from dev.local_stack import ROOT, fhir_count, ndjson_lines
-from launcher.local_stack_flags import LocalStack, as_argv
+from dev.airflow_api import AirflowApi, local_config
+from dev.history_archive import (
+    archive_objects,
+    archived,
+    corrupt_line,
+    day_start_ms,
+    mapping_tag,
+    upload,
+    with_line,
+    yesterday,
+)
+from dev.local_stack import fhir_count, ndjson_lines, run_reprocess, stored_resources, write_patients
+from dev.reprocess_checks import CREATED, UNCHANGED, Stored, by_value, store_problems, stored, summary_problems
+from dev.synthetic import synthetic_rows
 
 pytestmark = pytest.mark.integration
 
@@ -31,85 +38,42 @@ RUN = uuid.uuid4().hex[:8]
 TOPIC = f"reprocess-{RUN}"
 SYSTEM = f"urn:k2f-reprocess:{RUN}"
 MESSAGES = 300
-OBJECTS = 3
-# Yesterday, so the range is a whole UTC day in the past, as a reprocess's is.
-DAY = (datetime.now(UTC) - timedelta(days=1)).date()
+PER_OBJECT = 100
+LATER = 1  # Patients of the history a later message wrote: left alone
+DAY = yesterday()
+RANGE = {"from": DAY.isoformat(), "to": (DAY + timedelta(days=1)).isoformat()}
+CORRUPT = {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}
 
 
-def _at(hours: float) -> int:
-    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
-    return int((start + timedelta(hours=hours)).timestamp() * 1000)
+def _archive(env: dict[str, str]) -> tuple[list[bytes], set[str]]:
+    """MESSAGES Patients in three objects, one corrupt line (the first object's sixth), one message of the day
+    after the range. Returns the rows and their identifier values."""
+    prefix = f"r{RUN}-"
+    rows = synthetic_rows(MESSAGES, seed=31, id_prefix=prefix)
+    objects = archive_objects(archived(TOPIC, rows, day_start_ms(DAY) + 3_600_000, 1000), PER_OBJECT, f"test-{RUN}")
+    first = sorted(objects)[0]
+    objects[first] = with_line(objects[first], 5, corrupt_line(TOPIC))
+    next_day = day_start_ms(DAY + timedelta(days=1)) + 3_600_000
+    late = synthetic_rows(1, seed=32, id_prefix=f"late-{RUN}-")
+    objects.update(archive_objects(archived(TOPIC, late, next_day, 1), PER_OBJECT, f"test-{RUN}"))
+    upload(env["GCS_ARCHIVE_BUCKET"], objects)
+    return rows, {f"{prefix}{i:012d}" for i in range(MESSAGES)}
 
 
-def _archive(env: dict[str, str]) -> None:
-    """MESSAGES Patients in OBJECTS objects, one corrupt line, and one message of the day after the range."""
-    messages = [
-        RawMessage(
-            TOPIC,
-            i % 2,
-            i,
-            _at(1 + i / 1000),
-            f"k{i}".encode(),
-            json.dumps({"Id": f"r-{i}", "FIRST": "Ann", "LAST": f"Reprocess{i}", "COUNTRY": "US"}).encode(),
-        )
-        for i in range(MESSAGES)
-    ]
-    bucket = storage.Client(project="k2f-local").bucket(env["GCS_ARCHIVE_BUCKET"])
-    prefix = f"archive/topic={TOPIC}/date={DAY.isoformat()}"
-    for k in range(OBJECTS):
-        lines = [m.archive_line() for m in messages[k::OBJECTS]]
-        if k == 0:
-            lines.insert(5, '{"topic": "' + TOPIC + '", "partition": 0, "offset": "not-a-number", "payload": "x"}')
-        body = "".join(line + "\n" for line in lines)
-        bucket.blob(f"{prefix}/test-{RUN}-{k}.ndjson").upload_from_string(body)
-    late = RawMessage(TOPIC, 0, 10_000, _at(25), None, b'{"Id": "late", "FIRST": "A", "LAST": "B", "COUNTRY": "US"}')
-    next_day = (DAY + timedelta(days=1)).isoformat()
-    bucket.blob(f"archive/topic={TOPIC}/date={next_day}/test-{RUN}.ndjson").upload_from_string(late.archive_line())
-
-
-def _loopback_options(env: dict[str, str]) -> list[str]:
-    """The local stack's runner options with the Python steps in this process instead of the worker pool."""
-    options = LocalStack.from_env(env).runner_options()
-    options.pop("environment_config")
-    return as_argv({**options, "environment_type": "LOOPBACK"})
-
-
-def _reprocess(env: dict[str, str], job_name: str) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        "-m",
-        "beam_pipeline.reprocess",
-        *_loopback_options(env),
-        f"--job_name={job_name}",
+def _reprocess(env: dict[str, str], job_name: str, *flags: str) -> dict[str, Any]:
+    summary, _ = run_reprocess(
+        env,
+        job_name,
         f"--topics={TOPIC}",
-        f"--from={DAY.isoformat()}",
-        f"--to={(DAY + timedelta(days=1)).isoformat()}",
-        f"--gcs_archive_bucket={env['GCS_ARCHIVE_BUCKET']}",
-        f"--gcs_error_bucket={env['GCS_ERROR_BUCKET']}",
-        f"--fhir_base_url={env['FHIR_BASE_URL']}",
+        f"--from={RANGE['from']}",
+        f"--to={RANGE['to']}",
         f"--source_id_system={SYSTEM}",
         "--archive_window_seconds=5",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, **env})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _versions(env: dict[str, str]) -> dict[str, str]:
-    """identifier value -> meta.versionId of every Patient of this run."""
-    response = httpx.get(
-        f"{env['FHIR_BASE_URL']}/Patient",
-        params={"identifier": f"{SYSTEM}|", "_count": MESSAGES + 10, "_elements": "identifier,meta"},
-        headers={"Cache-Control": "no-cache"},
-        timeout=60,
+        *flags,
+        loopback=True,
+        timeout=180,
     )
-    response.raise_for_status()
-    out = {}
-    for entry in response.json().get("entry", []):
-        resource = entry["resource"]
-        value = next(i["value"] for i in resource["identifier"] if i.get("system") == SYSTEM)
-        out[value] = resource["meta"]["versionId"]
-    return out
+    return summary
 
 
 def _error_records(env: dict[str, str], job_name: str) -> list[dict[str, Any]]:
@@ -117,23 +81,58 @@ def _error_records(env: dict[str, str], job_name: str) -> list[dict[str, Any]]:
     return [line for line in lines if line["job_name"] == job_name]
 
 
-def test_a_reprocess_writes_each_archived_message_once_and_a_second_changes_nothing(env):
-    _archive(env)
+def _through_the_dag(env: dict[str, str]) -> dict[str, Any]:
+    """One k2f_reprocess run over the range, triggered through Airflow's REST API: its report's XCom."""
+    with AirflowApi(f"http://127.0.0.1:{env['AIRFLOW_PORT']}") as airflow:
+        config = local_config(env, [TOPIC], f"reprocess-dag-{RUN}")
+        config["pipeline_options"] = {"source_id_system": SYSTEM, "archive_window_seconds": 5}
+        with airflow.config(config):
+            run_id = airflow.trigger("k2f_reprocess", RANGE)
+            state = airflow.wait_for_run("k2f_reprocess", run_id, 900)
+            assert state == "success", airflow.task_states("k2f_reprocess", run_id)
+            return airflow.xcom("k2f_reprocess", run_id, "report_reprocess")
 
-    first = _reprocess(env, f"reprocess-{RUN}-1")
-    assert first["state"].endswith("DONE"), first
-    assert (first["objects_read"], first["messages"], first["written"]) == (OBJECTS, MESSAGES, MESSAGES), first
-    assert first["failed"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}, first
-    assert fhir_count(env, SYSTEM) == MESSAGES  # the day after the range was not read
-    [record] = _error_records(env, f"reprocess-{RUN}-1")
+
+def _stored(env: dict[str, str]) -> list[Stored]:
+    return stored(stored_resources(env, SYSTEM), SYSTEM)
+
+
+def test_a_dry_run_writes_nothing_the_dag_writes_each_message_once_and_again_changes_nothing(env):
+    rows, values = _archive(env)
+    # A later message wrote the first Patient: the reprocess must leave it as it is.
+    write_patients(env, rows[:LATER], SYSTEM, source_time_ms=int(time.time() * 1000))
+    later = by_value(_stored(env))
+    assert len(later) == LATER
+
+    dry = _reprocess(env, f"reprocess-{RUN}-dry", "--dry_run")
+    expected = {"objects_read": 3, "messages": MESSAGES, "would_write_messages": MESSAGES, "would_fail": CORRUPT}
+    assert summary_problems(dry, expected) == [], dry
+    assert fhir_count(env, SYSTEM) == LATER  # nothing written
+    assert _error_records(env, f"reprocess-{RUN}-dry") == []  # nor any error record
+
+    report = _through_the_dag(env)
+    assert report["state"] == "DONE" and report["job_name"].startswith("kafka-to-fhir-reprocess-"), report
+    expected = {
+        "objects_read": 3,  # the day after the range was not read
+        "messages": MESSAGES,
+        "written": MESSAGES - LATER,
+        "unchanged": 0,
+        "superseded": LATER,
+        "failed": CORRUPT,
+    }
+    assert summary_problems(report, expected) == [], report
+    first = _stored(env)
+    assert store_problems(first, values, did=CREATED, tag=mapping_tag(), left_alone=later) == []
+    [record] = _error_records(env, report["job_name"])
     assert (record["code"], record["retryable"]) == (CORRUPT_ARCHIVE_LINE, False)
     assert "line 6 of " in record["detail"] and "field offset" in record["detail"]
-    versions = _versions(env)
-    assert len(versions) == MESSAGES
 
-    second = _reprocess(env, f"reprocess-{RUN}-2")
-    assert (second["messages"], second["written"], second["failed"]) == (MESSAGES, MESSAGES, first["failed"]), second
-    assert fhir_count(env, SYSTEM) == MESSAGES
-    assert _versions(env) == versions  # same source time, same content: the store changed nothing
-    [again] = _error_records(env, f"reprocess-{RUN}-2")
-    assert again["record_id"] == record["record_id"]  # the same line's record: the replay DAG takes it once
+    again = _reprocess(env, f"reprocess-{RUN}-again")
+    assert summary_problems(again, {**expected, "written": 0, "unchanged": MESSAGES - LATER}) == [], again
+    # Same source time, same content: the store made no new version of anything.
+    assert (
+        store_problems(_stored(env), values, did=UNCHANGED, tag=mapping_tag(), before=by_value(first), left_alone=later)
+        == []
+    )
+    [same] = _error_records(env, f"reprocess-{RUN}-again")
+    assert same["record_id"] == record["record_id"]  # the same line's record: the replay DAG takes it once

@@ -13,10 +13,10 @@ from beam_pipeline.mapping.mapping_set import SHIPPED_FOLDER
 from beam_pipeline.raw_message import RawMessage
 from dev.history_archive import (
     CHANGED_MAPPING,
-    CORRUPT_LINE,
     archive_objects,
     archived,
     changed_mapping_set,
+    corrupt_line,
     day_start_ms,
     mapping_tag,
     with_line,
@@ -47,9 +47,15 @@ def test_a_message_of_the_next_day_goes_under_that_day():
     assert "/topic=patients/date=2026-12-02/" in name
 
 
-def test_a_corrupt_line_is_inserted_where_asked():
-    body = with_line("a\nb\nc\n", 1, CORRUPT_LINE)
-    assert body.splitlines() == ["a", CORRUPT_LINE, "b", "c"] and body.endswith("\n")
+def test_a_corrupt_line_is_inserted_where_asked_and_reads_as_corrupt():
+    import pytest
+
+    from beam_pipeline.contracts.archive_line import CorruptArchiveLine
+
+    body = with_line("a\nb\nc\n", 1, corrupt_line("patients"))
+    assert body.splitlines() == ["a", corrupt_line("patients"), "b", "c"] and body.endswith("\n")
+    with pytest.raises(CorruptArchiveLine, match="field offset"):
+        RawMessage.from_archive_line(corrupt_line("patients"))
 
 
 def test_the_changed_set_differs_in_one_file_and_writes_a_new_version(tmp_path):
