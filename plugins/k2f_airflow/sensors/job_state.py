@@ -1,9 +1,10 @@
 """Waiting for the streaming job: until it runs (after launch) or until it has stopped (after drain).
 
-Both sensors take the rendered settings (`config`, operators/common.py), look once, in their worker slot, and only if the job is not there
-yet wait. With `deferrable=True` they hand the wait to JobStateTrigger on the triggerer, so minutes of
-waiting hold no worker slot; with `deferrable=False` they poke the same look in their slot (`mode`,
-`poke_interval` as for any sensor), like the provider's sensors. Unlike theirs, the default is True, not
+Both sensors take their settings rendered (`config`, operators/common.py), look once in their worker slot,
+and only if the job is not there yet wait. With `deferrable=True` they hand the wait to JobStateTrigger on
+the triggerer (asyncio calls to the runner), so minutes of waiting hold no worker slot; with
+`deferrable=False` they poke the same look in their slot (`mode`, `poke_interval` as for any sensor), like
+the provider's sensors. Unlike theirs, the default is True, not
 `[operators] default_deferrable` (False unless set): the DAGs were written for a wait on the triggerer.
 Looking first is not only cheaper: Airflow 3 can fail a deferred task whose trigger fires within moments
 of the deferral (the stale success of the deferring attempt meets the resumed attempt,
