@@ -1,9 +1,9 @@
 """Stopping the streaming job without losing messages.
 
-On Dataflow, `PlanDrainOperator` reads the settings once, finds the unfinished jobs of the configured
-name, and returns the arguments of the Google provider's DataflowStopJobOperator for each; the drain DAG
-maps that operator, as it is, over them (drain_pipeline=True: the job stops reading, finishes what it
-holds, commits offsets, then ends as DRAINED). An empty list skips it.
+On Dataflow, `PlanDrainOperator` finds the unfinished jobs of the configured name and returns the
+arguments of the Google provider's DataflowStopJobOperator for each; the drain DAG maps that operator, as
+it is, over the jobs found (dynamic task mapping: one stop task per job; drain_pipeline=True: the job stops
+reading, finishes what it holds, commits offsets, then ends as DRAINED). An empty list skips it.
 On the local runner Beam's job API has no drain, so the DAG makes one: `RequestLocalDrainOperator` writes
 the drain marker the job's read step watches (beam_pipeline/delivery/drain_signal.py), so it stops taking
 messages; `OffsetsSettledSensor` waits until what it took has settled (committed equals read on every
