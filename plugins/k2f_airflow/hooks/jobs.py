@@ -67,12 +67,15 @@ class AsyncLocalJobsClient:
     """LocalJobsClient's waiting questions over grpc.aio (launcher.job_service), one channel per call."""
 
     def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def _client(self) -> Any:
+        # Imported on construction, not on the first question: importing Beam's job API takes seconds, which
+        # a trigger spends in a thread (JobStateTrigger.run), not on the triggerer's event loop.
         from launcher.job_service import AsyncJobServiceClient
 
-        return AsyncJobServiceClient(self.endpoint)
+        self.endpoint = endpoint
+        self._client_class = AsyncJobServiceClient
+
+    def _client(self) -> Any:
+        return self._client_class(self.endpoint)
 
     async def active_jobs(self, job_name: str) -> list[Any]:
         async with self._client() as client:

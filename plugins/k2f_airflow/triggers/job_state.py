@@ -149,7 +149,8 @@ class JobStateTrigger(BaseTrigger):
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.async_hook()
+        # Built in a thread: building it imports the runner's client, seconds the event loop must not wait.
+        hook = await asyncio.to_thread(self.async_hook)
         deadline = time.monotonic() + self.timeout_seconds
         # The sensor looked just before deferring; firing at once could fail the task (see the sensors).
         await asyncio.sleep(self.poll_seconds)
