@@ -173,6 +173,12 @@ class AirflowApi:
         response.raise_for_status()
         return {t["task_id"]: t["state"] for t in response.json()["task_instances"]}
 
+    def rendered_fields(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        """The task's rendered template fields, as the UI's Rendered Template view shows them."""
+        response = self._http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        response.raise_for_status()
+        return response.json()["rendered_fields"]
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:  # noqa: ANN401
         response = self._http.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
         response.raise_for_status()

@@ -2,6 +2,8 @@
 
 Dataflow jobs are managed through Dataflow's own API (Airflow's Dataflow hook); this is the local
 runner's equivalent, used by the launcher, the Airflow health and drain tasks, and the tests.
+`AsyncJobServiceClient` asks the questions a wait asks over grpc.aio, for Airflow's triggerer, whose event
+loop a blocking call would stall.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ def _job_name(info: beam_job_api_pb2.JobInfo) -> str:
     return option.string_value if option is not None and option.string_value else info.job_name
 
 
+def _job_infos(response: beam_job_api_pb2.GetJobsResponse) -> list[JobInfo]:
+    return [JobInfo(j.job_id, _job_name(j), beam_job_api_pb2.JobState.Enum.Name(j.state)) for j in response.job_info]
+
+
+def _active(jobs: list[JobInfo], job_name: str | None) -> list[JobInfo]:
+    return [j for j in jobs if j.state not in TERMINAL and (job_name is None or j.job_name == job_name)]
+
+
 class JobServiceClient:
     def __init__(self, endpoint: str, timeout: float = 10.0) -> None:
         self._channel = grpc.insecure_channel(endpoint)
@@ -38,10 +48,7 @@ class JobServiceClient:
         self.close()
 
     def jobs(self) -> list[JobInfo]:
-        response = self._stub.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=self._timeout)
-        return [
-            JobInfo(j.job_id, _job_name(j), beam_job_api_pb2.JobState.Enum.Name(j.state)) for j in response.job_info
-        ]
+        return _job_infos(self._stub.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=self._timeout))
 
     def state(self, job_id: str) -> str:
         response = self._stub.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=job_id), timeout=self._timeout)
@@ -49,7 +56,7 @@ class JobServiceClient:
 
     def active_jobs(self, job_name: str | None = None) -> list[JobInfo]:
         """Jobs not yet in a terminal state, optionally only those of one name (never two on one group)."""
-        return [j for j in self.jobs() if j.state not in TERMINAL and (job_name is None or j.job_name == job_name)]
+        return _active(self.jobs(), job_name)
 
     def cancel(self, job_id: str) -> str:
         response = self._stub.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id), timeout=self._timeout)
@@ -73,3 +80,28 @@ class JobServiceClient:
             if state in states or state in TERMINAL or time.monotonic() >= deadline:
                 return state
             time.sleep(poll)
+
+
+class AsyncJobServiceClient:
+    """JobServiceClient's reading questions (jobs, state, active jobs) over grpc.aio; `async with` it."""
+
+    def __init__(self, endpoint: str, timeout: float = 10.0) -> None:
+        self._channel = grpc.aio.insecure_channel(endpoint)
+        self._stub = beam_job_api_pb2_grpc.JobServiceStub(self._channel)
+        self._timeout = timeout
+
+    async def __aenter__(self) -> AsyncJobServiceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._channel.close()
+
+    async def jobs(self) -> list[JobInfo]:
+        return _job_infos(await self._stub.GetJobs(beam_job_api_pb2.GetJobsRequest(), timeout=self._timeout))
+
+    async def state(self, job_id: str) -> str:
+        request = beam_job_api_pb2.GetJobStateRequest(job_id=job_id)
+        return beam_job_api_pb2.JobState.Enum.Name((await self._stub.GetState(request, timeout=self._timeout)).state)
+
+    async def active_jobs(self, job_name: str | None = None) -> list[JobInfo]:
+        return _active(await self.jobs(), job_name)

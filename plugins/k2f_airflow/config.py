@@ -22,6 +22,9 @@ from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP, DEFAULT
 
 VARIABLE = "k2f"
 RUNNERS = ("dataflow", "local")
+# Read only by the failure callback (notify.py), never by a task: a webhook URL often embeds its token, so
+# these are left out of the settings a task renders (the UI's Rendered Template view shows those).
+CALLBACK_SETTINGS = frozenset({"alert_webhook_url", "alert_emails"})
 
 
 class ConfigError(ValueError):
@@ -123,10 +126,16 @@ def settings_table() -> list[tuple[str, str, str]]:
     return [(f.name, str(f.default), f.metadata["doc"]) for f in fields(K2fConfig)]
 
 
+def task_settings(config: K2fConfig) -> dict[str, Any]:
+    """The settings a task works with, as a plain mapping `config_from_mapping` reads back: every setting
+    but the callback's (CALLBACK_SETTINGS)."""
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.name not in CALLBACK_SETTINGS}
+
+
 Getter = Callable[[str], str | None]
 
 
-def _airflow_variable(name: str) -> str | None:
+def variable_text(name: str = VARIABLE) -> str | None:
     # Imported here: the task SDK needs no database at import, but DAG parsing should not even import it.
     from airflow.sdk import Variable
 
@@ -135,8 +144,13 @@ def _airflow_variable(name: str) -> str | None:
 
 def load_config(getter: Getter | None = None) -> K2fConfig:
     """The settings from the `k2f` Variable (or `getter`, for tests): one lookup, validated."""
-    raw = (getter or _airflow_variable)(VARIABLE)
-    if raw is None:
+    return parse_config((getter or variable_text)(VARIABLE))
+
+
+def parse_config(raw: Any) -> K2fConfig:
+    """The settings from the Variable's value: its JSON text (as `{{ var.value.k2f }}` renders it), or a
+    mapping; None or "" when the Variable is not set. ConfigError naming the problem, never a value."""
+    if raw is None or (isinstance(raw, str | bytes) and not raw.strip()):
         raise ConfigError(
             f"the Airflow Variable {VARIABLE} is not set: set it to a JSON object of settings "
             "(docs/airflow.md lists them; the old k2f_<setting> Variables are no longer read, see 'Migrating')"

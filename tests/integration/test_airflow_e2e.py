@@ -8,6 +8,7 @@ test_delivery_under_load.py.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -52,18 +53,25 @@ def test_launch_health_and_replay_through_the_airflow_api(env):
             # The error bucket is shared with other tests: this run's thresholds ignore their records.
             "health_max_new_errors": 1000000,
             "replay_max_objects": 100000,
+            # Read only by the failure callback: never among a task's rendered fields.
+            "alert_webhook_url": f"http://127.0.0.1:9/hook-{run}-token",
         }
         # The k2f Variable goes back to what it was afterwards (make demo sets its own whole).
         with airflow.config(config):
             try:
                 assert {"k2f_launch", "k2f_health", "k2f_error_replay", "k2f_drain"} <= set(airflow.dag_ids())
 
-                # Launch: prerequisites, plan, the Beam operator, the deferred wait until running.
+                # Launch: prerequisites, the Beam operator, the deferred wait until running.
                 run_id = airflow.trigger("k2f_launch")
                 state = airflow.wait_for_run("k2f_launch", run_id, 900)
                 assert state == "success", airflow.task_states("k2f_launch", run_id)
                 job_id = airflow.xcom("k2f_launch", run_id, "wait_until_running")["job_id"]
                 assert jobs.state(job_id) == "RUNNING"
+                # What the UI's Rendered Template view shows: the settings the task ran with and the Beam
+                # operator's arguments, and no alert setting.
+                shown = airflow.rendered_fields("k2f_launch", run_id, "start_pipeline")
+                assert shown["config"]["job_name"] == job_name and shown["pipeline_options"]["topics"] == topic
+                assert "alert_webhook_url" not in shown["config"] and f"hook-{run}-token" not in json.dumps(shown)
 
                 publish(kafka_sasl(env), topic, _samples())
                 wait_for(lambda: fhir_count(env, system) == 6, 300, "the six sample Patients", poll=2)

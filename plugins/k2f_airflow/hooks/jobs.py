@@ -5,6 +5,11 @@ sensors and checks are written once for either runner. `DataflowJobsHook` is the
 DataflowHook (its Airflow Connection, `google_cloud_default` by default) with the two questions the DAGs
 ask. `LocalJobsClient` is a plain client: Prism's job service is a local address with no credentials, so an
 Airflow Connection would only be a second place to write the endpoint down.
+
+The waits on the triggerer ask the same three questions (active_jobs, jobs_named, state) without blocking
+its event loop: `AsyncDataflowJobsHook` is the provider's AsyncDataflowHook (the Dataflow API's asyncio
+client, as the provider's DataflowJobStatusTrigger uses), `AsyncLocalJobsClient` the job service over
+grpc.aio.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airflow.providers.google.cloud.hooks.dataflow import DataflowHook
+from airflow.providers.google.cloud.hooks.dataflow import AsyncDataflowHook, DataflowHook
 
 from k2f_airflow.config import K2fConfig
 
@@ -56,6 +61,33 @@ class LocalJobsClient:
     def cancel(self, job_id: str) -> str:
         with self._client() as client:
             return client.cancel(job_id)
+
+
+class AsyncLocalJobsClient:
+    """LocalJobsClient's waiting questions over grpc.aio (launcher.job_service), one channel per call."""
+
+    def __init__(self, endpoint: str) -> None:
+        # Imported on construction, not on the first question: importing Beam's job API takes seconds, which
+        # a trigger spends in a thread (JobStateTrigger.run), not on the triggerer's event loop.
+        from launcher.job_service import AsyncJobServiceClient
+
+        self.endpoint = endpoint
+        self._client_class = AsyncJobServiceClient
+
+    def _client(self) -> Any:
+        return self._client_class(self.endpoint)
+
+    async def active_jobs(self, job_name: str) -> list[Any]:
+        async with self._client() as client:
+            return await client.active_jobs(job_name)
+
+    async def jobs_named(self, job_name: str) -> list[Any]:
+        async with self._client() as client:
+            return [j for j in await client.jobs() if j.job_name == job_name]
+
+    async def state(self, job_id: str) -> str:
+        async with self._client() as client:
+            return await client.state(job_id)
 
 
 class DataflowJobsHook(DataflowHook):
@@ -139,6 +171,40 @@ class DataflowJobsHook(DataflowHook):
         return None
 
 
+class AsyncDataflowJobsHook(AsyncDataflowHook):
+    """DataflowJobsHook's waiting questions through the provider's async hook (the Dataflow API's asyncio
+    client on the same connection)."""
+
+    def __init__(self, gcp_conn_id: str, project_id: str | None, location: str) -> None:
+        super().__init__(gcp_conn_id=gcp_conn_id)
+        self.job_project_id = project_id or None
+        self.location = location
+
+    async def project(self) -> str:
+        return self.job_project_id or await self.get_project_id()
+
+    async def active_jobs(self, job_name: str) -> list[Any]:
+        """Jobs of exactly this name that are not finished (the ACTIVE filter of ListJobs)."""
+        from google.cloud.dataflow_v1beta3 import ListJobsRequest
+
+        from launcher.job_states import JobInfo
+
+        pager = await self.list_jobs(
+            jobs_filter=ListJobsRequest.Filter.ACTIVE, project_id=await self.project(), location=self.location
+        )
+        return [
+            JobInfo(job.id, job.name, beam_state(job.current_state.name)) async for job in pager if job.name == job_name
+        ]
+
+    async def jobs_named(self, job_name: str) -> list[Any]:
+        """Unfinished jobs of this name, as DataflowJobsHook.jobs_named."""
+        return await self.active_jobs(job_name)
+
+    async def state(self, job_id: str) -> str:
+        status = await self.get_job_status(job_id=job_id, project_id=await self.project(), location=self.location)
+        return beam_state(status.name)
+
+
 def beam_state(dataflow_state: str) -> str:
     """JOB_STATE_RUNNING -> RUNNING: Dataflow's names in Beam's vocabulary."""
     return dataflow_state.removeprefix(DATAFLOW_STATE_PREFIX) or "UNKNOWN"
@@ -149,3 +215,11 @@ def jobs_hook(cfg: K2fConfig) -> LocalJobsClient | DataflowJobsHook:
         cfg.require("local_job_endpoint")
         return LocalJobsClient(cfg.local_job_endpoint)
     return DataflowJobsHook(cfg.gcp_conn_id, cfg.gcp_project, cfg.region)
+
+
+def async_jobs_hook(cfg: K2fConfig) -> AsyncLocalJobsClient | AsyncDataflowJobsHook:
+    """jobs_hook's asyncio twin, for a trigger."""
+    if cfg.is_local:
+        cfg.require("local_job_endpoint")
+        return AsyncLocalJobsClient(cfg.local_job_endpoint)
+    return AsyncDataflowJobsHook(cfg.gcp_conn_id, cfg.gcp_project, cfg.region)

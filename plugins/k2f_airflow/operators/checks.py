@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator
-
 from k2f_airflow.config import K2fConfig
-from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.operators.common import TemplatedSettings, summarize
 
 
-class CheckOperator(BaseOperator):
-    """Subclasses set `checks` (name -> function) and implement `run(cfg, context)`, which runs `self.check`."""
+class CheckOperator(TemplatedSettings):
+    """Subclasses set `checks` (name -> function) and implement `run(cfg, context)`, which runs `self.check`
+    with the rendered settings."""
 
     checks: ClassVar[Mapping[str, Callable[..., str]]] = {}
 
@@ -30,4 +29,4 @@ class CheckOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Any) -> str:
-        return summarize(context, self.run(task_config(context), context))
+        return summarize(context, self.run(self.settings, context))

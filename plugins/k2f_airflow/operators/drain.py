@@ -1,9 +1,9 @@
 """Stopping the streaming job without losing messages.
 
-On Dataflow, `PlanDrainOperator` reads the settings once, finds the unfinished jobs of the configured
-name, and returns the arguments of the Google provider's DataflowStopJobOperator for each; the drain DAG
-maps that operator, as it is, over them (drain_pipeline=True: the job stops reading, finishes what it
-holds, commits offsets, then ends as DRAINED). An empty list skips it.
+On Dataflow, `PlanDrainOperator` finds the unfinished jobs of the configured name and returns the
+arguments of the Google provider's DataflowStopJobOperator for each; the drain DAG maps that operator, as
+it is, over the jobs found (dynamic task mapping: one stop task per job; drain_pipeline=True: the job stops
+reading, finishes what it holds, commits offsets, then ends as DRAINED). An empty list skips it.
 On the local runner Beam's job API has no drain, so the DAG makes one: `RequestLocalDrainOperator` writes
 the drain marker the job's read step watches (beam_pipeline/delivery/drain_signal.py), so it stops taking
 messages; `OffsetsSettledSensor` waits until what it took has settled (committed equals read on every
@@ -17,19 +17,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.operators.common import TemplatedSettings, summarize
 
 
-class PlanDrainOperator(BaseOperator):
+class PlanDrainOperator(TemplatedSettings):
     """XCom: one DataflowStopJobOperator kwargs dict per unfinished Dataflow job of the name."""
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from k2f_airflow.hooks.jobs import jobs_hook
 
-        cfg = task_config(context)
+        cfg = self.settings
         if cfg.is_local:
             summarize(context, "local runner: cancel_local_jobs stops the job")
             return []
@@ -51,13 +50,13 @@ class PlanDrainOperator(BaseOperator):
         return plan
 
 
-class CancelLocalJobsOperator(BaseOperator):
+class CancelLocalJobsOperator(TemplatedSettings):
     """Cancels every unfinished job of the configured name on the local runner's job service."""
 
     def execute(self, context: Any) -> str:
         from k2f_airflow.hooks.jobs import jobs_hook
 
-        cfg = task_config(context)
+        cfg = self.settings
         if not cfg.is_local:
             raise AirflowSkipException("Dataflow runner: drain_dataflow_job stops the job")
         hook = jobs_hook(cfg)
@@ -70,7 +69,7 @@ class CancelLocalJobsOperator(BaseOperator):
         return summarize(context, f"cancelled {ids} ({cfg.job_name}) on the local runner")
 
 
-class RequestLocalDrainOperator(BaseOperator):
+class RequestLocalDrainOperator(TemplatedSettings):
     """Local runner: asks the running job to stop taking messages. XCom: when (ms), or None if no job runs."""
 
     def execute(self, context: Any) -> int | None:
@@ -79,7 +78,7 @@ class RequestLocalDrainOperator(BaseOperator):
         from k2f_airflow.hooks.gcs import StorageHook
         from k2f_airflow.hooks.jobs import jobs_hook
 
-        cfg = task_config(context)
+        cfg = self.settings
         if not cfg.is_local:
             raise AirflowSkipException("Dataflow runner: drain_dataflow_job drains the job")
         if not jobs_hook(cfg).active_jobs(cfg.job_name):
@@ -95,14 +94,14 @@ class RequestLocalDrainOperator(BaseOperator):
         return now_ms
 
 
-class ReportDrainOperator(BaseOperator):
+class ReportDrainOperator(TemplatedSettings):
     """Last task: how many messages the stopped job settled, and whether it left any unsettled (re-read next)."""
 
     def execute(self, context: Any) -> dict[str, Any]:
         from k2f_airflow.drain import drain_report
         from k2f_airflow.kafka_client import KafkaClient
 
-        cfg = task_config(context)
+        cfg = self.settings
         partitions = KafkaClient(cfg.kafka_secret_resource_name).consumer_lag(cfg.kafka_consumer_group, cfg.topic_list)
         report = drain_report(partitions, cfg.job_name)
         summarize(context, report.summary())

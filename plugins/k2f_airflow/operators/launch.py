@@ -1,14 +1,18 @@
-"""Planning the launch: the Beam provider's BeamRunPythonPipelineOperator, configured from the settings.
+"""Starting a Beam job: the Beam provider's BeamRunPythonPipelineOperator, its arguments rendered from the
+settings.
 
-`PlanLaunchOperator` reads the settings once and returns, as its XCom, the public arguments of
-BeamRunPythonPipelineOperator for this deployment; the launch DAG passes them on unchanged
-(`launch_arguments` below):
+`PipelineFromSettingsOperator` is that operator with one addition, the k2f `config` templated field: when
+Airflow renders the task, the provider's own templated arguments (`py_file`, `runner`, `pipeline_options`,
+`dataflow_config`, `gcp_conn_id`) are set from the settings (`pipeline_arguments`), so the UI's Rendered
+Template view shows what the job is started with, and the provider's execute() runs as it is. The streaming
+launch, `StartPipelineOperator`, takes them from `launch_plan`:
 - dataflow: DataflowRunner with a DataflowConfiguration (wait_until_finished=False, append_job_name=False,
   drain_pipeline=True), so the task returns once Dataflow runs the job, the job keeps the configured name
   (the duplicate check and the drain find it by that name), and a killed launch drains rather than cancels;
 - local: the pipeline's local runner options (launcher.local_stack_flags) aimed at Prism.
-It also lists the jobs of that name that exist already, so `wait_until_running` can tell the new one.
-The XCom holds names and flags, never a credential: secrets travel by their Secret Manager name.
+Before starting, it keeps the ids of the jobs of that name that exist already as its `known_job_ids` XCom,
+so `wait_until_running` can tell the new one. Nothing rendered or kept holds a credential: secrets travel by
+their Secret Manager name.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+from airflow.sdk import XComArg
 
 from k2f_airflow.config import K2fConfig
 from k2f_airflow.launch_flags import default_py_file, local_runner, pipeline_options
-from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.operators.common import TemplatedSettings, summarize
 
 DATAFLOW_RUNNER = "DataflowRunner"
+KNOWN_JOB_IDS = "known_job_ids"
 
 
 def launch_plan(cfg: K2fConfig) -> dict[str, Any]:
@@ -52,33 +58,9 @@ def launch_plan(cfg: K2fConfig) -> dict[str, Any]:
     }
 
 
-class PlanLaunchOperator(BaseOperator):
-    """Returns launch_plan() plus the ids of jobs already carrying the name (`known_job_ids`).
-
-    Each key is also its own XCom (multiple_outputs), so the DAG hands `plan.output["py_file"]` and the
-    rest to the provider's operator as they are.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("multiple_outputs", True)
-        super().__init__(**kwargs)
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        from k2f_airflow.hooks.jobs import jobs_hook
-
-        cfg = task_config(context)
-        plan = launch_plan(cfg)
-        plan["known_job_ids"] = [j.job_id for j in jobs_hook(cfg).jobs_named(cfg.job_name)]
-        summarize(context, f"launching {cfg.job_name} on {plan['runner']} ({cfg.runner})")
-        return plan
-
-
 def launch_arguments(plan: Any) -> dict[str, Any]:
-    """BeamRunPythonPipelineOperator's keyword arguments, each taken from the plan task's XCom.
-
-    py_interpreter is not a setting: the launcher runs with the worker's own Python, so neither a trigger
-    nor a Variable can choose the program a worker executes.
-    """
+    """BeamRunPythonPipelineOperator's keyword arguments, each taken from a plan task's XCom (the reprocess
+    DAG's, until it renders its own arguments as StartPipelineOperator does)."""
     return {
         "py_file": plan["py_file"],
         "runner": plan["runner"],
@@ -87,3 +69,52 @@ def launch_arguments(plan: Any) -> dict[str, Any]:
         "gcp_conn_id": plan["gcp_conn_id"],
         "py_interpreter": sys.executable,
     }
+
+
+class PipelineFromSettingsOperator(TemplatedSettings, BeamRunPythonPipelineOperator):
+    """The provider's BeamRunPythonPipelineOperator with its arguments rendered from the settings by
+    `pipeline_arguments`, which a subclass implements for its job."""
+
+    template_fields = (*TemplatedSettings.template_fields, *BeamRunPythonPipelineOperator.template_fields)
+    template_fields_renderers = {
+        **TemplatedSettings.template_fields_renderers,
+        **BeamRunPythonPipelineOperator.template_fields_renderers,
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The arguments are rendered from the settings (render_template_fields); until then, placeholders.
+        super().__init__(py_file="", **kwargs)
+
+    def pipeline_arguments(self, cfg: K2fConfig, context: Any) -> dict[str, Any]:
+        """The provider's templated arguments for this run, launch_plan's keys (pure: rendering must not act)."""
+        raise NotImplementedError
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        for name, value in self.pipeline_arguments(self.settings, context).items():
+            setattr(self, name, value)
+        # Not a setting: the launcher runs with the worker's own Python, so neither a trigger nor a Variable
+        # can choose the program a worker executes.
+        self.py_interpreter = sys.executable
+
+
+class StartPipelineOperator(PipelineFromSettingsOperator):
+    """Starts the streaming job (launch_plan), after keeping the ids of the jobs of its name that exist
+    already as the `known_job_ids` XCom."""
+
+    def pipeline_arguments(self, cfg: K2fConfig, context: Any) -> dict[str, Any]:
+        return launch_plan(cfg)
+
+    def execute(self, context: Any) -> Any:
+        from k2f_airflow.hooks.jobs import jobs_hook
+
+        cfg = self.settings
+        known = [j.job_id for j in jobs_hook(cfg).jobs_named(cfg.job_name)]
+        context["ti"].xcom_push(key=KNOWN_JOB_IDS, value=known)
+        summarize(context, f"launching {cfg.job_name} on {self.runner} ({cfg.runner})")
+        return super().execute(context)
+
+    @property
+    def known_job_ids(self) -> XComArg:
+        """The ids of the jobs of the name that existed before this launch (for JobRunningSensor)."""
+        return XComArg(self, key=KNOWN_JOB_IDS)

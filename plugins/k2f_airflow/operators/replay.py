@@ -4,26 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from k2f_airflow.hooks.gcs import StorageHook
 from k2f_airflow.kafka_client import KafkaClient
-from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.operators.common import TemplatedSettings, summarize
 from k2f_airflow.replay import ErrorReplayer, ReplayError
 
 
-class ReplayErrorsOperator(BaseOperator):
+class ReplayErrorsOperator(TemplatedSettings):
     """Replays the error bucket's pending records (k2f_airflow.replay). `prefix` narrows it (tests)."""
 
-    template_fields = ("prefix",)
+    template_fields = (*TemplatedSettings.template_fields, "prefix")
 
     def __init__(self, *, prefix: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prefix = prefix
 
     def execute(self, context: Any) -> dict[str, Any]:
-        cfg = task_config(context)
+        cfg = self.settings
         cfg.require("error_bucket", "kafka_secret_resource_name")
         bucket = StorageHook(cfg.gcp_conn_id).bucket(cfg.error_bucket)
         producer = KafkaClient(cfg.kafka_secret_resource_name).producer()

@@ -1,9 +1,10 @@
 """Waiting for the streaming job: until it runs (after launch) or until it has stopped (after drain).
 
-Both sensors read the settings once, in their worker slot, look once, and only if the job is not there
-yet wait. With `deferrable=True` they hand the wait to JobStateTrigger on the triggerer, so minutes of
-waiting hold no worker slot; with `deferrable=False` they poke the same look in their slot (`mode`,
-`poke_interval` as for any sensor), like the provider's sensors. Unlike theirs, the default is True, not
+Both sensors take their settings rendered (`config`, operators/common.py), look once in their worker slot,
+and only if the job is not there yet wait. With `deferrable=True` they hand the wait to JobStateTrigger on
+the triggerer (asyncio calls to the runner), so minutes of waiting hold no worker slot; with
+`deferrable=False` they poke the same look in their slot (`mode`, `poke_interval` as for any sensor), like
+the provider's sensors. Unlike theirs, the default is True, not
 `[operators] default_deferrable` (False unless set): the DAGs were written for a wait on the triggerer.
 Looking first is not only cheaper: Airflow 3 can fail a deferred task whose trigger fires within moments
 of the deferral (the stale success of the deferring attempt meets the resumed attempt,
@@ -20,7 +21,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
 from k2f_airflow.config import K2fConfig
-from k2f_airflow.operators.common import summarize, task_config
+from k2f_airflow.operators.common import TemplatedSettings, summarize
 from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _finished(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class _JobStateSensor(BaseSensorOperator):
+class _JobStateSensor(TemplatedSettings, BaseSensorOperator):
     """What both waits share: one look, then the wait on the triggerer or, not deferrable, in the slot."""
 
     def __init__(
@@ -97,7 +98,7 @@ class JobRunningSensor(_JobStateSensor):
     runner) the job is the first of the configured name that is not in `known_job_ids` (templated list).
     """
 
-    template_fields = ("job_id", "known_job_ids")
+    template_fields = (*TemplatedSettings.template_fields, "job_id", "known_job_ids")
 
     def __init__(self, *, job_id: str = "", known_job_ids: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -105,7 +106,7 @@ class JobRunningSensor(_JobStateSensor):
         self.known_job_ids = known_job_ids
 
     def execute(self, context: Any) -> Any:
-        cfg = task_config(context)
+        cfg = self.settings
         timeout = cfg.launch_timeout_seconds
         known = [str(i) for i in (self.known_job_ids or [])] if isinstance(self.known_job_ids, list) else []
         trigger = _trigger(cfg, RUNNING, self.poke_interval, timeout, job_id=self.job_id or "", known_job_ids=known)
@@ -121,7 +122,7 @@ class JobStoppedSensor(_JobStateSensor):
     """Done when no job of the configured name (or `job_name`, templated: a reprocess's) is unfinished any
     more, waiting at most the drain timeout (or `timeout_seconds`)."""
 
-    template_fields = ("job_name",)
+    template_fields = (*TemplatedSettings.template_fields, "job_name")
 
     def __init__(self, *, job_name: Any = "", timeout_seconds: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -129,7 +130,7 @@ class JobStoppedSensor(_JobStateSensor):
         self.timeout_seconds = timeout_seconds
 
     def execute(self, context: Any) -> Any:
-        cfg = task_config(context)
+        cfg = self.settings
         timeout = self.timeout_seconds or cfg.drain_timeout_seconds
         trigger = _trigger(cfg, STOPPED, self.poke_interval, timeout, job_name=str(self.job_name or ""))
         return self._wait(context, trigger, timeout)

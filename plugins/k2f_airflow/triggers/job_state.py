@@ -2,7 +2,9 @@
 
 The sensors resolve the settings once, in their worker slot, and hand this trigger only what it needs
 to ask the runner: names, ids and addresses, never a credential (the Dataflow hook takes its credentials
-from the Airflow Connection when the trigger runs).
+from the Airflow Connection when the trigger runs). The trigger asks through the runner's asyncio hook
+(hooks/jobs.py), so a look never blocks the triggerer's event loop; the sensors ask the same question
+through the blocking hook, and one decide() turns either answer into the event.
 """
 
 from __future__ import annotations
@@ -74,36 +76,61 @@ class JobStateTrigger(BaseTrigger):
             },
         )
 
-    def hook(self) -> Any:  # noqa: ANN401  (a jobs hook: Dataflow's or the local runner's)
-        """The runner's jobs hook for this trigger's settings."""
+    def _config(self) -> Any:  # noqa: ANN401  (a K2fConfig, imported lazily as the module is)
         from k2f_airflow.config import K2fConfig
-        from k2f_airflow.hooks.jobs import jobs_hook
 
-        return jobs_hook(
-            K2fConfig(
-                runner=self.runner,
-                local_job_endpoint=self.local_job_endpoint,
-                gcp_conn_id=self.gcp_conn_id,
-                gcp_project=self.gcp_project,
-                region=self.region,
-            )
+        return K2fConfig(
+            runner=self.runner,
+            local_job_endpoint=self.local_job_endpoint,
+            gcp_conn_id=self.gcp_conn_id,
+            gcp_project=self.gcp_project,
+            region=self.region,
         )
 
+    def hook(self) -> Any:  # noqa: ANN401  (a jobs hook: Dataflow's or the local runner's)
+        """The runner's blocking jobs hook, for the sensors' looks in their worker slot."""
+        from k2f_airflow.hooks.jobs import jobs_hook
+
+        return jobs_hook(self._config())
+
+    def async_hook(self) -> Any:  # noqa: ANN401
+        """The runner's asyncio jobs hook, for this trigger's loop on the triggerer."""
+        from k2f_airflow.hooks.jobs import async_jobs_hook
+
+        return async_jobs_hook(self._config())
+
+    def _question(self) -> tuple[str, str]:
+        """What to ask the runner: (the jobs hook's method, its argument); either hook answers it alike."""
+        if self.target == STOPPED:
+            return "active_jobs", self.job_name
+        if self.job_id:
+            return "state", self.job_id
+        return "jobs_named", self.job_name
+
     def check(self, hook: Any) -> dict[str, Any] | None:
-        """One look at the runner: the event to fire, or None to keep waiting (sync, for a thread)."""
+        """One blocking look at the runner: the event to fire, or None to keep waiting."""
+        method, argument = self._question()
+        return self.decide(getattr(hook, method)(argument))
+
+    async def acheck(self, hook: Any) -> dict[str, Any] | None:
+        """check() through the asyncio hook."""
+        method, argument = self._question()
+        return self.decide(await getattr(hook, method)(argument))
+
+    def decide(self, answer: Any) -> dict[str, Any] | None:
+        """The event the runner's answer to _question() calls for, or None to keep waiting."""
         from launcher.job_states import TERMINAL
 
         if self.target == STOPPED:
-            active = hook.active_jobs(self.job_name)
-            if active:
-                self.log.info("still active: %s", ", ".join(f"{j.job_id} ({j.state})" for j in active))
+            if answer:
+                self.log.info("still active: %s", ", ".join(f"{j.job_id} ({j.state})" for j in answer))
                 return None
             return {"status": "success", "job_name": self.job_name, "state": STOPPED}
         job_id, state = self.job_id, None
         if job_id:
-            state = hook.state(job_id)
+            state = answer
         else:
-            new = [j for j in hook.jobs_named(self.job_name) if j.job_id not in self.known_job_ids]
+            new = [j for j in answer if j.job_id not in self.known_job_ids]
             if new:
                 running = [j for j in new if j.state == RUNNING]
                 job_id, state = (running or new)[-1].job_id, (running or new)[-1].state
@@ -122,15 +149,14 @@ class JobStateTrigger(BaseTrigger):
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # Not async calls: the sensors' first look shares check() with this loop, and both hooks are blocking
-        # (googleapiclient under DataflowHook, grpc to Prism), so each look runs in a thread off the event loop.
-        hook = await asyncio.to_thread(self.hook)
+        # Built in a thread: building it imports the runner's client, seconds the event loop must not wait.
+        hook = await asyncio.to_thread(self.async_hook)
         deadline = time.monotonic() + self.timeout_seconds
         # The sensor looked just before deferring; firing at once could fail the task (see the sensors).
         await asyncio.sleep(self.poll_seconds)
         while True:
             try:
-                event = await asyncio.to_thread(self.check, hook)
+                event = await self.acheck(hook)
             except Exception as exc:  # noqa: BLE001  (a flaky poll is retried; the deadline bounds it)
                 self.log.warning("polling the runner failed (%s); trying again", type(exc).__name__)
                 event = None

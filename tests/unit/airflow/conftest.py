@@ -75,6 +75,22 @@ class FakeTI:
     def xcom_push(self, key: str, value: object) -> None:
         self.xcom[key] = value
 
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> object:
+        return self.xcom.get(key)
+
+
+def rendered(op, context):  # noqa: ANN001, ANN201
+    """The operator as Airflow runs it: its templated fields rendered with the run's context first."""
+    op.render_template_fields(context)
+    return op
+
+
+def variable_context(context: dict) -> dict:
+    """`context` with the `var` accessors a task's templates read the Variables through."""
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    return {**context, "var": {"value": VariableAccessor(deserialize_json=False), "json": VariableAccessor(True)}}
+
 
 @pytest.fixture
 def context():

@@ -23,6 +23,7 @@ from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.fhir_store import FhirStoreClient
 from beam_pipeline.kafka.connection import librdkafka_config
 from launcher.job_states import JobInfo
+from tests.unit.airflow.conftest import LOCAL, rendered
 
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)
 STORE = "https://healthcare.googleapis.com/v1/projects/hc-project/locations/us-central1/datasets/ds/fhirStores"
@@ -108,11 +109,10 @@ def test_a_running_job_of_the_same_name_blocks_the_launch(local_cfg):
 
 
 def test_the_prerequisite_operator_fails_without_retry(local_cfg, context):
-    op = PrerequisiteCheckOperator(task_id="no_running_job", check="no_running_job")
+    op = rendered(PrerequisiteCheckOperator(task_id="no_running_job", check="no_running_job", config=LOCAL), context)
     failing = mock.Mock(side_effect=prerequisites.PrerequisiteFailed("job is already running"))
     with (
         mock.patch.dict(prerequisites.CHECKS, {"no_running_job": failing}),
-        mock.patch("k2f_airflow.operators.checks.task_config", return_value=local_cfg),
         pytest.raises(AirflowFailException, match="no_running_job: job is already running"),
     ):
         op.execute(context)
@@ -204,9 +204,8 @@ def test_fhir_progress_is_stalled_only_with_messages_waiting(local_cfg):
 
 
 def test_data_freshness_is_skipped_locally_and_read_on_dataflow(local_cfg, dataflow_cfg, context):
-    op = HealthCheckOperator(task_id="data_freshness", check="data_freshness")
+    op = rendered(HealthCheckOperator(task_id="data_freshness", check="data_freshness", config=LOCAL), context)
     with (
-        mock.patch("k2f_airflow.operators.checks.task_config", return_value=local_cfg),
         pytest.raises(AirflowSkipException, match="Dataflow metric"),
     ):
         op.execute(context)
@@ -221,10 +220,9 @@ def test_data_freshness_is_skipped_locally_and_read_on_dataflow(local_cfg, dataf
 
 
 def test_an_unhealthy_check_fails_its_task(local_cfg, context):
-    op = HealthCheckOperator(task_id="job_state", check="job_state")
+    op = rendered(HealthCheckOperator(task_id="job_state", check="job_state", config=LOCAL), context)
     with (
         mock.patch.dict(health.CHECKS, {"job_state": mock.Mock(side_effect=health.Unhealthy("job not running"))}),
-        mock.patch("k2f_airflow.operators.checks.task_config", return_value=local_cfg),
         pytest.raises(AirflowException, match="job_state: job not running"),
     ):
         op.execute(context)

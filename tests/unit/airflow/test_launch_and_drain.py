@@ -1,5 +1,6 @@
-"""Launch and drain: the stock provider operators with our arguments, and the exact calls they make to
-Google (which is not reachable here); the deferrable waits; the refusal of undeclared trigger conf."""
+"""Launch and drain: the provider operators with our arguments, rendered from the settings, and the exact
+calls they make to Google (which is not reachable here); the deferrable waits; the refusal of undeclared
+trigger conf."""
 
 from __future__ import annotations
 
@@ -13,15 +14,24 @@ from airflow.providers.google.cloud.hooks.dataflow import DataflowHook as RealDa
 from airflow.providers.google.cloud.operators.dataflow import DataflowStopJobOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 from k2f_airflow.hooks.jobs import DataflowJobsHook, LocalJobsClient
-from k2f_airflow.operators.common import task_config
 from k2f_airflow.operators.drain import CancelLocalJobsOperator, PlanDrainOperator
-from k2f_airflow.operators.launch import PlanLaunchOperator, launch_arguments, launch_plan
+from k2f_airflow.operators.launch import KNOWN_JOB_IDS, StartPipelineOperator, launch_plan
 from k2f_airflow.sensors.job_state import JobRunningSensor, JobStoppedSensor
 from k2f_airflow.triggers.job_state import RUNNING, STOPPED, JobStateTrigger
 
 from launcher.job_states import JobInfo
+from tests.unit.airflow.conftest import DATAFLOW, LOCAL, rendered
 
 BEAM_OPS = "airflow.providers.apache.beam.operators.beam"
+BEAM_HOOK = "airflow.providers.apache.beam.hooks.beam.BeamHook"
+
+
+def _start(config, context, existing=()):  # noqa: ANN001, ANN202
+    """start_pipeline as Airflow runs it: rendered from `config`, the runner knowing `existing` jobs."""
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
+    jobs.jobs_named.return_value = list(existing)
+    op = rendered(StartPipelineOperator(task_id="start_pipeline", config=config), context)
+    return op, mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs)
 
 
 def test_dataflow_launch_passes_the_exact_configuration(dataflow_cfg, context):
@@ -37,14 +47,17 @@ def test_dataflow_launch_passes_the_exact_configuration(dataflow_cfg, context):
         "drain_pipeline": True,
     }
     assert plan["py_file"].endswith("beam_pipeline/dataflow_kafka_to_fhirstore.py")
-    json.dumps(plan)  # an XCom: plain JSON
+    json.dumps(plan)  # rendered fields: plain JSON
 
-    op = BeamRunPythonPipelineOperator(task_id="start_pipeline", **launch_arguments(plan))
+    op, jobs = _start(DATAFLOW, context)
+    assert isinstance(op, BeamRunPythonPipelineOperator)  # the provider's execute() runs as it is
+    assert {k: getattr(op, k) for k in plan} == plan
 
     def start(**kwargs):
         kwargs["process_line_callback"]("Submitted job: 2025-01-01_00_00_00-123\n")
 
     with (
+        jobs,
         mock.patch(f"{BEAM_OPS}.DataflowHook") as dataflow_hook,
         mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline", side_effect=start) as run,
         mock.patch(f"{BEAM_OPS}.DataflowJobLink"),
@@ -69,37 +82,33 @@ def test_dataflow_launch_passes_the_exact_configuration(dataflow_cfg, context):
 def test_local_launch_runs_the_pipeline_with_the_workers_own_python(local_cfg, context):
     import sys
 
-    plan = launch_plan(local_cfg)
-    op = BeamRunPythonPipelineOperator(task_id="start_pipeline", **launch_arguments(plan))
-    with mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline") as run:
+    op, jobs = _start(LOCAL, context)
+    with jobs, mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline") as run:
         op.execute(context)
-    assert plan["runner"] != "DataflowRunner"
+    assert op.runner != "DataflowRunner" and op.py_interpreter == sys.executable
     assert run.call_args.kwargs["variables"]["job_endpoint"] == "127.0.0.1:8073"
     assert run.call_args.kwargs["variables"]["job_name"] == "k2f-unit"
     assert run.call_args.kwargs["py_interpreter"] == sys.executable
 
 
-def test_plan_launch_lists_the_jobs_that_exist_already(local_cfg, context):
-    jobs = mock.create_autospec(LocalJobsClient, instance=True)
-    jobs.jobs_named.return_value = [JobInfo("old-1", "k2f-unit", "CANCELLED")]
-    with (
-        mock.patch("k2f_airflow.operators.launch.task_config", return_value=local_cfg),
-        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
-    ):
-        plan = PlanLaunchOperator(task_id="plan_launch").execute(context)
-    assert plan["known_job_ids"] == ["old-1"]
-    jobs.jobs_named.assert_called_once_with("k2f-unit")
+def test_the_launch_keeps_the_jobs_that_exist_already_before_starting(context):
+    op, jobs = _start(LOCAL, context, [JobInfo("old-1", "k2f-unit", "CANCELLED")])
+
+    def start(**_kwargs):
+        assert context["ti"].xcom[KNOWN_JOB_IDS] == ["old-1"]  # kept before the job exists
+
+    with jobs as hook, mock.patch(f"{BEAM_HOOK}.start_python_pipeline", side_effect=start):
+        op.execute(context)
+    hook.return_value.jobs_named.assert_called_once_with("k2f-unit")
+    assert "launching k2f-unit" in context["ti"].xcom["summary"]
 
 
 def test_dataflow_drain_plans_the_stock_stop_operator_by_job_id(dataflow_cfg, context):
     jobs = mock.create_autospec(DataflowJobsHook, instance=True)
     jobs.project = "df-project"
     jobs.active_jobs.return_value = [JobInfo("2025-01-01_00_00_00-123", "k2f-unit", "RUNNING")]
-    with (
-        mock.patch("k2f_airflow.operators.drain.task_config", return_value=dataflow_cfg),
-        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
-    ):
-        plan = PlanDrainOperator(task_id="plan_drain").execute(context)
+    with mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs):
+        plan = rendered(PlanDrainOperator(task_id="plan_drain", config=DATAFLOW), context).execute(context)
     [kwargs] = plan
     op = DataflowStopJobOperator(task_id="drain_dataflow_job", drain_pipeline=True, **kwargs)
     with mock.patch("airflow.providers.google.cloud.operators.dataflow.DataflowHook") as hook:
@@ -119,19 +128,13 @@ def test_dataflow_drain_plans_the_stock_stop_operator_by_job_id(dataflow_cfg, co
 def test_local_drain_cancels_through_the_job_service(local_cfg, dataflow_cfg, context):
     jobs = mock.create_autospec(LocalJobsClient, instance=True)
     jobs.active_jobs.return_value = [JobInfo("j1", "k2f-unit", "RUNNING")]
-    with (
-        mock.patch("k2f_airflow.operators.drain.task_config", return_value=local_cfg),
-        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
-    ):
-        assert PlanDrainOperator(task_id="plan_drain").execute(context) == []
-        CancelLocalJobsOperator(task_id="cancel_local_jobs").execute(context)
+    with mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs):
+        assert rendered(PlanDrainOperator(task_id="plan_drain", config=LOCAL), context).execute(context) == []
+        rendered(CancelLocalJobsOperator(task_id="cancel_local_jobs", config=LOCAL), context).execute(context)
     jobs.cancel.assert_called_once_with("j1")
     assert "cancelled j1" in context["ti"].xcom["summary"]
-    with (
-        mock.patch("k2f_airflow.operators.drain.task_config", return_value=dataflow_cfg),
-        pytest.raises(AirflowSkipException),
-    ):
-        CancelLocalJobsOperator(task_id="cancel_local_jobs").execute(context)
+    with pytest.raises(AirflowSkipException):
+        rendered(CancelLocalJobsOperator(task_id="cancel_local_jobs", config=DATAFLOW), context).execute(context)
 
 
 def test_dataflow_jobs_hook_lists_active_jobs_of_exactly_the_name():
@@ -161,17 +164,18 @@ def test_dataflow_jobs_hook_lists_active_jobs_of_exactly_the_name():
 # -- the waits run on the triggerer -------------------------------------------------------------------
 
 
-def test_both_sensors_defer_with_the_settings_they_read_once(local_cfg, context):
+def test_both_sensors_defer_with_their_rendered_settings(local_cfg, context):
     not_yet = FakeJobs([JobInfo("j", local_cfg.job_name, "STARTING")])
     with (
-        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg) as read,
         mock.patch.object(JobStateTrigger, "hook", return_value=not_yet),
     ):
         with pytest.raises(TaskDeferred) as running:
-            JobRunningSensor(task_id="wait_until_running", known_job_ids=["old"], poke_interval=3).execute(context)
+            rendered(
+                JobRunningSensor(task_id="wait_until_running", known_job_ids=["old"], poke_interval=3, config=LOCAL),
+                context,
+            ).execute(context)
         with pytest.raises(TaskDeferred) as stopped:
-            JobStoppedSensor(task_id="wait_until_stopped").execute(context)
-    assert read.call_count == 2
+            rendered(JobStoppedSensor(task_id="wait_until_stopped", config=LOCAL), context).execute(context)
     classpath, kwargs = running.value.trigger.serialize()
     assert classpath == "k2f_airflow.triggers.job_state.JobStateTrigger"
     assert kwargs["target"] == RUNNING and kwargs["known_job_ids"] == ["old"] and kwargs["poll_seconds"] == 3
@@ -197,9 +201,28 @@ class FakeJobs:
         return next(j.state for j in self._next() if j.job_id == job_id)
 
 
+class AsyncJobs:
+    """FakeJobs answering as the asyncio hooks do: the trigger must await every look."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    async def jobs_named(self, name):
+        return self.jobs.jobs_named(name)
+
+    async def active_jobs(self, name):
+        return self.jobs.active_jobs(name)
+
+    async def state(self, job_id):
+        return self.jobs.state(job_id)
+
+
 def _events(trigger, hook):
     async def collect():
-        with mock.patch.object(JobStateTrigger, "hook", return_value=hook):
+        with (
+            mock.patch.object(JobStateTrigger, "hook", side_effect=AssertionError("a blocking look on the triggerer")),
+            mock.patch.object(JobStateTrigger, "async_hook", return_value=AsyncJobs(hook)),
+        ):
             return [e.payload async for e in trigger.run()]
 
     return asyncio.run(collect())
@@ -230,24 +253,24 @@ def test_a_sensor_whose_job_is_there_already_completes_without_deferring(local_c
     # A deferral whose trigger fires at once can fail the task on Airflow 3 (apache/airflow#72716).
     running = FakeJobs([JobInfo("job-7", local_cfg.job_name, "RUNNING")])
     with (
-        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
         mock.patch.object(JobStateTrigger, "hook", return_value=running),
         mock.patch("k2f_airflow.sensors.job_state.summarize"),
     ):
-        result = JobRunningSensor(task_id="wait_until_running").execute(context)
+        result = rendered(JobRunningSensor(task_id="wait_until_running", config=LOCAL), context).execute(context)
         assert result == {"job_id": "job-7", "job_name": local_cfg.job_name, "state": "RUNNING"}
         stopped = FakeJobs([JobInfo("job-7", local_cfg.job_name, "CANCELLED")])
         with mock.patch.object(JobStateTrigger, "hook", return_value=stopped):
-            assert JobStoppedSensor(task_id="wait_until_stopped").execute(context) is None
+            assert (
+                rendered(JobStoppedSensor(task_id="wait_until_stopped", config=LOCAL), context).execute(context) is None
+            )
 
 
 def test_a_sensor_that_cannot_ask_the_runner_defers_instead_of_failing(local_cfg, context):
     with (
-        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
         mock.patch.object(JobStateTrigger, "hook", side_effect=ConnectionError("refused")),
         pytest.raises(TaskDeferred),
     ):
-        JobRunningSensor(task_id="wait_until_running").execute(context)
+        rendered(JobRunningSensor(task_id="wait_until_running", config=LOCAL), context).execute(context)
 
 
 def test_the_trigger_waits_one_poll_interval_before_its_first_look():
@@ -273,59 +296,28 @@ def test_the_stopped_wait_fires_when_no_job_of_the_name_is_active():
     assert event["status"] == "success" and event["state"] == STOPPED
 
 
-# -- trigger conf: only the declared params -----------------------------------------------------------
-
-
-class FakeRun:
-    def __init__(self, conf):
-        self.conf = conf
-
-
-class FakeDag:
-    def __init__(self, params):
-        self.params = params
-
-
-@pytest.mark.parametrize(
-    "conf", [{"py_interpreter": "/bin/sh"}, {"fhir_base_url": "http://elsewhere/fhir"}, {"error_bucket": "x"}]
-)
-def test_a_run_whose_conf_sets_an_undeclared_key_is_refused_naming_it(conf, context, variables, local_cfg):
-    variables({"runner": "local"})
-    key = next(iter(conf))
-    context |= {"dag": FakeDag({"job_name": None, "topics": None}), "dag_run": FakeRun(conf), "params": conf}
-    with pytest.raises(AirflowFailException, match=f"conf sets {key}, which this DAG does not accept") as refused:
-        task_config(context)
-    assert str(conf[key]) not in str(refused.value)  # the key, never the value
-
-
-def test_declared_params_still_override(context, variables):
-    variables({"runner": "local", "job_name": "from-variable"})
-    context |= {
-        "dag": FakeDag({"job_name": None, "topics": None}),
-        "dag_run": FakeRun({"job_name": "from-trigger"}),
-        "params": {"job_name": "from-trigger", "topics": None},
-    }
-    assert task_config(context).job_name == "from-trigger"
-    context |= {"dag": FakeDag({}), "dag_run": FakeRun({}), "params": {"job_name": "undeclared"}}
-    assert task_config(context).job_name == "from-variable"
-
-
 def test_a_sensor_that_is_not_deferrable_pokes_the_same_look_in_its_slot(local_cfg, context):
     # Like the provider's sensors: deferrable=False waits in the worker slot instead of on the triggerer.
     starting = JobInfo("job-8", local_cfg.job_name, "STARTING")
     running = FakeJobs([starting], [JobInfo("job-8", local_cfg.job_name, "RUNNING")])
     with (
-        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
         mock.patch.object(JobStateTrigger, "hook", return_value=running),
         mock.patch("k2f_airflow.sensors.job_state.summarize"),
         mock.patch("airflow.sdk.bases.sensor.time.sleep"),
     ):
-        sensor = JobRunningSensor(task_id="wait_until_running", deferrable=False, poke_interval=1)
+        sensor = rendered(
+            JobRunningSensor(task_id="wait_until_running", deferrable=False, poke_interval=1, config=LOCAL), context
+        )
         assert sensor.execute(context) == {"job_id": "job-8", "job_name": local_cfg.job_name, "state": "RUNNING"}
         assert sensor.timeout == local_cfg.launch_timeout_seconds
         stopped = FakeJobs([JobInfo("job-8", local_cfg.job_name, "RUNNING")], [])
         with mock.patch.object(JobStateTrigger, "hook", return_value=stopped):
-            assert JobStoppedSensor(task_id="wait_until_stopped", deferrable=False).execute(context) is None
+            assert (
+                rendered(
+                    JobStoppedSensor(task_id="wait_until_stopped", deferrable=False, config=LOCAL), context
+                ).execute(context)
+                is None
+            )
 
 
 def test_a_sensor_that_is_not_deferrable_fails_when_the_job_ends_first(local_cfg, context):
@@ -333,12 +325,13 @@ def test_a_sensor_that_is_not_deferrable_fails_when_the_job_ends_first(local_cfg
         [JobInfo("job-9", local_cfg.job_name, "STARTING")], [JobInfo("job-9", local_cfg.job_name, "FAILED")]
     )
     with (
-        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
         mock.patch.object(JobStateTrigger, "hook", return_value=failed),
         mock.patch("airflow.sdk.bases.sensor.time.sleep"),
         pytest.raises(AirflowFailException, match="ended as FAILED"),
     ):
-        JobRunningSensor(task_id="wait_until_running", deferrable=False, poke_interval=1).execute(context)
+        rendered(
+            JobRunningSensor(task_id="wait_until_running", deferrable=False, poke_interval=1, config=LOCAL), context
+        ).execute(context)
 
 
 def test_the_sensors_defer_by_default():
