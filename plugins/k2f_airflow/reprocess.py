@@ -88,8 +88,8 @@ def run_source(cfg: K2fConfig, params: Mapping[str, Any]) -> ReprocessSource:
 
 
 def reprocess_plan(cfg: K2fConfig, source: ReprocessSource, name: str, *, dry_run: bool) -> dict[str, Any]:
-    """BeamRunPythonPipelineOperator's arguments (the launch's launch_arguments takes them): the reprocess
-    entry point in batch, on Dataflow waiting until the job has ended, or on the local stack."""
+    """BeamRunPythonPipelineOperator's arguments, launch_plan's keys (RunReprocessOperator renders them): the
+    reprocess entry point in batch, on Dataflow detached (wait_until_done waits), or on the local stack."""
     flags: dict[str, Any] = {"gcs_archive_bucket": cfg.archive_bucket} if cfg.archive_bucket else {}
     if source.input_pattern:
         flags["input_pattern"] = source.input_pattern

@@ -90,7 +90,13 @@ def _through_the_dag(env: dict[str, str]) -> dict[str, Any]:
             run_id = airflow.trigger("k2f_reprocess", RANGE)
             state = airflow.wait_for_run("k2f_reprocess", run_id, 900)
             assert state == "success", airflow.task_states("k2f_reprocess", run_id)
-            return airflow.xcom("k2f_reprocess", run_id, "report_reprocess")
+            report = airflow.xcom("k2f_reprocess", run_id, "report_reprocess")
+            # run_reprocess's Rendered Template view: the job it started, under the name the wait and the
+            # report were given.
+            shown = airflow.rendered_fields("k2f_reprocess", run_id, "run_reprocess")
+            assert shown["pipeline_options"]["job_name"] == report["job_name"], shown
+            assert airflow.xcom("k2f_reprocess", run_id, "run_reprocess", key="job_name") == report["job_name"]
+            return report
 
 
 def _stored(env: dict[str, str]) -> list[Stored]:

@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from k2f_airflow.config import VARIABLE, ConfigError, K2fConfig, parse_config, task_settings, variable_text
+from k2f_airflow.config import VARIABLE, ConfigError, K2fConfig, parse_config, task_settings
 
 log = logging.getLogger(__name__)
 _SETTINGS = {f.name for f in fields(K2fConfig)}
@@ -64,11 +64,6 @@ def run_settings(context: Any, raw: Any) -> K2fConfig:
         return parse_config(raw).with_overrides(overrides)
     except ConfigError as exc:
         raise AirflowFailException(str(exc)) from None
-
-
-def task_config(context: Any) -> K2fConfig:
-    """The settings of a task that has no `config` field (the reprocess operators): one Variable read."""
-    return run_settings(context, variable_text())
 
 
 class TemplatedSettings(BaseOperator):

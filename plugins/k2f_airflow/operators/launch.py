@@ -58,19 +58,6 @@ def launch_plan(cfg: K2fConfig) -> dict[str, Any]:
     }
 
 
-def launch_arguments(plan: Any) -> dict[str, Any]:
-    """BeamRunPythonPipelineOperator's keyword arguments, each taken from a plan task's XCom (the reprocess
-    DAG's, until it renders its own arguments as StartPipelineOperator does)."""
-    return {
-        "py_file": plan["py_file"],
-        "runner": plan["runner"],
-        "pipeline_options": plan["pipeline_options"],
-        "dataflow_config": plan["dataflow_config"],
-        "gcp_conn_id": plan["gcp_conn_id"],
-        "py_interpreter": sys.executable,
-    }
-
-
 class PipelineFromSettingsOperator(TemplatedSettings, BeamRunPythonPipelineOperator):
     """The provider's BeamRunPythonPipelineOperator with its arguments rendered from the settings by
     `pipeline_arguments`, which a subclass implements for its job."""

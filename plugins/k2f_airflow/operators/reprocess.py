@@ -1,40 +1,53 @@
-"""A reprocess's tasks: planning it (its source from the run's params, the refusal of an overlapping one, the
-Beam provider's BeamRunPythonPipelineOperator arguments; k2f_airflow/reprocess.py has the logic), waiting
-for its job with its progress in the log, and reporting its summary."""
+"""A reprocess's tasks: starting its job (the Beam provider's operator, its arguments rendered from the
+settings and the run's params; k2f_airflow/reprocess.py has the logic), waiting for the job with its
+progress in the log, and reporting its summary."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import XComArg
 from airflow.sdk.exceptions import AirflowFailException
 
-from k2f_airflow.operators.common import summarize, task_config
+from beam_pipeline.contracts.reprocess_source import ReprocessSource
+from k2f_airflow.config import K2fConfig
+from k2f_airflow.operators.common import TemplatedSettings, summarize
+from k2f_airflow.operators.launch import PipelineFromSettingsOperator
 from k2f_airflow.reprocess import PREFIX, ReprocessRefused, job_name, overlapping, reprocess_plan, run_source
 from k2f_airflow.sensors.job_state import JobStoppedSensor
 from k2f_airflow.triggers.job_state import JobStateTrigger
 from k2f_airflow.triggers.reprocess import ReprocessWaitTrigger
 
+JOB_NAME = "job_name"
 
-class PlanReprocessOperator(BaseOperator):
-    """Returns reprocess_plan() (each key its own XCom, as PlanLaunchOperator's), after refusing a run whose
-    source overlaps a running reprocess's."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("multiple_outputs", True)
-        super().__init__(**kwargs)
+def _dry_run(context: Any) -> bool:
+    return bool((context.get("params") or {}).get("dry_run"))
 
-    def execute(self, context: Any) -> dict[str, Any]:
+
+def _source_and_name(cfg: K2fConfig, context: Any) -> tuple[ReprocessSource, str]:
+    """What this run reads (its params) and its job's name; AirflowFailException when the params are wrong."""
+    try:
+        source = run_source(cfg, context.get("params") or {})
+    except ReprocessRefused as exc:
+        raise AirflowFailException(str(exc)) from None
+    return source, job_name(source, str(context.get("run_id", "")))
+
+
+class RunReprocessOperator(PipelineFromSettingsOperator):
+    """Starts the reprocess job (reprocess_plan, from the run's params), after refusing a run whose source
+    overlaps a running reprocess's; keeps the job's name as the `job_name` XCom."""
+
+    def pipeline_arguments(self, cfg: K2fConfig, context: Any) -> dict[str, Any]:
+        source, name = _source_and_name(cfg, context)
+        return reprocess_plan(cfg, source, name, dry_run=_dry_run(context))
+
+    def execute(self, context: Any) -> Any:
         from k2f_airflow.hooks.jobs import jobs_hook
 
-        cfg = task_config(context)
-        params = context.get("params") or {}
-        try:
-            source = run_source(cfg, params)
-        except ReprocessRefused as exc:
-            raise AirflowFailException(str(exc)) from None
-        name = job_name(source, str(context.get("run_id", "")))
+        cfg = self.settings
+        source, name = _source_and_name(cfg, context)
         running = [j.job_name for j in jobs_hook(cfg).active_jobs_named_from(PREFIX)]
         clash = overlapping(source, running)
         if clash:
@@ -42,10 +55,15 @@ class PlanReprocessOperator(BaseOperator):
                 f"reprocess {', '.join(clash)} is running over an overlapping range: wait until it has ended "
                 "(or cancel it), then trigger again"
             )
-        dry_run = bool(params.get("dry_run"))
-        plan = reprocess_plan(cfg, source, name, dry_run=dry_run)
-        summarize(context, f"{'dry run of ' if dry_run else ''}reprocess {name} on {plan['runner']} ({cfg.runner})")
-        return {**plan, "job_name": name, "dry_run": dry_run}
+        context["ti"].xcom_push(key=JOB_NAME, value=name)
+        dry_run = "dry run of " if _dry_run(context) else ""
+        summarize(context, f"{dry_run}reprocess {name} on {self.runner} ({cfg.runner})")
+        return super().execute(context)
+
+    @property
+    def reprocess_job_name(self) -> XComArg:
+        """The name of the job this run starts (for the wait and the report)."""
+        return XComArg(self, key=JOB_NAME)
 
 
 class WaitForReprocessSensor(JobStoppedSensor):
@@ -57,11 +75,11 @@ class WaitForReprocessSensor(JobStoppedSensor):
         return super()._wait(context, ReprocessWaitTrigger(**settings), timeout)
 
 
-class ReportReprocessOperator(BaseOperator):
+class ReportReprocessOperator(TemplatedSettings):
     """The ended job's summary from its counters (contracts/reprocess_summary.py), in the task log and as the
     XCom `return_value`; the job is found by its id (Dataflow: the Beam operator's XCom) or its name."""
 
-    template_fields = ("job_name", "job_id", "dry_run")
+    template_fields = (*TemplatedSettings.template_fields, "job_name", "job_id", "dry_run")
 
     def __init__(self, *, job_name: Any, job_id: Any = "", dry_run: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -73,7 +91,7 @@ class ReportReprocessOperator(BaseOperator):
         from beam_pipeline.contracts.reprocess_summary import summary
         from k2f_airflow.hooks.jobs import jobs_hook
 
-        cfg = task_config(context)
+        cfg = self.settings
         jobs = jobs_hook(cfg)
         job_id = str(self.job_id or "")
         if not job_id:
@@ -81,6 +99,7 @@ class ReportReprocessOperator(BaseOperator):
             if not named:
                 raise AirflowFailException(f"no job named {self.job_name} is known to the {cfg.runner} runner")
             job_id = named[-1].job_id
+        # Rendered from "{{ params.dry_run }}": the text of a boolean.
         dry_run = self.dry_run in (True, "True", "true")
         state = jobs.state(job_id)
         report = {

@@ -104,38 +104,27 @@ def test_drain_waits_for_the_stop(dagbag):
     assert drain.partial_kwargs["drain_pipeline"] is True
 
 
-def test_reprocess_checks_its_prerequisites_then_runs_the_stock_beam_operator(dagbag):
+def test_reprocess_checks_its_prerequisites_then_runs_the_beam_operator_rendered_from_the_settings(dagbag):
+    from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
+
     dag = dagbag.dags["k2f_reprocess"]
     assert dag.schedule is None
     assert set(dag.params.keys()) == {"topics", "from", "to", "input_pattern", "mappings", "dry_run"}
     run = dag.get_task("run_reprocess")
-    assert type(run).__name__ == "BeamRunPythonPipelineOperator"
-    assert run.upstream_task_ids == {"plan_reprocess"}
+    assert type(run).__name__ == "RunReprocessOperator" and isinstance(run, BeamRunPythonPipelineOperator)
+    assert run.upstream_task_ids == {"prerequisites.mappings", "prerequisites.buckets", "prerequisites.fhir_store"}
     done = dag.get_task("wait_until_done")
-    assert type(done).__name__ == "WaitForReprocessSensor" and done.upstream_task_ids == {
-        "run_reprocess",
-        "plan_reprocess",
-    }
-    assert dag.get_task("report_reprocess").upstream_task_ids == {"wait_until_done", "plan_reprocess"}
-    assert dag.get_task("plan_reprocess").upstream_task_ids == {
-        "prerequisites.mappings",
-        "prerequisites.buckets",
-        "prerequisites.fhir_store",
-    }
-
-
-# Still reading the Variable in execute() (operators/common.task_config): to render theirs too.
-NOT_YET_RENDERED = {"PlanReprocessOperator", "ReportReprocessOperator"}
+    assert type(done).__name__ == "WaitForReprocessSensor" and done.upstream_task_ids == {"run_reprocess"}
+    report = dag.get_task("report_reprocess")
+    assert report.upstream_task_ids == {"wait_until_done", "run_reprocess"}
+    assert report.dry_run == "{{ params.dry_run }}"
 
 
 def test_our_tasks_take_their_settings_as_the_rendered_variable(dagbag):
     from k2f_airflow.operators.common import CONFIG_TEMPLATE
 
     ours = [
-        task
-        for dag in dagbag.dags.values()
-        for task in dag.tasks
-        if type(task).__module__.startswith("k2f_airflow.") and type(task).__name__ not in NOT_YET_RENDERED
+        task for dag in dagbag.dags.values() for task in dag.tasks if type(task).__module__.startswith("k2f_airflow.")
     ]
     assert len(ours) > 15
     for task in ours:

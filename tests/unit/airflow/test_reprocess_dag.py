@@ -1,5 +1,5 @@
 """k2f_reprocess: the run's source from its params, the job name that carries it, the refusal of an
-overlapping reprocess, and the stock Beam operator's arguments on either runner."""
+overlapping reprocess, and the Beam provider's operator with its arguments rendered on either runner."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
-from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
 from airflow.sdk.exceptions import AirflowFailException
+from k2f_airflow.config import K2fConfig
 from k2f_airflow.hooks.jobs import LocalJobsClient
-from k2f_airflow.operators.launch import launch_arguments
-from k2f_airflow.operators.reprocess import PlanReprocessOperator
+from k2f_airflow.operators.reprocess import JOB_NAME, ReportReprocessOperator, RunReprocessOperator
 from k2f_airflow.reprocess import PREFIX, ReprocessRefused, job_name, overlapping, reprocess_plan, run_source
 
 from beam_pipeline.contracts.reprocess_source import ReprocessSource
 from launcher.job_states import JobInfo
+from tests.unit.airflow.conftest import DATAFLOW, LOCAL, rendered
 
 DAY = {"from": "2026-12-01", "to": "2026-12-02"}
+BEAM_HOOK = "airflow.providers.apache.beam.hooks.beam.BeamHook"
 
 
 def _ms(text: str) -> int:
@@ -71,13 +72,6 @@ def test_local_plan_runs_the_reprocess_entry_point_in_batch(local_cfg, context):
     assert "streaming" not in options and "kafka_secret_resource_name" not in options
     assert "expansion_service" not in options  # no Kafka read
 
-    op = BeamRunPythonPipelineOperator(task_id="run_reprocess", **launch_arguments(plan))
-    with mock.patch("airflow.providers.apache.beam.hooks.beam.BeamHook.start_python_pipeline") as run:
-        op.execute(context)
-    variables = run.call_args.kwargs["variables"]
-    assert variables["from"] == "2026-12-01T00:00:00Z" and variables["dry_run"] is True
-    assert run.call_args.kwargs["py_interpreter"] == sys.executable
-
 
 def test_dataflow_plan_waits_for_the_batch_job_under_its_own_name(dataflow_cfg):
     source = ReprocessSource(("legacy",), input_pattern="gs://history/*.ndjson")
@@ -91,30 +85,75 @@ def test_dataflow_plan_waits_for_the_batch_job_under_its_own_name(dataflow_cfg):
     assert options["temp_location"] == "gs://tmp-bucket/tmp" and options["max_num_workers"] == 3
 
 
-def _plan(cfg, context, params, running):  # noqa: ANN001, ANN202
+def _jobs(running: list[str]):  # noqa: ANN202
+    """The runner's jobs hook, the reprocesses named `running` running on it."""
     jobs = mock.create_autospec(LocalJobsClient, instance=True)
     jobs.active_jobs_named_from.return_value = [JobInfo(f"id-{i}", n, "RUNNING") for i, n in enumerate(running)]
+    return mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs)
+
+
+def _rendered(config, context, params):  # noqa: ANN001, ANN202
+    """run_reprocess rendered as Airflow renders it, from `config` and the run's `params`; and that context."""
     context = {**context, "params": params, "run_id": "manual__1"}
-    with (
-        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=cfg),
-        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
-    ):
-        return PlanReprocessOperator(task_id="plan_reprocess").execute(context)
+    return rendered(RunReprocessOperator(task_id="run_reprocess", config=config), context), context
 
 
-def test_plan_refuses_a_run_over_a_running_reprocess_range(local_cfg, context):
+def _run(config, context, params, running=()):  # noqa: ANN001, ANN202
+    """run_reprocess as Airflow runs it, beside `running` reprocesses: the provider's call that would start
+    the job (None when it was not started)."""
+    op, context = _rendered(config, context, params)
+    with _jobs(list(running)), mock.patch(f"{BEAM_HOOK}.start_python_pipeline") as start:
+        op.execute(context)
+    return start.call_args.kwargs if start.called else None
+
+
+def test_run_reprocess_renders_the_plan_then_starts_the_entry_point_under_the_job_name(local_cfg, context):
+    name = job_name(run_source(local_cfg, DAY), "manual__1")
+    plan = reprocess_plan(local_cfg, run_source(local_cfg, DAY), name, dry_run=True)
+    op, _ = _rendered(LOCAL, context, {**DAY, "dry_run": True})
+    assert {k: getattr(op, k) for k in plan} == plan  # what the Rendered Template view shows
+    started = _run(LOCAL, context, {**DAY, "dry_run": True})
+    variables = started["variables"]
+    assert variables["from"] == "2026-12-01T00:00:00Z" and variables["dry_run"] is True
+    assert variables["job_name"] == name  # the name wait_until_done and report_reprocess look for
+    assert started["py_interpreter"] == sys.executable
+    assert context["ti"].xcom[JOB_NAME] == name
+    assert context["ti"].xcom["summary"] == f"dry run of reprocess {name} on {op.runner} (local)"
+
+
+def test_run_reprocess_on_dataflow_renders_the_job_under_its_own_name(context):
+    config, params = {**DATAFLOW, "topics": "legacy"}, {"input_pattern": "gs://history/*.ndjson"}
+    op = rendered(RunReprocessOperator(task_id="run_reprocess", config=config), {**context, "params": params})
+    name = job_name(run_source(K2fConfig(**config), params), "")
+    assert op.runner == "DataflowRunner" and op.dataflow_config["job_name"] == name
+    assert op.pipeline_options["input_pattern"] == "gs://history/*.ndjson" and "dry_run" not in op.pipeline_options
+
+
+def test_run_reprocess_refuses_a_run_over_a_running_reprocess_range_before_starting(context):
     busy = job_name(_source(("patients",), "2026-12-01T06:00:00", "2026-12-01T07:00:00"), "earlier")
     with pytest.raises(AirflowFailException, match="overlapping range"):
-        _plan(local_cfg, context, DAY, [busy])
-    plan = _plan(local_cfg, context, {"from": "2026-12-02", "to": "2026-12-03"}, [busy])
-    assert plan["pipeline_options"]["job_name"].startswith(f"{PREFIX}20261202t000000-20261203t000000-")
+        _run(LOCAL, context, DAY, [busy])
+    assert JOB_NAME not in context["ti"].xcom
+    started = _run(LOCAL, context, {"from": "2026-12-02", "to": "2026-12-03"}, [busy])
+    assert started["variables"]["job_name"].startswith(f"{PREFIX}20261202t000000-20261203t000000-")
+
+
+def test_run_reprocess_refuses_wrong_params_when_rendered(context):
     with pytest.raises(AirflowFailException, match="name what to reprocess"):
-        _plan(local_cfg, context, {"to": "2026-12-03"}, [])
+        _rendered(LOCAL, context, {"to": "2026-12-03"})
 
 
-def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, context):
-    from k2f_airflow.operators.reprocess import ReportReprocessOperator
+def _report(context, jobs, params):  # noqa: ANN001, ANN202
+    """report_reprocess as the DAG declares it, rendered with the run's `params`, on a runner with `jobs`."""
+    op = ReportReprocessOperator(
+        task_id="report_reprocess", job_name="kafka-to-fhir-reprocess-x", dry_run="{{ params.dry_run }}", config=LOCAL
+    )
+    op = rendered(op, {**context, "params": params})
+    with mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs):
+        return op.execute(context)
 
+
+def test_the_report_is_the_ended_jobs_summary_from_its_counters(context):
     jobs = mock.create_autospec(LocalJobsClient, instance=True)
     jobs.jobs_named.return_value = [JobInfo("job-7", "kafka-to-fhir-reprocess-x", "DONE")]
     jobs.state.return_value = "DONE"
@@ -125,25 +164,19 @@ def test_the_report_is_the_ended_jobs_summary_from_its_counters(local_cfg, conte
         "write_to_fhir_store/messages_unchanged": 5,
         "write_to_fhir_store/messages_superseded": 4,
         "dead_letter/reprocess.corrupt_archive_line": 1,
+        "reprocess_dry_run/messages_would_write": 7,
     }
-    op = ReportReprocessOperator(task_id="report_reprocess", job_name="kafka-to-fhir-reprocess-x", dry_run=False)
-    with (
-        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=local_cfg),
-        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
-    ):
-        report = op.execute(context)
+    report = _report(context, jobs, {"dry_run": False})
     assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 290
-    assert (report["unchanged"], report["superseded"]) == (5, 4)
+    assert (report["unchanged"], report["superseded"]) == (5, 4) and report["dry_run"] is False
     assert report["failed"] == {"reprocess.corrupt_archive_line": 1}
     assert json.loads(context["ti"].xcom["summary"]) == report
     jobs.counters.assert_called_once_with("job-7")
+    dry = _report(context, jobs, {"dry_run": True})  # the param rendered as text
+    assert dry["dry_run"] is True and dry["would_write_messages"] == 7
     jobs.state.return_value = "FAILED"
-    with (
-        mock.patch("k2f_airflow.operators.reprocess.task_config", return_value=local_cfg),
-        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
-        pytest.raises(AirflowFailException, match="ended FAILED"),
-    ):
-        op.execute(context)
+    with pytest.raises(AirflowFailException, match="ended FAILED"):
+        _report(context, jobs, {"dry_run": False})
 
 
 def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_steps():
@@ -249,21 +282,21 @@ def test_unreadable_counters_leave_the_wait_as_it_was():
         assert trigger.log_progress(hook) is not None  # still due: the next look tries again
 
 
-def test_the_reprocess_wait_defers_to_the_progress_trigger_with_the_stopped_waits_settings(local_cfg, context):
+def test_the_reprocess_wait_defers_to_the_progress_trigger_with_the_stopped_waits_settings(context):
     from airflow.sdk.exceptions import TaskDeferred
     from k2f_airflow.operators.reprocess import WaitForReprocessSensor
     from k2f_airflow.triggers.job_state import STOPPED, JobStateTrigger
     from k2f_airflow.triggers.reprocess import ReprocessWaitTrigger
 
     running = RunningReprocess({"now": 0.0}, ends_at=1000.0)
+    sensor = WaitForReprocessSensor(
+        task_id="wait_until_done", job_name="kafka-to-fhir-reprocess-x", poke_interval=15, config=LOCAL
+    )
     with (
-        mock.patch("k2f_airflow.sensors.job_state.task_config", return_value=local_cfg),
         mock.patch.object(JobStateTrigger, "hook", return_value=running),
         pytest.raises(TaskDeferred) as deferred,
     ):
-        WaitForReprocessSensor(
-            task_id="wait_until_done", job_name="kafka-to-fhir-reprocess-x", poke_interval=15
-        ).execute(context)
+        rendered(sensor, context).execute(context)
     classpath, kwargs = deferred.value.trigger.serialize()
     assert classpath == "k2f_airflow.triggers.reprocess.ReprocessWaitTrigger"
     assert kwargs["target"] == STOPPED and kwargs["job_name"] == "kafka-to-fhir-reprocess-x"
