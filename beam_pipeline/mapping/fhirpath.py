@@ -384,6 +384,9 @@ class _Compiler:
             return f"({left} {node.value} {right})"
         if node.kind == "binary" and node.value == "implies":
             return f"(is_false({self.expr(node.args[0])}) or {self.cond(node.args[1])})"
+        if node.kind == "call" and node.value in ("exists", "all") and len(node.args) == 1:
+            # The collection's one boolean, read directly.
+            return self.expr(node)[1:-1]
         if node.kind == "call" and node.target is not None and not node.args:
             if node.value == "exists":
                 return f"bool({self.expr(node.target)})"
@@ -398,6 +401,16 @@ class _Compiler:
             target, operator, number = counted
             return f"(len({self.expr(target)}) {operator} {number!r})"
         return f"truth({self.expr(node)})"
+
+    def criterion(self, node: Node) -> tuple[str, str]:
+        """The item variable and the condition source of a per-item criterion: where(), exists(), all() test
+        each item as a condition in an inline comprehension (f_where and friends apply truth() to the same
+        expression: cond is exactly that, without the lambda and the lists)."""
+        self.depth += 1
+        try:
+            return self.focus_item(), self.cond(node)
+        finally:
+            self.depth -= 1
 
     def lam(self, node: Node) -> str:
         self.depth += 1
@@ -421,6 +434,9 @@ class _Compiler:
                 raise FhirPathError(f"{name}() takes no focus: write {name}(...), not x.{name}(...)", node.column)
             return self.standalone(node)
         focus = self.expr(node.target) if node.target is not None else f"[{self.focus_item()}]"
+        if name in _CRITERIA and args:
+            item, test = self.criterion(args[0])
+            return _CRITERIA[name].format(item=item, test=test, focus=focus)
         if per_item:
             return f"f_{name}({focus}{''.join(', ' + self.lam(a) for a in args)})"
         if name == "memberOf":
@@ -444,6 +460,13 @@ class _Compiler:
         joined = ", ".join(self.expr(a) for a in args)
         return f"f_{name}({joined})"
 
+
+# Per-item functions with a criterion, as comprehensions over `focus` (runtime.f_where, f_exists, f_all).
+_CRITERIA = {
+    "where": "[{item} for {item} in {focus} if {test}]",
+    "exists": "[any({test} for {item} in {focus})]",
+    "all": "[all({test} for {item} in {focus})]",
+}
 
 _COUNT_COMPARISONS = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 

@@ -255,7 +255,10 @@ def _negate(collection: Collection) -> Collection:
 def _in(left: Collection, right: Collection) -> Collection:
     if len(left) != 1:
         return []
-    return [any(_same(left[0], v) for v in right)]
+    value = left[0]
+    if type(value) is str and value in right:  # the usual case: a code among codes (text equals as _same)
+        return [True]
+    return [any(_same(value, v) for v in right)]
 
 
 def _contains_op(left: Collection, right: Collection) -> Collection:
