@@ -396,6 +396,10 @@ class _Compiler:
                 return f"is_false({self.expr(node.target)})"
         if node.kind == "literal" and isinstance(node.value, bool):
             return repr(node.value)
+        literal = _literal_comparison(node)
+        if literal is not None:
+            target, function, value = literal
+            return f"{function}({self.expr(target)}, {value!r})"
         counted = _count_comparison(node)
         if counted is not None:
             target, operator, number = counted
@@ -455,6 +459,10 @@ class _Compiler:
         if name == "translate":
             self.translations.add(_literal(args[0], "translate() takes a ConceptMap id as a quoted literal"))
             return f"tx.translate({args[0].value!r}, {self.expr(args[1])})"
+        if name == "coalesce":
+            # The first non-empty collection, the later ones computed only when needed (f_coalesce's answer:
+            # when all are empty, the last, empty, one).
+            return "(" + " or ".join(self.expr(a) for a in args) + ")"
         if name == "reference":
             self.references.add(_literal(args[0], "reference() takes a resource type as a quoted literal"))
         joined = ", ".join(self.expr(a) for a in args)
@@ -483,6 +491,26 @@ def _count_comparison(node: Node) -> tuple[Node, str, int] | None:
     ):  # fmt: skip
         return left.target, _COUNT_COMPARISONS[node.value], right.value
     return None
+
+
+# Comparisons with one literal, as conditions: runtime functions that read the one item directly and fall
+# back to the operator (and truth()) for anything unusual, so the answer is the operator's.
+_LITERAL_COMPARISONS = {"=": "is_text", "<": "below", ">": "above"}
+
+
+def _literal_comparison(node: Node) -> tuple[Node, str, Any] | None:
+    """`x = 'text'` as (x, 'is_text', 'text'); `x < 90`, `x > -90` as (x, 'below'/'above', number)."""
+    if node.kind != "binary" or node.value not in _LITERAL_COMPARISONS:
+        return None
+    left, right = node.args
+    if right.kind == "unary" and right.value == "-" and right.args[0].kind == "literal":
+        right = Node("literal", -right.args[0].value) if type(right.args[0].value) in (int, float) else right
+    if right.kind != "literal" or type(right.value) is bool:
+        return None
+    function = _LITERAL_COMPARISONS[node.value]
+    if (function == "is_text") != (type(right.value) is str):
+        return None
+    return left, function, right.value
 
 
 def _constant(node: Node) -> bool:

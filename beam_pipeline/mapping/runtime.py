@@ -59,7 +59,14 @@ def get(item: Any, name: str) -> Collection:  # noqa: ANN401
 
 def nav(collection: Collection, name: str) -> Collection:
     if len(collection) == 1:
-        return get(collection[0], name)
+        item = collection[0]  # get(), inlined: most paths step through one object
+        if type(item) is dict:
+            value = item.get(name)
+            if type(value) is str:
+                value = value.strip()
+                return [value] if value else []
+            return scalar(value)
+        return []
     out: Collection = []
     for item in collection:
         out.extend(get(item, name))
@@ -171,6 +178,33 @@ def _le(left: Collection, right: Collection) -> Collection:
 
 def _ge(left: Collection, right: Collection) -> Collection:
     return _le(right, left)
+
+
+# Conditions comparing with one literal (fhirpath compiles `x = 'text'`, `x < 90`, `x > -90` to them): the
+# usual item answered directly, anything else as the operator and truth() answer it.
+
+
+def is_text(collection: Collection, text: str) -> bool:
+    if len(collection) == 1 and type(collection[0]) is str:
+        return collection[0] == text
+    return truth(_eq(collection, [text]))
+
+
+def _finite(value: Any) -> bool:  # noqa: ANN401
+    kind = type(value)
+    return kind is int or (kind is float and math.isfinite(value))
+
+
+def below(collection: Collection, number: float) -> bool:
+    if len(collection) == 1 and _finite(collection[0]):
+        return collection[0] < number
+    return truth(_lt(collection, [number]))
+
+
+def above(collection: Collection, number: float) -> bool:
+    if len(collection) == 1 and _finite(collection[0]):
+        return collection[0] > number
+    return truth(_gt(collection, [number]))
 
 
 def _union(left: Collection, right: Collection) -> Collection:
@@ -537,13 +571,6 @@ def f_toInstant(c: Collection) -> Collection:  # noqa: N802
     return [] if instant is None else [instant]
 
 
-def f_coalesce(*collections: Collection) -> Collection:
-    for collection in collections:
-        if collection:
-            return collection
-    return []
-
-
 def f_hashKey(*parts: Collection) -> Collection:  # noqa: N802
     """A stable identifier value for a row with no identifier of its own: the SHA-256 of the parts (empty
     ones as ''), so a redelivered row lands on the resource it wrote, and no value appears in it."""
@@ -650,9 +677,14 @@ def rt_one(values: Collection, path_id: int) -> Any:  # noqa: ANN401
     return value.fhir if kind is Moment else value
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
 def _copy(value: Any) -> Any:  # noqa: ANN401
     kind = type(value)
     if kind is dict:
+        if _FLAT.issuperset(map(type, value.values())):  # a coding: one C-level copy
+            return value.copy()
         return {k: _copy(v) for k, v in value.items()}
     if kind is list:
         return [_copy(v) for v in value]
