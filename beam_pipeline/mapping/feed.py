@@ -22,6 +22,7 @@ Every error names the file, the line and the fix; details name fields and rules,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -124,8 +125,8 @@ class CompiledMapping:
         """meta.tag's coding: a new dict each time (it goes into a resource)."""
         return {"system": MAPPING_TAG_SYSTEM, "code": self.tag_code}
 
-    @property
-    def tag_code(self) -> str:
+    @functools.cached_property
+    def tag_code(self) -> str:  # read for every resource written
         return f"{self.id}@{self.version}"
 
 

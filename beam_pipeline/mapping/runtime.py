@@ -692,7 +692,13 @@ def _copy(value: Any) -> Any:  # noqa: ANN401
 
 
 def rt_out(values: Collection, path_id: int) -> Collection:
-    return [rt_one([v], path_id) for v in values if v != ""]
+    out: Collection = []
+    for value in values:
+        if type(value) is str and len(value) > 4:  # the usual item, as rt_one would give it
+            out.append(value)
+        elif value != "":
+            out.append(rt_one([value], path_id))
+    return out
 
 
 # What an expression gives that is no value to write: one empty text.
