@@ -619,10 +619,12 @@ def _gather_leaves(names: tuple[str, ...], tree: FieldTree) -> list[str]:
             lines.append(f"{pad}{x} = {parent}.get({part!r})")
             if name is not None:
                 lines.append(f"{pad}L.append({x})")
-            lines.extend((
-                f"{pad}for {y} in ({x} if type({x}) is list else ({x},)):",
-                f"{pad}    if type({y}) is dict:",
-            ))
+            lines.extend(
+                (
+                    f"{pad}for {y} in ({x} if type({x}) is list else ({x},)):",
+                    f"{pad}    if type({y}) is dict:",
+                )
+            )
             walk(y, below, depth + 2)
 
     walk("r", tree, 0)
