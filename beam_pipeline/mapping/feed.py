@@ -22,6 +22,7 @@ Every error names the file, the line and the fix; details name fields and rules,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -124,8 +125,8 @@ class CompiledMapping:
         """meta.tag's coding: a new dict each time (it goes into a resource)."""
         return {"system": MAPPING_TAG_SYSTEM, "code": self.tag_code}
 
-    @property
-    def tag_code(self) -> str:
+    @functools.cached_property
+    def tag_code(self) -> str:  # read for every resource written
         return f"{self.id}@{self.version}"
 
 
@@ -514,7 +515,7 @@ def _fused_checks(
     """(record, env) -> the first filter or check that applies (Filtered or Error), or None: the whole of a
     mapping's filter and validate as one function, so a message pays one call for them."""
     body = []
-    constants: dict[str, Any] = {"field_problem": _field_problem, "o": o}
+    constants: dict[str, Any] = {"field_problem": _field_problem, "clean_leaves": _clean_leaves, "o": o}
     for i, (function, reason) in enumerate(filters):
         constants[f"FILTERED{i}"] = o.Filtered(reason)
         body.append(f"    if {function.source}: return FILTERED{i}")
@@ -525,7 +526,13 @@ def _fused_checks(
             body.append(f"    if {step.checks[0].source}: return ERROR{i}")
         elif step.kind == "fields":
             constants[f"TREE{i}"] = field_tree(n for n in step.names if "." in n)
-            body += [f"    e = field_problem(r, NAMES{i}, TREE{i})", "    if e is not None: return e"]
+            # The exact check (and its message) only when the quick one cannot vouch for every value.
+            body += [
+                *_gather_leaves(step.names, constants[f"TREE{i}"]),
+                "    if not clean_leaves(L):",
+                f"        e = field_problem(r, NAMES{i}, TREE{i})",
+                "        if e is not None: return e",
+            ]
         elif step.kind == "required":
             values = ", ".join(f.source for f in step.checks)
             body += [
@@ -591,6 +598,60 @@ def _walk(values: list[Any], tree: FieldTree, found: dict[str, Any]) -> None:
             found[name] = children[0] if len(children) == 1 else children
         if below and children:
             _walk(children, below, found)
+
+
+def _gather_leaves(names: tuple[str, ...], tree: FieldTree) -> list[str]:
+    """Source that puts into `L` the value of every name of a fields check, as the record holds it: the
+    flat names in one call, the dotted ones by walking `tree` as `_walk` does (lists flattened one level,
+    only objects entered), unrolled for this tree."""
+    flat = tuple(n for n in names if "." not in n)
+    lines = [f"    L = list(map(r.get, {flat!r}))"]
+
+    def walk(parent: str, node: FieldTree, depth: int) -> None:
+        pad = "    " * (depth + 1)
+        leaves = tuple(part for part, (name, below) in node.items() if name is not None and not below)
+        if leaves:
+            lines.append(f"{pad}L += map({parent}.get, {leaves!r})")
+        for part, (name, below) in node.items():
+            if not below:
+                continue
+            x, y = f"x{depth}", f"y{depth}"
+            lines.append(f"{pad}{x} = {parent}.get({part!r})")
+            if name is not None:
+                lines.append(f"{pad}L.append({x})")
+            lines.extend(
+                (
+                    f"{pad}for {y} in ({x} if type({x}) is list else ({x},)):",
+                    f"{pad}    if type({y}) is dict:",
+                )
+            )
+            walk(y, below, depth + 2)
+
+    walk("r", tree, 0)
+    return lines
+
+
+_SCALAR_KINDS = frozenset({str, int, float, type(None)})
+
+
+def _clean_leaves(values: list[Any]) -> bool:
+    """True when every value (a list's items counted, one level) is printable text, a number or null: then
+    `_field_problem` finds nothing. False when it might: it decides, and names the field."""
+    kinds = set(map(type, values))
+    if list in kinds:
+        flat: list[Any] = []
+        for value in values:
+            if type(value) is list:
+                flat.extend(value)
+            else:
+                flat.append(value)
+        values, kinds = flat, set(map(type, flat))
+    if not kinds <= _SCALAR_KINDS:
+        return False
+    if int in kinds or float in kinds:
+        values = [v for v in values if type(v) is str]
+    # One C-level pass over all the text: printable throughout means no control character anywhere.
+    return "".join(filter(None, values)).isprintable()
 
 
 def _has_control(value: Any) -> bool:  # noqa: ANN401

@@ -384,6 +384,9 @@ class _Compiler:
             return f"({left} {node.value} {right})"
         if node.kind == "binary" and node.value == "implies":
             return f"(is_false({self.expr(node.args[0])}) or {self.cond(node.args[1])})"
+        if node.kind == "call" and node.value in ("exists", "all") and len(node.args) == 1:
+            # The collection's one boolean, read directly.
+            return self.expr(node)[1:-1]
         if node.kind == "call" and node.target is not None and not node.args:
             if node.value == "exists":
                 return f"bool({self.expr(node.target)})"
@@ -393,11 +396,25 @@ class _Compiler:
                 return f"is_false({self.expr(node.target)})"
         if node.kind == "literal" and isinstance(node.value, bool):
             return repr(node.value)
+        literal = _literal_comparison(node)
+        if literal is not None:
+            target, function, value = literal
+            return f"{function}({self.expr(target)}, {value!r})"
         counted = _count_comparison(node)
         if counted is not None:
             target, operator, number = counted
             return f"(len({self.expr(target)}) {operator} {number!r})"
         return f"truth({self.expr(node)})"
+
+    def criterion(self, node: Node) -> tuple[str, str]:
+        """The item variable and the condition source of a per-item criterion: where(), exists(), all() test
+        each item as a condition in an inline comprehension (f_where and friends apply truth() to the same
+        expression: cond is exactly that, without the lambda and the lists)."""
+        self.depth += 1
+        try:
+            return self.focus_item(), self.cond(node)
+        finally:
+            self.depth -= 1
 
     def lam(self, node: Node) -> str:
         self.depth += 1
@@ -421,6 +438,9 @@ class _Compiler:
                 raise FhirPathError(f"{name}() takes no focus: write {name}(...), not x.{name}(...)", node.column)
             return self.standalone(node)
         focus = self.expr(node.target) if node.target is not None else f"[{self.focus_item()}]"
+        if name in _CRITERIA and args:
+            item, test = self.criterion(args[0])
+            return _CRITERIA[name].format(item=item, test=test, focus=focus)
         if per_item:
             return f"f_{name}({focus}{''.join(', ' + self.lam(a) for a in args)})"
         if name == "memberOf":
@@ -439,11 +459,22 @@ class _Compiler:
         if name == "translate":
             self.translations.add(_literal(args[0], "translate() takes a ConceptMap id as a quoted literal"))
             return f"tx.translate({args[0].value!r}, {self.expr(args[1])})"
+        if name == "coalesce":
+            # The first non-empty collection, the later ones computed only when needed (f_coalesce's answer:
+            # when all are empty, the last, empty, one).
+            return "(" + " or ".join(self.expr(a) for a in args) + ")"
         if name == "reference":
             self.references.add(_literal(args[0], "reference() takes a resource type as a quoted literal"))
         joined = ", ".join(self.expr(a) for a in args)
         return f"f_{name}({joined})"
 
+
+# Per-item functions with a criterion, as comprehensions over `focus` (runtime.f_where, f_exists, f_all).
+_CRITERIA = {
+    "where": "[{item} for {item} in {focus} if {test}]",
+    "exists": "[any({test} for {item} in {focus})]",
+    "all": "[all({test} for {item} in {focus})]",
+}
 
 _COUNT_COMPARISONS = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
@@ -460,6 +491,26 @@ def _count_comparison(node: Node) -> tuple[Node, str, int] | None:
     ):  # fmt: skip
         return left.target, _COUNT_COMPARISONS[node.value], right.value
     return None
+
+
+# Comparisons with one literal, as conditions: runtime functions that read the one item directly and fall
+# back to the operator (and truth()) for anything unusual, so the answer is the operator's.
+_LITERAL_COMPARISONS = {"=": "is_text", "<": "below", ">": "above"}
+
+
+def _literal_comparison(node: Node) -> tuple[Node, str, Any] | None:
+    """`x = 'text'` as (x, 'is_text', 'text'); `x < 90`, `x > -90` as (x, 'below'/'above', number)."""
+    if node.kind != "binary" or node.value not in _LITERAL_COMPARISONS:
+        return None
+    left, right = node.args
+    if right.kind == "unary" and right.value == "-" and right.args[0].kind == "literal":
+        right = Node("literal", -right.args[0].value) if type(right.args[0].value) in (int, float) else right
+    if right.kind != "literal" or type(right.value) is bool:
+        return None
+    function = _LITERAL_COMPARISONS[node.value]
+    if (function == "is_text") != (type(right.value) is str):
+        return None
+    return left, function, right.value
 
 
 def _constant(node: Node) -> bool:

@@ -59,7 +59,14 @@ def get(item: Any, name: str) -> Collection:  # noqa: ANN401
 
 def nav(collection: Collection, name: str) -> Collection:
     if len(collection) == 1:
-        return get(collection[0], name)
+        item = collection[0]  # get(), inlined: most paths step through one object
+        if type(item) is dict:
+            value = item.get(name)
+            if type(value) is str:
+                value = value.strip()
+                return [value] if value else []
+            return scalar(value)
+        return []
     out: Collection = []
     for item in collection:
         out.extend(get(item, name))
@@ -173,6 +180,33 @@ def _ge(left: Collection, right: Collection) -> Collection:
     return _le(right, left)
 
 
+# Conditions comparing with one literal (fhirpath compiles `x = 'text'`, `x < 90`, `x > -90` to them): the
+# usual item answered directly, anything else as the operator and truth() answer it.
+
+
+def is_text(collection: Collection, text: str) -> bool:
+    if len(collection) == 1 and type(collection[0]) is str:
+        return collection[0] == text
+    return truth(_eq(collection, [text]))
+
+
+def _finite(value: Any) -> bool:  # noqa: ANN401
+    kind = type(value)
+    return kind is int or (kind is float and math.isfinite(value))
+
+
+def below(collection: Collection, number: float) -> bool:
+    if len(collection) == 1 and _finite(collection[0]):
+        return collection[0] < number
+    return truth(_lt(collection, [number]))
+
+
+def above(collection: Collection, number: float) -> bool:
+    if len(collection) == 1 and _finite(collection[0]):
+        return collection[0] > number
+    return truth(_gt(collection, [number]))
+
+
 def _union(left: Collection, right: Collection) -> Collection:
     items = (*left, *right)
     if all(type(v) is str for v in items):  # the usual case: text, deduplicated in order at C speed
@@ -255,7 +289,10 @@ def _negate(collection: Collection) -> Collection:
 def _in(left: Collection, right: Collection) -> Collection:
     if len(left) != 1:
         return []
-    return [any(_same(left[0], v) for v in right)]
+    value = left[0]
+    if type(value) is str and value in right:  # the usual case: a code among codes (text equals as _same)
+        return [True]
+    return [any(_same(value, v) for v in right)]
 
 
 def _contains_op(left: Collection, right: Collection) -> Collection:
@@ -534,13 +571,6 @@ def f_toInstant(c: Collection) -> Collection:  # noqa: N802
     return [] if instant is None else [instant]
 
 
-def f_coalesce(*collections: Collection) -> Collection:
-    for collection in collections:
-        if collection:
-            return collection
-    return []
-
-
 def f_hashKey(*parts: Collection) -> Collection:  # noqa: N802
     """A stable identifier value for a row with no identifier of its own: the SHA-256 of the parts (empty
     ones as ''), so a redelivered row lands on the resource it wrote, and no value appears in it."""
@@ -647,9 +677,14 @@ def rt_one(values: Collection, path_id: int) -> Any:  # noqa: ANN401
     return value.fhir if kind is Moment else value
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
 def _copy(value: Any) -> Any:  # noqa: ANN401
     kind = type(value)
     if kind is dict:
+        if _FLAT.issuperset(map(type, value.values())):  # a coding: one C-level copy
+            return value.copy()
         return {k: _copy(v) for k, v in value.items()}
     if kind is list:
         return [_copy(v) for v in value]
@@ -657,7 +692,13 @@ def _copy(value: Any) -> Any:  # noqa: ANN401
 
 
 def rt_out(values: Collection, path_id: int) -> Collection:
-    return [rt_one([v], path_id) for v in values if v != ""]
+    out: Collection = []
+    for value in values:
+        if type(value) is str and len(value) > 4:  # the usual item, as rt_one would give it
+            out.append(value)
+        elif value != "":
+            out.append(rt_one([value], path_id))
+    return out
 
 
 # What an expression gives that is no value to write: one empty text.

@@ -165,14 +165,17 @@ def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: st
         values = out.var("v")
         out.emit(f"{values} = {_value_source(out, node, path, focus)}")
         # An empty text (from '' or a computed one) is absent, as an empty value in a record is.
-        out.emit(f"if {values} and {values} != NO_TEXT:")
+        out.emit(f"if {values}:")
         out.indent += 1
-        out.emit(f"{target} = True")
-        # The usual value inline (one text longer than any placeholder, or one non-text item); rt_one for the
-        # rest: it checks placeholders, converts date-times and refuses several values.
-        item = f"{values}[0]"
-        inline = f"len({values}) == 1 and type({item}) is str and len({item}) > 4"
-        out.emit(write.format(f"{item} if {inline} else rt_one({values}, {out.path_id(path)})"))
+        # The usual value inline (one text longer than any placeholder); rt_one for the rest: it checks
+        # placeholders, copies objects, converts date-times and refuses several values. An empty text (from
+        # '' or a computed one) is absent, as an empty value in a record is.
+        out.emit(f"if len({values}) == 1 and type(x := {values}[0]) is str and len(x) > 4:")
+        out.emit(f"    {target} = True")
+        out.emit("    " + write.format("x"))
+        out.emit(f"elif {values} != NO_TEXT:")
+        out.emit(f"    {target} = True")
+        out.emit("    " + write.format(f"rt_one({values}, {out.path_id(path)})"))
         out.indent -= 1
     else:
         out.emit(write.format(repr(node)))
@@ -231,11 +234,15 @@ def _gen_object(
         out.indent += 1
     obj, present = out.var("d"), out.var("p")
     dynamic = _dynamic(body)
-    out.emit(f"{obj} = {{}}")
+    # Fixed elements before the first computed one go into the object's literal: the same keys in the same
+    # order, one step (a fixed part is built fresh for each resource: resources are changed later).
+    keys = list(body)
+    lead = next((i for i, key in enumerate(keys) if _dynamic(body[key])), len(keys))
+    out.emit(f"{obj} = {{{', '.join(f'{key!r}: {body[key]!r}' for key in keys[:lead])}}}")
     if dynamic:
         out.emit(f"{present} = False")
-    for key, value in body.items():
-        _gen(out, value, (*path, key), focus, present, f"{obj}[{key!r}] = {{}}")
+    for key in keys[lead:]:
+        _gen(out, body[key], (*path, key), focus, present, f"{obj}[{key!r}] = {{}}")
     if dynamic:
         out.emit(f"if {present}:")
         out.emit(f"    {target} = True")

@@ -86,6 +86,8 @@ class Terminology:
         if len(codes) != 1:
             return []
         code = codes[0]
+        if type(code) is str:  # nearly always
+            return list(self.maps[map_id].get(code, ()))
         if not isinstance(code, str):
             code = code.get("code") if isinstance(code, dict) else str(code)
         targets = self.maps[map_id].get(code, ()) if isinstance(code, str) else ()
