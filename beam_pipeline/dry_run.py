@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import IO, Any
 
-from beam_pipeline.mapping.feed import MappingError
 from beam_pipeline.contracts.job_settings import PROFILE_VALIDATION_OFF
+from beam_pipeline.mapping.feed import MappingError
 from beam_pipeline.us_core import Outcome, TransformConfig, transform
 from beam_pipeline.us_core.config import DEFAULT_MAX_MESSAGE_BYTES, add_mapping_flags, config_from_flags
 
@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = run(source, sys.stdout, config, args.topic)
     summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "filtered", "error"))
+    if config.profile_validation != PROFILE_VALIDATION_OFF:
+        summary += f"; profile issues: {counts['issues.error']} errors, {counts['issues.warning']} warnings"
     messages = sum(counts[s] for s in ("ok", "filtered", "error"))
-    issues = f"; profile issues: {counts['issues.error']} errors, {counts['issues.warning']} warnings"
-    print(f"{messages} messages: {summary}{issues if config.profile_validation != PROFILE_VALIDATION_OFF else ''}", file=sys.stderr)
+    print(f"{messages} messages: {summary}", file=sys.stderr)
     return 1 if args.fail_on_error and counts["error"] else 0
 
 

@@ -29,11 +29,11 @@ from beam_pipeline.us_core import (
     Ok,
     Parsed,
     TransformConfig,
+    conformance,
     map_parsed,
     mapping_set,
     parse_and_validate,
 )
-from beam_pipeline.us_core import conformance
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.rules import check_resource
 from beam_pipeline.us_core.stages import declared_profiles

@@ -91,7 +91,9 @@ def profile_issues(resources: Sequence[Any]) -> list[ProfileIssue]:
                 validator = validator_for(url)
             except KeyError:
                 kind = str(resource.get("resourceType", "Resource"))
-                issue = Issue(f"{kind}.meta.profile", _UNKNOWN_PROFILE, ERROR, "not a profile the shipped packages define")
+                issue = Issue(
+                    f"{kind}.meta.profile", _UNKNOWN_PROFILE, ERROR, "not a profile the shipped packages define"
+                )
                 found.append(ProfileIssue(n, name, issue))
                 continue
             found += [ProfileIssue(n, name, i) for i in validator.validate(resource).issues if i.severity in _REPORTED]
@@ -122,11 +124,7 @@ def violation_detail(issues: Iterable[ProfileIssue]) -> str:
 def counter_names(issues: Iterable[ProfileIssue]) -> set[str]:
     """The counters a message's written resources increment: one per resource, profile and rule key of its
     errors (profile and key come from the profile, never from data)."""
-    return {
-        f"{COUNTER_PREFIX}.{found.profile}.{found.issue.key}"
-        for found in issues
-        if found.issue.severity == ERROR
-    }
+    return {f"{COUNTER_PREFIX}.{found.profile}.{found.issue.key}" for found in issues if found.issue.severity == ERROR}
 
 
 def apply(mapped: tuple[o.MappedResource, ...], mode: str) -> o.Ok | o.Error:

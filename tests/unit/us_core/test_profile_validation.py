@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beam_pipeline import dry_run
 from beam_pipeline.contracts.job_settings import PROFILE_VALIDATION_MODES
 from beam_pipeline.contracts.outcome import INTERNAL_ERROR, PROFILE_VIOLATION, VALIDATE, MappedResource
 from beam_pipeline.raw_message import RawMessage
@@ -25,7 +26,14 @@ from beam_pipeline.transforms.parse_and_map import MAP_COUNTERS, MapToFhir, Pars
 from beam_pipeline.us_core import Error, Ok, TransformConfig, conformance, transform
 from beam_pipeline.us_core.config import add_mapping_flags, config_from_flags
 from beam_pipeline.validation import ERROR, Issue
-from tests.support.broken_mapping import BAD_BIRTH_DATE, MISSING_GENDER, US_CORE_PATIENT, broken_set, message
+from tests.support.broken_mapping import (
+    BAD_BIRTH_DATE,
+    MISSING_GENDER,
+    US_CORE_PATIENT,
+    broken_set,
+    message,
+    write_broken_set,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 VITAL_SIGNS = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-vital-signs"
@@ -106,7 +114,9 @@ def test_the_derived_profile_finds_every_error_its_base_finds():
         resource = copy.deepcopy(mapped.resource)
         brk(resource)
         resource["meta"]["profile"] = [VITAL_SIGNS]
-        base = {(f.issue.path, f.issue.key) for f in conformance.profile_issues([resource]) if f.issue.severity == ERROR}
+        base = {
+            (f.issue.path, f.issue.key) for f in conformance.profile_issues([resource]) if f.issue.severity == ERROR
+        }
         resource["meta"]["profile"] = [BODY_WEIGHT]
         derived = {(f.issue.path, f.issue.key) for f in conformance.profile_issues([resource])}
         assert derived and base <= derived
@@ -216,10 +226,62 @@ def test_no_value_reaches_a_detail_an_issue_or_a_counter(sources, ident, family,
 
 
 def test_mapped_resources_are_checked_one_by_one_and_named_by_their_place():
-    patient = json.loads((ROOT / "tests/unit/us_core/golden/02_synthea_female_hispanic_widowed.expected.json").read_text())
+    patient = json.loads(
+        (ROOT / "tests/unit/us_core/golden/02_synthea_female_hispanic_widowed.expected.json").read_text()
+    )
     good = patient["resources"][0]
     bad = copy.deepcopy(good)
     del bad["gender"]
     result = conformance.apply((MappedResource(good, None), MappedResource(bad, None)), "enforce")
     assert isinstance(result, Error)
     assert {(f.resource, f.issue.path) for f in result.issues if f.issue.severity == ERROR} == {(1, "Patient.gender")}
+
+
+# -- the dry run ------------------------------------------------------------------------------------------
+
+
+def _dry_run(tmp_path, capsys, *flags: str) -> tuple[list[dict], str]:
+    folder = write_broken_set(tmp_path / "set")
+    messages = tmp_path / "messages.ndjson"
+    messages.write_bytes(message() + b"\n" + message(Id="p-2", BIRTH="Qz soon") + b"\n")
+    code = dry_run.main(["--mappings", str(folder), "--input", str(messages), *flags])
+    out, err = capsys.readouterr()
+    assert code == 0
+    return [json.loads(line) for line in out.splitlines()], err
+
+
+def _listed(line: dict) -> set[tuple[str, str, str]]:
+    return {(i["path"], i["key"], i["severity"]) for i in line.get("issues", ())}
+
+
+def test_the_dry_run_prints_each_resources_issues_in_warn(tmp_path, capsys):
+    lines, err = _dry_run(tmp_path, capsys, "--profile_validation", "warn")
+    assert [line["status"] for line in lines] == ["ok", "ok"]
+    assert (*MISSING_GENDER, "error") in _listed(lines[0]) and (*BAD_BIRTH_DATE, "error") not in _listed(lines[0])
+    assert {(*MISSING_GENDER, "error"), (*BAD_BIRTH_DATE, "error")} <= _listed(lines[1])
+    assert {(i["resource"], i["profile"]) for i in lines[1]["issues"]} == {(0, "us-core-patient")}
+    assert "profile issues: 3 errors" in err
+
+
+def test_the_dry_run_prints_the_violation_and_its_issues_in_enforce(tmp_path, capsys):
+    lines, _ = _dry_run(tmp_path, capsys)  # enforce, the default
+    assert [(line["status"], line["code"]) for line in lines] == [("error", PROFILE_VIOLATION)] * 2
+    assert (*MISSING_GENDER, "error") in _listed(lines[0])
+    assert "Qz soon" not in json.dumps(lines[1])
+
+
+def test_the_dry_run_prints_no_issues_with_validation_off(tmp_path, capsys):
+    lines, err = _dry_run(tmp_path, capsys, "--profile_validation=off")
+    assert [line["status"] for line in lines] == ["ok", "ok"] and not any("issues" in line for line in lines)
+    assert "profile issues" not in err
+
+
+def test_the_streaming_job_and_a_reprocess_take_the_flag():
+    from beam_pipeline.dataflow_kafka_to_fhirstore import KafkaToFhirOptions
+    from beam_pipeline.reprocess import help_parser
+
+    flags, _ = help_parser().parse_known_args(["--topics=t", "--profile_validation=warn"])
+    assert config_from_flags(flags).profile_validation == "warn"
+    options = PipelineOptions(["--profile_validation=off"]).view_as(KafkaToFhirOptions)
+    assert config_from_flags(options).profile_validation == "off"
+    assert config_from_flags(PipelineOptions([]).view_as(KafkaToFhirOptions)).profile_validation == "enforce"
