@@ -46,6 +46,7 @@ class ProfileIssue:
         }
 
 
+@functools.lru_cache(maxsize=1024)  # a few profiles, named on every resource
 def short_name(url: str) -> str:
     """`http://.../StructureDefinition/us-core-patient|6.1.0` -> `us-core-patient`."""
     return url.split("|", 1)[0].rstrip("/").rsplit("/", 1)[-1]
@@ -63,11 +64,11 @@ def _ancestors(url: str) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1024)
-def to_validate(claimed: tuple[str, ...]) -> tuple[str, ...]:
+def to_validate(claimed: tuple[Any, ...]) -> tuple[str, ...]:
     """The claimed profiles, each once and without `|version`, less those another claimed one is derived
     from: a profile's snapshot carries every rule of its base (us-core-body-weight holds all of
     us-core-vital-signs), so walking the resource against the base as well finds nothing new."""
-    urls = tuple(dict.fromkeys(url.split("|", 1)[0] for url in claimed))
+    urls = tuple(dict.fromkeys(url.split("|", 1)[0] for url in claimed if type(url) is str))
     bases = frozenset().union(*(_ancestors(url) for url in urls)) if len(urls) > 1 else frozenset()
     return tuple(url for url in urls if url not in bases)
 
@@ -75,9 +76,12 @@ def to_validate(claimed: tuple[str, ...]) -> tuple[str, ...]:
 def _claimed(resource: Any) -> tuple[str, ...]:  # noqa: ANN401  (a mapped resource)
     meta = resource.get("meta") if type(resource) is dict else None
     profiles = meta.get("profile") if type(meta) is dict else None
-    if type(profiles) is not list:
+    if type(profiles) is not list or not profiles:
         return ()
-    return tuple(p for p in profiles if type(p) is str)
+    try:
+        return to_validate(tuple(profiles))
+    except TypeError:  # an unhashable entry: not a profile URL anyway
+        return to_validate(tuple(p for p in profiles if type(p) is str))
 
 
 def profile_issues(resources: Sequence[Any]) -> list[ProfileIssue]:
@@ -85,8 +89,7 @@ def profile_issues(resources: Sequence[Any]) -> list[ProfileIssue]:
     packages do not define is an error of key `profile` (the mapping check refuses such mappings)."""
     found: list[ProfileIssue] = []
     for n, resource in enumerate(resources):
-        for url in to_validate(_claimed(resource)):
-            name = short_name(url)
+        for url in _claimed(resource):
             try:
                 validator = validator_for(url)
             except KeyError:
@@ -94,9 +97,12 @@ def profile_issues(resources: Sequence[Any]) -> list[ProfileIssue]:
                 issue = Issue(
                     f"{kind}.meta.profile", _UNKNOWN_PROFILE, ERROR, "not a profile the shipped packages define"
                 )
-                found.append(ProfileIssue(n, name, issue))
+                found.append(ProfileIssue(n, short_name(url), issue))
                 continue
-            found += [ProfileIssue(n, name, i) for i in validator.validate(resource).issues if i.severity in _REPORTED]
+            issues = validator.issues(resource)
+            if issues:
+                name = short_name(url)
+                found += [ProfileIssue(n, name, issue) for issue in issues if issue.severity in _REPORTED]
     return found
 
 

@@ -140,7 +140,7 @@ def test_a_profile_violation_names_elements_not_values(tmp_path):
 
 def test_a_profile_validator_raising_leaves_only_its_type(monkeypatch):
     class Raising:
-        def validate(self, resource):  # noqa: ANN001, ANN202
+        def issues(self, resource):  # noqa: ANN001, ANN202
             raise ValueError(f"{NAME} {FAMILY} {SSN}")
 
     monkeypatch.setattr(conformance, "validator_for", lambda _url: Raising())

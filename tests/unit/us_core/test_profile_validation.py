@@ -141,7 +141,7 @@ def test_the_detail_is_bounded_and_says_how_many_it_left_out():
 
 
 class _Raising:
-    def validate(self, resource):  # noqa: ANN001, ANN202
+    def issues(self, resource):  # noqa: ANN001, ANN202
         raise ValueError(f"cannot read {resource['identifier'][0]['value']}")  # a text quoting data
 
 
@@ -285,3 +285,16 @@ def test_the_streaming_job_and_a_reprocess_take_the_flag():
     options = PipelineOptions(["--profile_validation=off"]).view_as(KafkaToFhirOptions)
     assert config_from_flags(options).profile_validation == "off"
     assert config_from_flags(PipelineOptions([]).view_as(KafkaToFhirOptions)).profile_validation == "enforce"
+
+
+def test_the_pipelines_reading_of_a_validator_gives_the_issues_validate_gives():
+    from beam_pipeline.validation import validator_for
+
+    patient = json.loads(
+        (ROOT / "tests/unit/us_core/golden/02_synthea_female_hispanic_widowed.expected.json").read_text()
+    )
+    good = patient["resources"][0]
+    broken = copy.deepcopy(good) | {"gender": "F", "birthDate": "soon"}
+    validator = validator_for(US_CORE_PATIENT)
+    for resource in (good, broken, {"resourceType": "Observation"}, ["not", "a", "resource"]):
+        assert validator.issues(resource) == validator.validate(resource).issues
