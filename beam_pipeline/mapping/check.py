@@ -6,7 +6,6 @@ line and the fix."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from beam_pipeline.contracts.job_settings import PROFILE_VALIDATION_ENFORCE
 from beam_pipeline.contracts.outcome import PROFILE_VIOLATION, Error
@@ -57,10 +56,9 @@ def map_samples(sources: MappingSources, mapping_set: MappingSet) -> int:
 
 def _violation(error: Error) -> str:
     """The first error of the sample's resources: the profile, the element path and the rule, and the fix."""
-    first: Any = next(found for found in error.issues if found.issue.severity == ERROR)
-    issue = first.issue
-    more = sum(1 for found in error.issues if found.issue.severity == ERROR) - 1
-    others = f" ({more} more: {error.detail})" if more else ""
+    errors = [found for found in error.issues if found.issue.severity == ERROR]
+    first, issue = errors[0], errors[0].issue
+    others = f" (all {len(errors)}: {error.detail})" if len(errors) > 1 else ""
     return (
         f"this sample's resource {first.resource + 1} breaks profile {first.profile} at {issue.path}, rule "
         f"{issue.key} ({issue.detail}){others}; fix the resource's template so it writes {issue.path} as the "

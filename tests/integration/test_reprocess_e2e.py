@@ -1,6 +1,7 @@
 """Reprocess end to end on the local stack: an archive in the GCS emulator, in the archive line format with a
 corrupt line among them, reprocessed by `python -m beam_pipeline.reprocess` in batch on Prism into HAPI;
-then the same again, which changes nothing.
+then the same again, which changes nothing. And a mapping set whose Patients break US Core: each message an
+error record validate/profile_violation under --profile_validation=enforce, none under warn.
 
 The job's Python steps run in the test's own process (LOOPBACK), so it checks this checkout's code whichever
 checkout started the stack's worker pool.
@@ -20,10 +21,11 @@ import httpx
 import pytest
 from google.cloud import storage
 
-from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
+from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, PROFILE_VIOLATION, REPROCESS, VALIDATE
 from beam_pipeline.raw_message import RawMessage
 from dev.local_stack import ROOT, fhir_count, ndjson_lines
 from launcher.local_stack_flags import LocalStack, as_argv
+from tests.support.broken_mapping import MISSING_GENDER, write_broken_set
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +76,15 @@ def _loopback_options(env: dict[str, str]) -> list[str]:
     return as_argv({**options, "environment_type": "LOOPBACK"})
 
 
-def _reprocess(env: dict[str, str], job_name: str) -> dict[str, Any]:
+def _reprocess(env: dict[str, str], job_name: str, topic: str = TOPIC, *flags: str) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
         "beam_pipeline.reprocess",
         *_loopback_options(env),
+        *flags,
         f"--job_name={job_name}",
-        f"--topics={TOPIC}",
+        f"--topics={topic}",
         f"--from={DAY.isoformat()}",
         f"--to={(DAY + timedelta(days=1)).isoformat()}",
         f"--gcs_archive_bucket={env['GCS_ARCHIVE_BUCKET']}",
@@ -137,3 +140,38 @@ def test_a_reprocess_writes_each_archived_message_once_and_a_second_changes_noth
     assert _versions(env) == versions  # same source time, same content: the store changed nothing
     [again] = _error_records(env, f"reprocess-{RUN}-2")
     assert again["record_id"] == record["record_id"]  # the same line's record: the replay DAG takes it once
+
+
+PROFILE_TOPIC = f"reprocess-profile-{RUN}"
+PROFILE_MESSAGES = 20
+
+
+def test_a_mapping_breaking_its_profile_gives_profile_violations_under_enforce_and_none_under_warn(env, tmp_path):
+    # The broken set's Patients lack the gender US Core requires; its folder is read in this process (LOOPBACK).
+    folder = write_broken_set(tmp_path / "mappings")
+    messages = [
+        RawMessage(PROFILE_TOPIC, 0, i, _at(2), None, json.dumps({"Id": f"v-{i}", "LAST": "Qzviolation"}).encode())
+        for i in range(PROFILE_MESSAGES)
+    ]
+    bucket = storage.Client(project="k2f-local").bucket(env["GCS_ARCHIVE_BUCKET"])
+    body = "".join(m.archive_line() + "\n" for m in messages)
+    bucket.blob(f"archive/topic={PROFILE_TOPIC}/date={DAY.isoformat()}/test-{RUN}.ndjson").upload_from_string(body)
+    mappings = f"--mappings={folder}"
+
+    job = f"reprocess-{RUN}-enforce"
+    enforce = _reprocess(env, job, PROFILE_TOPIC, mappings, "--profile_validation=enforce")
+    assert enforce["state"].endswith("DONE"), enforce
+    assert (enforce["messages"], enforce["written"]) == (PROFILE_MESSAGES, 0), enforce
+    assert enforce["failed"] == {f"{VALIDATE}.{PROFILE_VIOLATION}": PROFILE_MESSAGES}, enforce
+    lines = ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={VALIDATE}/topic={PROFILE_TOPIC}/")
+    records = [line for line in lines if line["job_name"] == job]
+    assert len(records) == PROFILE_MESSAGES
+    path, key = MISSING_GENDER
+    for record in records:
+        assert (record["code"], record["retryable"]) == (PROFILE_VIOLATION, False)
+        assert f"us-core-patient: {path} ({key})" in record["detail"] and "Qz" not in record["detail"]
+
+    warn = _reprocess(env, f"reprocess-{RUN}-warn", PROFILE_TOPIC, mappings, "--profile_validation=warn")
+    assert warn["state"].endswith("DONE") and warn["messages"] == PROFILE_MESSAGES, warn
+    # Written, or refused by a store that validates (write/...): never a profile_violation.
+    assert f"{VALIDATE}.{PROFILE_VIOLATION}" not in warn["failed"], warn
