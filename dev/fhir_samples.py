@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+from beam_pipeline.us_core.terminology import US_CORE_PATIENT
 
 _GIVEN = ("Alex", "Blair", "Casey", "Drew", "Emery", "Finley", "Harper", "Jordan", "Kai", "Logan")
 _FAMILY = ("Testperson", "Sample", "Synthetic", "Example", "Mockwell", "Fakeham")

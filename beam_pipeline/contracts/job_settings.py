@@ -14,3 +14,13 @@ DEFAULT_REPROCESS_JOB_NAME = f"{DEFAULT_JOB_NAME}-reprocess"
 def comma_list(value: str | None) -> list[str]:
     """`"a, b,,c"` -> ["a", "b", "c"]: the form of --topics and --filter_program_names."""
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+# --profile_validation: what becomes of a mapped resource that breaks a profile it claims (meta.profile).
+# off: not validated; warn: written, and counted per profile and rule; enforce: an error record
+# (validate/profile_violation) instead of the write.
+PROFILE_VALIDATION_OFF = "off"
+PROFILE_VALIDATION_WARN = "warn"
+PROFILE_VALIDATION_ENFORCE = "enforce"
+PROFILE_VALIDATION_MODES = (PROFILE_VALIDATION_OFF, PROFILE_VALIDATION_WARN, PROFILE_VALIDATION_ENFORCE)
+DEFAULT_PROFILE_VALIDATION = PROFILE_VALIDATION_ENFORCE

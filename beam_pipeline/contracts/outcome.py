@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beam_pipeline.contracts.error_record import INTERNAL_ERROR
 
-# Stages, in the order a message passes them. They name error records' `stage` too.
+if TYPE_CHECKING:  # the validator imports the mapping engine, which imports these outcome types
+    from beam_pipeline.us_core.conformance import ProfileIssue
+
+# Stages, in the order a message passes them. They name error records' `stage` too. A mapped resource's
+# check against the profiles it claims (--profile_validation) comes after the map but is a validation, so
+# its records are `validate` ones (code profile_violation).
 PARSE = "parse"
 VALIDATE = "validate"
 MAP = "map"
@@ -50,6 +55,23 @@ NON_NUMERIC_VALUE = "non_numeric_value"
 US_CORE_RULES = "us_core_rules"
 STRUCTURE_INVALID = "structure_invalid"
 MAPPING_FAILED = "mapping_failed"
+# A mapped resource breaks a profile it claims (--profile_validation=enforce); the detail lists the element
+# paths and the profile's rule keys.
+PROFILE_VIOLATION = "profile_violation"
+
+# The codes a mapping file's checks may give (`code:` in a mapping's `validate`).
+MAPPING_CHECK_CODES = (
+    MISSING_SOURCE_ID,
+    NO_USABLE_NAME,
+    INVALID_DATE,
+    INVALID_FIELD_TYPE,
+    INVALID_CHARACTERS,
+    UNKNOWN_MESSAGE_TYPE,
+    MISSING_REQUIRED_FIELD,
+    UNKNOWN_CODE,
+    NON_NUMERIC_VALUE,
+    MAPPING_FAILED,
+)
 
 ERROR_CODES = {
     PARSE: (
@@ -64,18 +86,8 @@ ERROR_CODES = {
         LONE_SURROGATE,
         INTERNAL_ERROR,
     ),
-    VALIDATE: (
-        MISSING_SOURCE_ID,
-        NO_USABLE_NAME,
-        INVALID_DATE,
-        INVALID_FIELD_TYPE,
-        INVALID_CHARACTERS,
-        UNKNOWN_MESSAGE_TYPE,
-        MISSING_REQUIRED_FIELD,
-        UNKNOWN_CODE,
-        NON_NUMERIC_VALUE,
-        MAPPING_FAILED,
-    ),
+    # internal_error here: the profile validator raised (a bug of the validator, never of the message).
+    VALIDATE: (*MAPPING_CHECK_CODES, PROFILE_VIOLATION, INTERNAL_ERROR),
     MAP: (US_CORE_RULES, STRUCTURE_INVALID, MAPPING_FAILED, INTERNAL_ERROR),
 }
 
@@ -90,6 +102,9 @@ class MappedResource:
 @dataclass(frozen=True)
 class Ok:
     resources: tuple[MappedResource, ...]
+    # What profile validation found that did not stop the message (--profile_validation=warn: its errors;
+    # either mode: warnings). Not part of the outcome's JSON: the dry run prints them beside it.
+    issues: tuple[ProfileIssue, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"status": "ok", "resources": [r.resource for r in self.resources]}
@@ -108,6 +123,8 @@ class Error:
     stage: str
     code: str
     detail: str
+    # profile_violation: the issues its detail lists, for the dry run to print one per line.
+    issues: tuple[ProfileIssue, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"status": "error", "stage": self.stage, "code": self.code, "detail": self.detail}

@@ -56,7 +56,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
-VALIDATE_CODES = frozenset(o.ERROR_CODES[o.VALIDATE])
+VALIDATE_CODES = frozenset(o.MAPPING_CHECK_CODES)
 
 
 class MappingError(ValueError):

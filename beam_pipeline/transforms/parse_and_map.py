@@ -2,7 +2,8 @@
 
 ParseAndValidate splits consumed messages into valid, filtered (counted, not errors) and invalid (error
 records); MapToFhir turns valid ones into US Core resources with their business identifiers, or error
-records when the mapping or the US Core rule check fails. Neither logs message content.
+records when the mapping, the US Core rule check or the profile validation (--profile_validation) fails.
+Neither logs message content.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from apache_beam import pvalue
 
 from beam_pipeline import failed_message
 from beam_pipeline.contracts.error_record import ErrorRecord
+from beam_pipeline.contracts.job_settings import PROFILE_VALIDATION_OFF
 from beam_pipeline.contracts.outcome import INTERNAL_ERROR, MAP, PARSE
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import coders  # noqa: F401  (registers the coders of the types declared below)
@@ -27,24 +29,30 @@ from beam_pipeline.us_core import (
     Ok,
     Parsed,
     TransformConfig,
+    conformance,
     map_parsed,
     mapping_set,
     parse_and_validate,
 )
 from beam_pipeline.us_core import terminology as t
 from beam_pipeline.us_core.rules import check_resource
+from beam_pipeline.us_core.stages import declared_profiles
 
 log = logging.getLogger(__name__)
+# The mapping step's counters: mapped.<type>, failed.<code>, profile_violation.<profile>.<rule>.
+MAP_COUNTERS = "map_to_fhir"
 
 
 def warm_up(config: TransformConfig) -> None:
-    """Compile the job's mapping set and load what the US Core rule check reads, before any message, so a
-    worker's first messages cost what the others do. A failure is left to the messages, which turn it into
-    their error records."""
+    """Compile the job's mapping set, load what the US Core rule check reads and compile the validator of
+    every profile the mappings declare, before any message, so a worker's first messages cost what the
+    others do. A failure is left to the messages, which turn it into their error records."""
     try:
         mapping_set(config)
         check_resource({"resourceType": "Patient"}, ())
         check_resource({"resourceType": "Observation", "meta": {"profile": [t.US_CORE_VITAL_SIGNS]}}, ())
+        if config.profile_validation != PROFILE_VALIDATION_OFF:
+            conformance.warm(declared_profiles(config))
     except Exception:  # noqa: BLE001  (warming up must never stop a worker)
         log.debug("warming up the mapping set failed; the first message will say why")
 
@@ -120,10 +128,13 @@ class _MapFn(beam.DoFn):
         except Exception as exc:  # noqa: BLE001  (see _ParseFn.process)
             result = _internal_error(MAP, "MapToFhir", exc)
         if isinstance(result, Ok):
-            beam.metrics.Metrics.counter("map_to_fhir", f"mapped.{item.parsed.message_type}").inc()
+            beam.metrics.Metrics.counter(MAP_COUNTERS, f"mapped.{item.parsed.message_type}").inc()
+            # Written with a profile's errors (--profile_validation=warn): counted per profile and rule.
+            for name in conformance.counter_names(result.issues):
+                beam.metrics.Metrics.counter(MAP_COUNTERS, name).inc()
             yield mapped
         else:
-            beam.metrics.Metrics.counter("map_to_fhir", f"failed.{result.code}").inc()
+            beam.metrics.Metrics.counter(MAP_COUNTERS, f"failed.{result.code}").inc()
             yield pvalue.TaggedOutput(FAILED, _error_record(item.message, result, self._job_name))
 
 

@@ -8,7 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from beam_pipeline.contracts.job_settings import comma_list
+from beam_pipeline.contracts.job_settings import (
+    DEFAULT_PROFILE_VALIDATION,
+    PROFILE_VALIDATION_MODES,
+    comma_list,
+)
 from beam_pipeline.us_core import terminology
 
 if TYPE_CHECKING:  # the mapping engine imports this package's outcome types
@@ -29,6 +33,8 @@ class TransformConfig:
     filter_program_names: frozenset[str] | None = None
     # Full structural validation with fhir.resources on every resource (the US Core rule check always runs).
     structural_validation: bool = DEFAULT_STRUCTURAL_VALIDATION
+    # Each mapped resource against every profile it claims: off, warn or enforce (us_core/conformance.py).
+    profile_validation: str = DEFAULT_PROFILE_VALIDATION
     # topic -> message type, for topics that carry one kind of message; otherwise the message's own
     # MESSAGE_TYPE / resourceType field decides, and "patient" is the default.
     topic_types: Mapping[str, str] = field(default_factory=dict)
@@ -37,6 +43,10 @@ class TransformConfig:
     natural_key_system: str = terminology.DEFAULT_NATURAL_KEY_SYSTEM
     # The mapping and terminology files (their texts, compiled once per worker); None: the shipped mappings/.
     mappings: MappingSources | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.profile_validation not in PROFILE_VALIDATION_MODES:
+            raise ValueError(f"profile_validation is one of {', '.join(PROFILE_VALIDATION_MODES)}")
 
 
 def parse_topic_types(value: str | None) -> dict[str, str]:
@@ -96,6 +106,17 @@ def add_mapping_flags(parser: Any) -> None:  # noqa: ANN401  (an argparse parser
         "the figures). Off by default: the US Core rule check always runs, and the FHIR store validates "
         "again when configured to.",
     )
+    parser.add_argument(
+        "--profile_validation",
+        choices=PROFILE_VALIDATION_MODES,
+        default=DEFAULT_PROFILE_VALIDATION,
+        help="Check each mapped resource against every US Core profile it claims (meta.profile), with the "
+        "validator compiled from the implementation guide (docs/validation.md). enforce (default): a resource "
+        "that breaks one is not written; its message becomes an error record validate/profile_violation whose "
+        "detail lists the element paths and rule keys. warn: it is written, and the counter "
+        "map_to_fhir/profile_violation.<profile>.<rule> counts it. off: no profile validation (the rules of "
+        "beam_pipeline/us_core/rules.py still run).",
+    )
     # The dry-run CLI's former spelling; the default is the same either way.
     parser.add_argument(
         "--no_structural_validation",
@@ -120,6 +141,7 @@ def config_from_flags(flags: Any, **overrides: Any) -> TransformConfig:  # noqa:
         filter_country=flags.filter_country,
         filter_program_names=frozenset(programs) if programs else None,
         structural_validation=flags.structural_validation,
+        profile_validation=getattr(flags, "profile_validation", None) or DEFAULT_PROFILE_VALIDATION,
         topic_types=parse_topic_types(flags.topic_types),
         **overrides,
     )

@@ -11,6 +11,7 @@ from typing import Any
 from beam_pipeline.contracts import outcome as o
 from beam_pipeline.mapping import feed, runtime
 from beam_pipeline.mapping.mapping_set import MappingSet, compiled
+from beam_pipeline.us_core import conformance
 from beam_pipeline.us_core.config import TransformConfig
 from beam_pipeline.us_core.parse import parse_json_object, text
 from beam_pipeline.us_core.rules import check_resource
@@ -23,6 +24,12 @@ TYPE_FIELDS = ("MESSAGE_TYPE", "messageType", "resourceType")
 
 def mapping_set(config: TransformConfig) -> MappingSet:
     return compiled(config.mappings)
+
+
+def declared_profiles(config: TransformConfig) -> list[str]:
+    """Every profile the job's mappings declare their resources conform to, each once."""
+    found = (p for mapping in mapping_set(config).mappings for r in mapping.resources for p in r.profiles)
+    return list(dict.fromkeys(found))
 
 
 def message_type(record: dict[str, Any], topic: str | None, config: TransformConfig) -> str | None:
@@ -155,7 +162,7 @@ def map_parsed(parsed: o.Parsed, config: TransformConfig) -> o.Ok | o.Error:
             if problems:
                 return o.Error(o.MAP, o.STRUCTURE_INVALID, "; ".join(problems[:10]))
         mapped.append(o.MappedResource(resource, identifier))
-    return o.Ok(tuple(mapped))
+    return conformance.apply(tuple(mapped), config.profile_validation)
 
 
 def transform(raw: bytes, topic: str | None = None, config: TransformConfig | None = None) -> o.Outcome:

@@ -30,6 +30,15 @@ class ProfileValidator:
         self._root.fastest(resource, kind, issues, must_support, environment(resource))
         return Result(self.url, issues, must_support, self.not_checked)
 
+    def issues(self, resource: dict[str, Any]) -> list[Issue]:
+        """`validate(resource).issues` of a resource of this profile's type (what the pipeline reads for
+        every resource): the must-support findings are gathered but not kept, and no Result is built."""
+        issues: list[Issue] = []
+        if type(resource) is not dict or resource.get("resourceType") != self.type:
+            return self.validate(resource).issues
+        self._root.fastest(resource, self.type, issues, [], environment(resource))
+        return issues
+
 
 @functools.cache
 def _compiler() -> Compiler:

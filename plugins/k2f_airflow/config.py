@@ -18,7 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP, DEFAULT_JOB_NAME, comma_list
+from beam_pipeline.contracts.job_settings import (
+    DEFAULT_CONSUMER_GROUP,
+    DEFAULT_JOB_NAME,
+    DEFAULT_PROFILE_VALIDATION,
+    PROFILE_VALIDATION_MODES,
+    comma_list,
+)
 
 VARIABLE = "k2f"
 RUNNERS = ("dataflow", "local")
@@ -56,6 +62,11 @@ class K2fConfig:
     hcapi_version: str = _setting("v1", "Healthcare API version")
     mappings: str = _setting(
         "", "folder or gs:// prefix of the mapping set (default: the mappings/ shipped beside the pipeline)"
+    )
+    profile_validation: str = _setting(
+        "",
+        f"{', '.join(PROFILE_VALIDATION_MODES)}: what a mapped resource breaking a US Core profile it claims "
+        f"does (--profile_validation; default: the pipeline's, {DEFAULT_PROFILE_VALIDATION})",
     )
     pipeline_options: str = _setting(
         "{}", 'JSON object of further pipeline flags, e.g. {"max_num_workers": 4, "subnetwork": "..."}'
@@ -196,4 +207,6 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 def _validated(config: K2fConfig) -> K2fConfig:
     if config.runner not in RUNNERS:
         raise ConfigError(f"{setting_name('runner')} must be one of {', '.join(RUNNERS)}")
+    if config.profile_validation and config.profile_validation not in PROFILE_VALIDATION_MODES:
+        raise ConfigError(f"{setting_name('profile_validation')} must be one of {', '.join(PROFILE_VALIDATION_MODES)}")
     return config

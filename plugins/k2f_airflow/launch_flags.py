@@ -39,11 +39,13 @@ def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
 
 def job_options(cfg: K2fConfig, source: dict[str, Any]) -> dict[str, Any]:
     """What the streaming job and a reprocess share: the source's flags, the error bucket, the FHIR store,
-    the mappings, Dataflow's temp location, then k2f_pipeline_options."""
+    the mappings and their profile validation, Dataflow's temp location, then k2f_pipeline_options."""
     cfg.require("error_bucket")
     options: dict[str, Any] = {**source, "gcs_error_bucket": cfg.error_bucket, **store_flags(cfg)}
     if cfg.mappings:
         options["mappings"] = cfg.mappings
+    if cfg.profile_validation:
+        options["profile_validation"] = cfg.profile_validation
     if not cfg.is_local:
         cfg.require("temp_location")
         options["temp_location"] = cfg.temp_location

@@ -1,7 +1,8 @@
 """Reprocess end to end on the local stack: an archive in the GCS emulator, in the archive line format with a
 corrupt line among them, and one Patient a later message wrote; a dry run of it (which writes nothing), a
 reprocess through the k2f_reprocess DAG (triggered through Airflow's REST API, as a user does), then the same
-again with `python -m beam_pipeline.reprocess`, which changes nothing.
+again with `python -m beam_pipeline.reprocess`, which changes nothing. And a mapping set whose Patients
+break US Core: under --profile_validation=enforce each message is an error record validate/profile_violation.
 
 The DAG's job runs its Python steps on the stack's worker pool (the code of the checkout that started the
 stack); the command runs them in the test's own process (LOOPBACK), this checkout's code.
@@ -9,6 +10,7 @@ stack); the command runs them in the test's own process (LOOPBACK), this checkou
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import timedelta
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
+from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, PROFILE_VIOLATION, REPROCESS, VALIDATE
 from dev.airflow_api import AirflowApi, local_config
 from dev.history_archive import (
     archive_objects,
@@ -31,6 +33,7 @@ from dev.history_archive import (
 from dev.local_stack import fhir_count, ndjson_lines, run_reprocess, stored_resources, write_patients
 from dev.reprocess_checks import CREATED, UNCHANGED, Stored, by_value, store_problems, stored, summary_problems
 from dev.synthetic import synthetic_rows
+from tests.support.broken_mapping import MISSING_GENDER, write_broken_set
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +63,11 @@ def _archive(env: dict[str, str]) -> tuple[list[bytes], set[str]]:
     return rows, {f"{prefix}{i:012d}" for i in range(MESSAGES)}
 
 
-def _reprocess(env: dict[str, str], job_name: str, *flags: str) -> dict[str, Any]:
+def _reprocess(env: dict[str, str], job_name: str, *flags: str, topic: str = TOPIC) -> dict[str, Any]:
     summary, _ = run_reprocess(
         env,
         job_name,
-        f"--topics={TOPIC}",
+        f"--topics={topic}",
         f"--from={RANGE['from']}",
         f"--to={RANGE['to']}",
         f"--source_id_system={SYSTEM}",
@@ -142,3 +145,30 @@ def test_a_dry_run_writes_nothing_the_dag_writes_each_message_once_and_again_cha
     )
     [same] = _error_records(env, f"reprocess-{RUN}-again")
     assert same["record_id"] == record["record_id"]  # the same line's record: the replay DAG takes it once
+
+
+PROFILE_TOPIC = f"reprocess-profile-{RUN}"
+PROFILE_MESSAGES = 20
+
+
+def test_a_mapping_breaking_its_profile_gives_a_profile_violation_per_message_under_enforce(env, tmp_path):
+    # The broken set's Patients lack the gender US Core requires; its folder is read in this process (LOOPBACK).
+    # warn and off are the unit tests' (tests/unit/us_core/test_profile_validation.py).
+    folder = write_broken_set(tmp_path / "mappings")
+    rows = [json.dumps({"Id": f"v-{RUN}-{i}", "LAST": "Qzviolation"}).encode() for i in range(PROFILE_MESSAGES)]
+    upload(
+        env["GCS_ARCHIVE_BUCKET"],
+        archive_objects(archived(PROFILE_TOPIC, rows, day_start_ms(DAY) + 7_200_000, 1000), 100, f"test-{RUN}"),
+    )
+    job = f"reprocess-{RUN}-enforce"
+    enforce = _reprocess(env, job, f"--mappings={folder}", "--profile_validation=enforce", topic=PROFILE_TOPIC)
+    assert enforce["state"].endswith("DONE"), enforce
+    assert (enforce["messages"], enforce["written"]) == (PROFILE_MESSAGES, 0), enforce
+    assert enforce["failed"] == {f"{VALIDATE}.{PROFILE_VIOLATION}": PROFILE_MESSAGES}, enforce
+    lines = ndjson_lines(env["GCS_ERROR_BUCKET"], f"errors/stage={VALIDATE}/topic={PROFILE_TOPIC}/")
+    records = [line for line in lines if line["job_name"] == job]
+    assert len(records) == PROFILE_MESSAGES
+    path, key = MISSING_GENDER
+    for record in records:
+        assert (record["code"], record["retryable"]) == (PROFILE_VIOLATION, False)
+        assert f"us-core-patient: {path} ({key})" in record["detail"] and "Qz" not in record["detail"]

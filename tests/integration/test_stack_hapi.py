@@ -9,11 +9,11 @@ import uuid
 import httpx
 import pytest
 
+from beam_pipeline.us_core.terminology import US_CORE_PATIENT
 from dev.local_stack import validation_on
 
 pytestmark = pytest.mark.integration
 
-US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 

@@ -109,3 +109,17 @@ def test_store_flags_need_a_store():
     with pytest.raises(ConfigError, match="hcapi_project_id"):
         store_flags(K2fConfig())
     assert store_flags(K2fConfig(fhir_base_url="http://x/fhir")) == {"fhir_base_url": "http://x/fhir"}
+
+
+def test_profile_validation_is_passed_when_set_and_the_pipeline_parses_it(dataflow_cfg):
+    from airflow.providers.apache.beam.hooks.beam import beam_options_to_args
+
+    from beam_pipeline.dataflow_kafka_to_fhirstore import help_parser
+
+    assert "profile_validation" not in pipeline_options(dataflow_cfg)  # the pipeline's default then
+    warn = dataflow_cfg.with_overrides({"profile_validation": "warn"})
+    assert pipeline_options(warn)["profile_validation"] == "warn"
+    known, _ = help_parser().parse_known_args(beam_options_to_args(pipeline_options(warn)))
+    assert known.profile_validation == "warn"
+    with pytest.raises(ConfigError, match="k2f.profile_validation must be one of off, warn, enforce"):
+        load_config({VARIABLE: '{"profile_validation": "strict"}'}.get)

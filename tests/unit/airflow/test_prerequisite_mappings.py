@@ -81,3 +81,20 @@ def test_the_launch_passes_the_set_to_the_job(local_cfg):
         pipeline_options(local_cfg.with_overrides({"mappings": "gs://sets/feeds/v2"}))["mappings"]
         == "gs://sets/feeds/v2"
     )
+
+
+def test_a_sample_whose_resource_breaks_its_profile_stops_the_launch_naming_the_element(local_cfg, tmp_path):
+    folder = _copy_of_the_shipped_set(tmp_path)
+    mapping = folder / "synthea" / "immunization.yaml"
+    lines = mapping.read_text().splitlines()
+    # US Core requires Immunization.status: the template no longer writes it.
+    status = next(i for i, text in enumerate(lines) if text.strip() == "status: completed")
+    del lines[status]
+    sample = next(i for i, text in enumerate(lines, 1) if text.strip().startswith("- {"))
+    mapping.write_text("\n".join(lines) + "\n")
+    with pytest.raises(prerequisites.PrerequisiteFailed) as failed:
+        prerequisites.mappings(local_cfg.with_overrides({"mappings": str(folder)}))
+    message = str(failed.value)
+    assert f"synthea/immunization.yaml:{sample}:" in message
+    assert "us-core-immunization" in message and "Immunization.status" in message and "cardinality" in message
+    assert "fix the resource's template" in message

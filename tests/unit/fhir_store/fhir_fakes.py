@@ -16,10 +16,10 @@ import google.auth.credentials
 import httpx
 
 from beam_pipeline.fhir_store import WriteItem
+from beam_pipeline.us_core.terminology import US_CORE_PATIENT
 
 BASE = "http://fhir.test/fhir"
 SYSTEM = "urn:k2f-test:mrn"
-US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
 
 
 def patient(value: str, family: str = "Synthetic", system: str = SYSTEM) -> dict:

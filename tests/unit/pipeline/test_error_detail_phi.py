@@ -19,8 +19,9 @@ from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, RetryPoli
 from beam_pipeline.mapping import feed
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms.parse_and_map import _MapFn, _ParseFn
-from beam_pipeline.us_core import Error, TransformConfig, stages, transform
+from beam_pipeline.us_core import Error, TransformConfig, conformance, stages, transform
 from beam_pipeline.us_core.structural import structural_problems
+from tests.support.broken_mapping import broken_set
 
 # Made-up but PHI-shaped: a name, an SSN, an address, an e-mail, a medical record number.
 PHI = ("Qzxwvjhn", "Smythwyck", "987-65-4329", "Elmstrasse 42", "qzx.smythwyck@example.org", "MRN-7730041")
@@ -128,8 +129,29 @@ def test_structural_problems_name_elements_not_values():
     assert problems and _leaks("; ".join(problems)) == []
 
 
+def test_a_profile_violation_names_elements_not_values(tmp_path):
+    # The broken set writes Patients without a gender and with BIRTH as it comes.
+    config = TransformConfig(mappings=broken_set(tmp_path), profile_validation="enforce")
+    raw = json.dumps({"Id": MRN, "LAST": FAMILY, "BIRTH": f"{NAME} {SSN}"}).encode()
+    result = transform(raw, config=config)
+    assert (result.stage, result.code) == ("validate", "profile_violation")
+    assert "Patient.birthDate (format)" in result.detail and _leaks(result.detail) == []
+
+
+def test_a_profile_validator_raising_leaves_only_its_type(monkeypatch):
+    class Raising:
+        def issues(self, resource):  # noqa: ANN001, ANN202
+            raise ValueError(f"{NAME} {FAMILY} {SSN}")
+
+    monkeypatch.setattr(conformance, "validator_for", lambda _url: Raising())
+    result = transform(json.dumps(PATIENT).encode(), config=TransformConfig(profile_validation="warn"))
+    assert (result.stage, result.code) == ("validate", "internal_error") and _leaks(result.detail) == []
+
+
 def test_every_code_is_scanned():
     scanned = {(stage, code) for stage, code, _, _ in CASES} | {
+        ("validate", "profile_violation"),
+        ("validate", "internal_error"),
         ("validate", "mapping_failed"),
         ("map", "mapping_failed"),
         ("map", "internal_error"),

@@ -7,12 +7,12 @@ import io
 import json
 import tarfile
 
+from beam_pipeline.us_core.terminology import US_CORE_PATIENT
 from beam_pipeline.validation.compiler import Compiler
 from beam_pipeline.validation.package import definitions, load
 from beam_pipeline.validation.validator import ProfileValidator
 from tests.support.validation_corpus import golden_resources
 
-US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
 URL = "http://example.org/fhir/StructureDefinition/strict-patient"
 
 
