@@ -52,9 +52,16 @@ class AirflowApi:
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
             timeout=30,
         )
+        # DAGs this client unpaused to trigger them: paused again on close, so a scheduled one (health every
+        # 5 minutes, the error replay every 30) does not keep running under the tests that follow.
+        self._unpaused: list[str] = []
 
     def close(self) -> None:
-        self._http.close()
+        try:
+            for dag_id in self._unpaused:
+                self.set_paused(dag_id, True)
+        finally:
+            self._http.close()
 
     def __enter__(self) -> AirflowApi:
         return self
@@ -150,7 +157,9 @@ class AirflowApi:
         return response.json()["import_errors"]
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        self._http.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        if self.is_paused(dag_id):  # a paused DAG's runs stay queued
+            self.set_paused(dag_id, False)
+            self._unpaused.append(dag_id)
         response = self._http.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})})
         response.raise_for_status()
         return response.json()["dag_run_id"]

@@ -106,11 +106,12 @@ class FaultProxy:
         with self._lock:
             self._faults.extend(Fault(status, retry_after, body) for _ in range(count))
 
-    def go_down(self) -> None:
-        """From now on drop every connection without an answer; forward the next request first and lose its
-        answer, as a store that applied a bundle and died before replying."""
+    def go_down(self, *, applied_first: bool = True) -> None:
+        """From now on drop every connection without an answer. `applied_first`: forward the next request
+        first and lose its answer, as a store that applied a bundle and died before replying; otherwise the
+        store is simply unreachable."""
         with self._lock:
-            self._down = self._lose_next_answer = True
+            self._down, self._lose_next_answer = True, applied_first
 
     def come_back(self) -> None:
         with self._lock:

@@ -35,12 +35,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: flo
         time.sleep(poll)
 
 
-def hapi(command: str) -> None:
-    """dev/services/hapi.sh start|stop, keeping US Core validation on as `make test` starts it."""
-    env = {**os.environ, "HAPI_VALIDATE_US_CORE": "true"}
-    subprocess.run(["bash", str(ROOT / "dev/services/hapi.sh"), command], check=True, env=env, timeout=600, cwd=ROOT)
-
-
 def validation_on(fhir: httpx.Client) -> bool:
     """Does HAPI enforce US Core (HAPI_VALIDATE_US_CORE=true)? A bare Patient claiming the profile is
     refused only then. `fhir` has the FHIR base URL as its base_url."""

@@ -22,7 +22,7 @@ from typing import IO, Any
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import TimestampedValue
+from apache_beam.transforms.window import GlobalWindows, TimestampCombiner, TimestampedValue
 
 from beam_pipeline.contracts.archive_line import CorruptArchiveLine
 from beam_pipeline.contracts.bucket_layout import UNKNOWN, archive_range_prefixes, partition_value
@@ -242,13 +242,16 @@ def read_archive(
     in_range: Callable[[RawMessage], bool] = lambda m: start_ms <= m.timestamp_ms < end_ms  # noqa: E731
     reading = LineReading(_decode_archive_line, _archive_topic, in_range, job_name, at_s, storage_client)
     read = pipeline | "ReadArchive" >> ReadObjects(patterns, reading)
-    # The archive is written at least once: lines with the same coordinates are one message.
+    # The archive is written at least once: lines with the same coordinates are one message. The group keeps
+    # the lines' event time (the launch, `at_s`) and holds the watermark there: by default a group in the
+    # global window outputs at the window's end, and a message moved back to `at_s` after it is late for
+    # the dead-letter files' windows, which a runner may drop (Prism does: the error records were lost).
     messages = (
         read[MESSAGES]
         | "ByCoordinates" >> beam.Map(lambda m: ((m.topic, m.partition, m.offset), m))
+        | "KeepLaunchTime" >> beam.WindowInto(GlobalWindows(), timestamp_combiner=TimestampCombiner.OUTPUT_AT_EARLIEST)
         | "GroupCopies" >> beam.GroupByKey()
         | "FirstCopy" >> beam.ParDo(_FirstPerCoordinatesFn())
-        | "AtLaunch" >> beam.Map(lambda m: TimestampedValue(m, at_s))
     )
     return {MESSAGES: messages, FAILED: read[FAILED]}
 

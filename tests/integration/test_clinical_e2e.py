@@ -1,8 +1,8 @@
 """A small synthetic population end to end: Kafka (two topics) -> the streaming job on Prism -> HAPI.
 
-100 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions,
+50 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions,
 three observations, an immunization, an allergy, a procedure, a medication) on a second topic, typed by
-their MESSAGE_TYPE. The rows of 10 patients are published before any patient: they fail as retryable
+their MESSAGE_TYPE. The rows of 5 patients are published before any patient: they fail as retryable
 reference_not_found records, and the replay (the replay DAG's ErrorReplayer) lands them once their patients
 are there. With the later rows, 10 HL7 v2 ADT events (the second feed, mappings/adt/) on the same clinical
 topic, each a Patient and an Encounter that refers to it. Then: the count per type in HAPI, every reference
@@ -46,7 +46,7 @@ from tests.support.adt import VISIT_NUMBER_SYSTEM, adt_messages  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-PATIENTS, EARLY = 100, 10
+PATIENTS, EARLY = 50, 5
 # HL7 v2 ADT events (A01, A04, A08, A03): each writes a Patient and an Encounter, under the run's system.
 ADT = 10
 # The rows each patient gets: (MESSAGE_TYPE, CODE) picks them out of clinical_rows().

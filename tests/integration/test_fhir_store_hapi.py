@@ -157,8 +157,9 @@ def test_retry_budget_spent_behind_the_proxy_is_a_retryable_error(hapi):
 
 def test_a_store_down_mid_run_gives_retries_then_success_or_a_retryable_error(hapi):
     # The store goes away behind a proxy (connections dropped unanswered, the first bundle applied and its
-    # answer lost), which costs seconds; a real HAPI stop and restart, a minute and more with US Core
-    # validation, is the pipeline end-to-end test's outage (test_pipeline_e2e.py, step 4).
+    # answer lost), which costs seconds where a real HAPI stop and restart costs a minute and more with US
+    # Core validation; the pipeline end-to-end test's outage goes through the same proxy, the store simply
+    # unreachable.
     system = unique_system("it-outage")
     patient_count = 600
     patient_retry = RetryPolicy(max_attempts=500, total_timeout=900, initial_backoff=0.5, max_backoff=5)
