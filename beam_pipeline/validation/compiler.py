@@ -308,7 +308,8 @@ class Compiler:
             def check(
                 self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]
             ) -> None:  # noqa: ANN401
-                target = targets.get(obj.get("url"), fallback) if type(obj) is dict else fallback  # type: ignore[arg-type]
+                url = obj.get("url") if type(obj) is dict else None
+                target = targets.get(url, fallback) if type(url) is str else fallback
                 target(obj, path, issues, ms, env)
 
         by_url = _ByUrl()

@@ -234,3 +234,28 @@ def test_a_remembered_coding_does_not_let_a_changed_one_pass():
     del coding["userSelected"]
     coding["code"] = "not-a-v2-0203-code"
     _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
+
+
+@pytest.mark.parametrize(
+    ("profile_name", "where"),
+    [
+        ("us-core-patient", ("extension", 0, "url")),
+        ("us-core-patient", ("identifier", "typed", "type", "coding", 0, "system")),
+        ("us-core-patient", ("identifier", "typed", "type", "coding", 0, "code")),
+        ("us-core-condition-encounter-diagnosis", ("clinicalStatus", "coding", 0, "code")),
+        ("us-core-condition-encounter-diagnosis", ("category", 0, "coding", 0, "system")),
+        ("us-core-body-weight", ("valueQuantity", "code")),
+    ],
+)
+def test_a_url_system_or_code_given_as_an_array_is_a_type_error_not_a_crash(profile_name, where):
+    profile, resource = _resource(profile_name)
+    if "typed" in where:  # the identifier that carries a type
+        where = tuple(
+            next(i for i, e in enumerate(resource["identifier"]) if "type" in e) if p == "typed" else p for p in where
+        )
+    holder = resource
+    for step in where[:-1]:
+        holder = holder[step]
+    holder[where[-1]] = [holder[where[-1]]]
+    path = resource["resourceType"] + "".join(f"[{p}]" if type(p) is int else f".{p}" for p in where)
+    _has(profile, resource, path, "type")
