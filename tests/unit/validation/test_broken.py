@@ -259,3 +259,16 @@ def test_a_url_system_or_code_given_as_an_array_is_a_type_error_not_a_crash(prof
     holder[where[-1]] = [holder[where[-1]]]
     path = resource["resourceType"] + "".join(f"[{p}]" if type(p) is int else f".{p}" for p in where)
     _has(profile, resource, path, "type")
+
+
+@pytest.mark.parametrize(
+    ("profile_name", "key"), [("us-core-body-weight", "vs-1"), ("us-core-observation-lab", "us-core-1")]
+)
+def test_an_observation_s_effective_date_time_must_give_the_day(profile_name, key):
+    profile, observation = _resource(profile_name)
+    observation.pop("effectivePeriod", None)
+    observation["effectiveDateTime"] = "2020-01-15"
+    assert not validate(observation, profile).errors
+    for shorter in ("2020", "2020-01"):
+        observation["effectiveDateTime"] = shorter
+        _has(profile, observation, "Observation.effectiveDateTime", key)
