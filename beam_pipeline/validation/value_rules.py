@@ -57,7 +57,8 @@ def code_system_rule(systems: dict[str, frozenset[str]]) -> Check:
         system = value.get("system") if type(value) is dict else None
         if type(system) is str:  # not text: the type check reports it
             codes, code = systems.get(system), value.get("code")
-            if codes is not None and type(code) is str and code not in codes:
+            # No code at all names no code of the system either, as the reference validator finds ("#null").
+            if codes is not None and (code is None or (type(code) is str and code not in codes)):
                 issues.append(Issue(path, "code-system", ERROR, "code not defined by its code system"))
 
     return known_code

@@ -255,3 +255,13 @@ def test_an_observation_s_effective_date_time_must_give_the_day(profile_name, ke
     for shorter in ("2020", "2020-01"):
         observation["effectiveDateTime"] = shorter
         _has(profile, observation, "Observation.effectiveDateTime", key)
+
+
+def test_a_coding_of_a_carried_code_system_without_a_code_names_no_code_of_it():
+    profile, condition = _resource("us-core-condition-encounter-diagnosis")
+    del condition["clinicalStatus"]["coding"][0]["code"]
+    _has(profile, condition, "Condition.clinicalStatus.coding[0]", "code-system")
+    profile, patient = _resource("us-core-patient")
+    index = next(i for i, e in enumerate(patient["identifier"]) if "type" in e)
+    del patient["identifier"][index]["type"]["coding"][0]["code"]
+    _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
