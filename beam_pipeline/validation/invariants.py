@@ -18,6 +18,7 @@ from typing import Any
 from beam_pipeline.mapping import runtime
 from beam_pipeline.mapping.fhir_datetime import parse_moment
 from beam_pipeline.mapping.fhirpath import FhirPathError, compile_expression
+from beam_pipeline.validation.ucum import UCUM
 
 Invariant = Callable[[Any, dict[str, list[Any]]], bool]
 _FOCUS = "x"
@@ -79,7 +80,15 @@ def _period(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401, ARG0
     return not end.before(start)
 
 
-NATIVE: dict[str, Invariant] = {"per-1": _period}
+def _ucum_quantity(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401, ARG001
+    # us-core-3: `value.ofType(Quantity).system` is UCUM when given. On the Observation (screening and
+    # assessment) `value` is the valueQuantity; on Observation.value[x] (lab, clinical result, smoking
+    # status) it is the Quantity's own decimal, so it always holds there, as the reference validator finds.
+    quantity = item.get("valueQuantity") if type(item) is dict else None
+    return type(quantity) is not dict or quantity.get("system", UCUM) == UCUM
+
+
+NATIVE: dict[str, Invariant] = {"per-1": _period, "us-core-3": _ucum_quantity}
 
 
 def _text_at_least(length: int) -> Callable[[Any], bool]:

@@ -265,3 +265,23 @@ def test_a_coding_of_a_carried_code_system_without_a_code_names_no_code_of_it():
     index = next(i for i, e in enumerate(patient["identifier"]) if "type" in e)
     del patient["identifier"][index]["type"]["coding"][0]["code"]
     _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
+
+
+def test_us_core_3_a_screening_quantity_s_system_is_ucum():
+    from tests.support.validation_corpus import generated_resources
+
+    profile, observation = next(
+        (p, copy.deepcopy(r))
+        for p, r in generated_resources(10)
+        if p.endswith("us-core-observation-screening-assessment") and "valueQuantity" in r
+    )
+    assert not validate(observation, profile).errors
+    observation["valueQuantity"]["system"] = "http://example.org/units"
+    _has(profile, observation, "Observation", "us-core-3")
+
+
+def test_us_core_3_on_value_x_reads_the_quantity_s_own_value_and_always_holds():
+    # As HAPI evaluates it: on Observation.value[x], `value` is the Quantity's decimal, never a Quantity.
+    profile, observation = _resource("us-core-observation-lab")
+    observation["valueQuantity"]["system"] = "http://example.org/units"
+    assert "us-core-3" not in [i.key for i in validate(observation, profile).issues]
