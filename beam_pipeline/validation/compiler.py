@@ -27,6 +27,7 @@ from beam_pipeline.validation.tree import Node, build
 from beam_pipeline.validation.value_rules import (
     binding_rule,
     code_system_rule,
+    coded_concept_rule,
     fixed_or_pattern,
     reference_rule,
     resource_slot,
@@ -159,6 +160,8 @@ class Compiler:
         if "Coding" in kinds:
             complex_.rules = (code_system_rule(code_systems()),)
             complex_.terminology = True
+        elif "CodeableConcept" in kinds:
+            complex_.rules = (coded_concept_rule(code_systems()),)
         elif kinds & _QUANTITIES:
             complex_.rules = (ucum_rule,)
         complex_.run = specialise(complex_)

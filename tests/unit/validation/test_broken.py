@@ -257,7 +257,7 @@ def test_an_observation_s_effective_date_time_must_give_the_day(profile_name, ke
         _has(profile, observation, "Observation.effectiveDateTime", key)
 
 
-def test_a_coding_of_a_carried_code_system_without_a_code_names_no_code_of_it():
+def test_a_concept_s_coding_of_a_carried_code_system_without_a_code_names_no_code_of_it():
     profile, condition = _resource("us-core-condition-encounter-diagnosis")
     del condition["clinicalStatus"]["coding"][0]["code"]
     _has(profile, condition, "Condition.clinicalStatus.coding[0]", "code-system")
@@ -265,6 +265,16 @@ def test_a_coding_of_a_carried_code_system_without_a_code_names_no_code_of_it():
     index = next(i for i, e in enumerate(patient["identifier"]) if "type" in e)
     del patient["identifier"][index]["type"]["coding"][0]["code"]
     _has(profile, patient, f"Patient.identifier[{index}].type.coding[0]", "code-system")
+    # organization-type: bound by example only, its CodeSystem carried all the same (as HAPI has it).
+    profile, organization = _resource("us-core-organization")
+    del organization["type"][0]["coding"][0]["code"]
+    _has(profile, organization, "Organization.type[0].coding[0]", "code-system")
+
+
+def test_a_lone_coding_without_a_code_is_let_through_as_hapi_does():
+    profile, encounter = _resource("us-core-encounter")
+    del encounter["class"]["code"]
+    assert "code-system" not in [i.key for i in validate(encounter, profile).errors]
 
 
 def test_us_core_3_a_screening_quantity_s_system_is_ucum():
