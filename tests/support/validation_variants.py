@@ -11,14 +11,15 @@ required bindings, fixed and pattern values, slices, target types, invariants), 
     date-*           an impossible date or time (month 13, 30 February, hour 25, a time without its zone)
     invariant-*      an invariant broken (per-1, ext-1, us-core-6, obs-6, con-5, ait-2, us-core-1, ...)
     slice-*          a required slice no item matches, a slice of at most one given twice
-    reference        a reference to a resource type the element does not allow
     type             a primitive given the wrong JSON type; format: a code or uri with bad whitespace
     empty-*          an empty string, object or array (ele-1, and R4 JSON forbids the empty array)
     unknown          an element no definition has
     not-an-array     an array given as its first item; array: a single value given as an array
 
 `edited_variants` makes changes that may well stay valid (an optional element deleted, a code of a binding
-that is not required changed): they look for false rejections. Both are deterministic: the same resource
+that is not required changed) and those HAPI's $validate lets through though the guide forbids them (a
+reference naming a resource type the element does not allow, an empty array of primitives): they look for
+false rejections. Both are deterministic: the same resource
 gives the same variants in the same order; `sample` takes a seeded selection that keeps every kind.
 """
 
@@ -297,14 +298,20 @@ def _candidates(resource: dict[str, Any], profile: str) -> Iterator[tuple[bool, 
             yield True, ("empty-object", path, lambda path=path: _set(resource, path, {}))
             yield True, ("unknown", path, lambda path=path: _merge(resource, path, {_UNKNOWN: "x"}))
         elif type(value) is list:
-            yield True, ("empty-array", path, lambda path=path: _set(resource, path, []))
+            # HAPI's JSON parser drops an empty array of primitives before validating: not a break for it.
+            primitives = code[:1].islower() if code else bool(value) and type(value[0]) is not dict
+            yield not primitives, ("empty-array", path, lambda path=path: _set(resource, path, []))
         else:
             for candidate in _primitive_breaks(resource, path, value, code):
                 yield True, candidate
         if element is not None:
-            for rule in (_code_breaks, _fixed_breaks, _reference_breaks):
+            for rule in (_code_breaks, _fixed_breaks):
                 for candidate in rule(resource, path, value, element, code):
                     yield True, candidate
+            # The type a reference names, against the element's targets: HAPI's $validate does not check it
+            # when it cannot resolve the reference (ours does): an edit, listed in docs/validation.md.
+            for candidate in _reference_breaks(resource, path, value, element, code):
+                yield False, candidate
             binding = element.get("binding", {})
             if binding.get("strength") in ("extensible", "preferred", "example") and code == "code":
                 yield False, ("code", path, lambda path=path: _set(resource, path, _BAD_CODE))
@@ -346,10 +353,14 @@ def _candidates(resource: dict[str, Any], profile: str) -> Iterator[tuple[bool, 
         yield True, candidate
     quantity = resource.get("valueQuantity")
     if type(quantity) is dict and "system" in quantity and "us-core-3" in _constraint_keys(profile):
-        # us-core-3 reads `value.ofType(Quantity).system` from Observation.value[x] itself, where `value` is
-        # the Quantity's own decimal: HAPI finds it always holds. Kept as an edit, not a break.
+        # us-core-3 (`value.ofType(Quantity).system` is UCUM) breaks on the Observation itself; on
+        # Observation.value[x], `value` is the Quantity's own decimal and it always holds (an edit there).
         changed = {**quantity, "system": _OTHER_SYSTEM}
-        yield False, ("system", ("valueQuantity", "system"), lambda: {**resource, "valueQuantity": changed})
+        at_root = "us-core-3" in _constraint_keys(profile, root_only=True)
+        yield (
+            at_root,
+            ("invariant-us-core-3", ("valueQuantity", "system"), lambda: {**resource, "valueQuantity": changed}),
+        )
 
 
 def _reversed_period(resource: dict[str, Any], path: Path, period: dict[str, Any]) -> Iterator[Candidate]:
@@ -395,13 +406,16 @@ def _slice_breaks(resource: dict[str, Any], profile: str) -> Iterator[Candidate]
                     break
 
 
-def _constraint_keys(profile: str) -> set[str]:
-    return {
+@functools.cache
+def _constraint_keys(profile: str, *, root_only: bool = False) -> frozenset[str]:
+    """The keys of the profile's error invariants (of its root element only, if asked)."""
+    elements = definitions().structures[profile]["snapshot"]["element"]
+    return frozenset(
         c["key"]
-        for e in definitions().structures[profile]["snapshot"]["element"]
+        for e in (elements[:1] if root_only else elements)
         for c in e.get("constraint", [])
         if c.get("severity") == "error"
-    }
+    )
 
 
 def _value_key(resource: dict[str, Any]) -> str | None:
