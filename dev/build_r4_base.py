@@ -5,7 +5,8 @@ US Core's snapshots stop where a profile stops constraining (Patient.meta is a M
 its required bindings name R4's ValueSets (AdministrativeGender). Both come from HAPI's
 hapi-fhir-validation-resources-r4 jar on Maven Central (the version the local HAPI server runs), read as
 XML and reduced to what the validator reads: the complex datatypes' snapshot elements (paths,
-cardinalities, types, invariants, bindings) and the ValueSets bound from US Core or those datatypes, with
+cardinalities, types, invariants, bindings) and the ValueSets bound from US Core or those datatypes, at any
+strength (the reference validator checks a code of every CodeSystem it has, whatever the binding), with
 the CodeSystems they include (codes only, no displays). FHIR is CC0.
 
     python dev/build_r4_base.py            # fetches the jar with mvn when ~/.m2 lacks it
@@ -184,8 +185,7 @@ def _bound(definitions: list[dict[str, Any]]) -> set[str]:
         element["binding"]["valueSet"].split("|")[0]
         for definition in definitions
         for element in definition.get("snapshot", {}).get("element", [])
-        if element.get("binding", {}).get("strength") in ("required", "extensible")
-        and element["binding"].get("valueSet")
+        if element.get("binding", {}).get("valueSet")
     }
 
 

@@ -12,6 +12,7 @@ extract), compiled once and shared by every profile. An Extension is checked aga
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from beam_pipeline.validation import invariants
@@ -26,6 +27,7 @@ from beam_pipeline.validation.tree import Node, build
 from beam_pipeline.validation.value_rules import (
     binding_rule,
     code_system_rule,
+    coded_concept_rule,
     fixed_or_pattern,
     reference_rule,
     resource_slot,
@@ -68,6 +70,15 @@ def _maximum(element: dict[str, Any]) -> int | None:
 def _is_list(element: dict[str, Any]) -> bool:
     # The JSON shape follows the base definition's cardinality, whatever the profile narrows it to.
     return element.get("base", {}).get("max", element.get("max", "1")) != "1"
+
+
+def _primitive_invariant(base: Check, key: str, severity: str, holds: Callable[[Any], bool]) -> Check:
+    def check(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+        base(value, path, issues, ms, env)
+        if not holds(value):
+            issues.append(Issue(path, key, severity, "invariant not satisfied"))
+
+    return check
 
 
 class Compiler:
@@ -149,6 +160,8 @@ class Compiler:
         if "Coding" in kinds:
             complex_.rules = (code_system_rule(code_systems()),)
             complex_.terminology = True
+        elif "CodeableConcept" in kinds:
+            complex_.rules = (coded_concept_rule(code_systems()),)
         elif kinds & _QUANTITIES:
             complex_.rules = (ucum_rule,)
         complex_.run = specialise(complex_)
@@ -231,7 +244,14 @@ class Compiler:
             base = self._primitive(code)
             constraints = [c for c in node.element.get("constraint", []) if c.get("key") not in invariants.BUILT_IN]
             for constraint in constraints:
-                self._note(owner, path, constraint.get("key", ""), "invariant on a primitive value")
+                key = constraint.get("key", "")
+                holds = invariants.PRIMITIVE_NATIVE.get((key, code))
+                if holds is None:
+                    self._note(owner, path, key, "invariant on a primitive value")
+                else:
+                    base = _primitive_invariant(
+                        base, key, WARNING if constraint.get("severity") == "warning" else ERROR, holds
+                    )
         elif code in _RESOURCE_SLOTS or (code and code[0].isupper() and self._is_resource(code)):
             base = resource_slot
             self._note(owner, path, "structure", "contained resources are not validated against a profile")
@@ -308,7 +328,8 @@ class Compiler:
             def check(
                 self, obj: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]
             ) -> None:  # noqa: ANN401
-                target = targets.get(obj.get("url"), fallback) if type(obj) is dict else fallback  # type: ignore[arg-type]
+                url = obj.get("url") if type(obj) is dict else None
+                target = targets.get(url, fallback) if type(url) is str else fallback
                 target(obj, path, issues, ms, env)
 
         by_url = _ByUrl()

@@ -18,6 +18,7 @@ from typing import Any
 from beam_pipeline.mapping import runtime
 from beam_pipeline.mapping.fhir_datetime import parse_moment
 from beam_pipeline.mapping.fhirpath import FhirPathError, compile_expression
+from beam_pipeline.validation.ucum import UCUM
 
 Invariant = Callable[[Any, dict[str, list[Any]]], bool]
 _FOCUS = "x"
@@ -79,7 +80,31 @@ def _period(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401, ARG0
     return not end.before(start)
 
 
-NATIVE: dict[str, Invariant] = {"per-1": _period}
+def _ucum_quantity(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401, ARG001
+    # us-core-3: `value.ofType(Quantity).system` is UCUM when given. On the Observation (screening and
+    # assessment) `value` is the valueQuantity; on Observation.value[x] (lab, clinical result, smoking
+    # status) it is the Quantity's own decimal, so it always holds there, as the reference validator finds.
+    quantity = item.get("valueQuantity") if type(item) is dict else None
+    return type(quantity) is not dict or quantity.get("system", UCUM) == UCUM
+
+
+NATIVE: dict[str, Invariant] = {"per-1": _period, "us-core-3": _ucum_quantity}
+
+
+def _text_at_least(length: int) -> Callable[[Any], bool]:
+    def holds(value: Any) -> bool:  # noqa: ANN401
+        return type(value) is not str or len(value) >= length  # not text: the type check reports it
+
+    return holds
+
+
+# Invariants on a primitive value, by key and the type they constrain. vs-1 and us-core-1 ask an
+# Observation's effective dateTime for a day (`($this as dateTime).toString().length() >= 8`, `$this is
+# DateTime implies $this.toString().length() >= 10`); on the Period of the same choice they do not apply.
+PRIMITIVE_NATIVE: dict[tuple[str, str], Callable[[Any], bool]] = {
+    ("vs-1", "dateTime"): _text_at_least(8),
+    ("us-core-1", "dateTime"): _text_at_least(10),
+}
 # R4 invariants whose ordering comparisons are between numbers (Quantity.value, Timing.period, a count).
 _NUMERIC = frozenset({"age-1", "tim-4", "tim-5", "org-1"})
 # Checked by the validator's own walk (every element, cheaper than FHIRPath's children()).

@@ -32,6 +32,8 @@ class CodeTable:
 
     def has(self, system: str | None, code: object) -> bool | None:
         """True or False when decidable; None when the code's system is one we could not enumerate."""
+        if type(code) is not str or (system is not None and type(system) is not str):
+            return False  # a code or system that is not text (an array, an object) is in no value set
         if system is None:
             if code in self.bare_codes:
                 return True

@@ -54,12 +54,30 @@ def value_rule(kind: str, expected: Any) -> Check:  # noqa: ANN401
 
 def code_system_rule(systems: dict[str, frozenset[str]]) -> Check:
     def known_code(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
-        if type(value) is dict:
-            codes = systems.get(value.get("system"))  # type: ignore[arg-type]
-            if codes is not None and value.get("code") not in codes and type(value.get("code")) is str:
+        system = value.get("system") if type(value) is dict else None
+        if type(system) is str:  # not text: the type check reports it
+            codes, code = systems.get(system), value.get("code")
+            if codes is not None and type(code) is str and code not in codes:
                 issues.append(Issue(path, "code-system", ERROR, "code not defined by its code system"))
 
     return known_code
+
+
+def coded_concept_rule(systems: dict[str, frozenset[str]]) -> Check:
+    """A CodeableConcept's coding of a system carried whole that has no code names no code of it: the
+    reference validator checks the concept's codings and reports `system#null` (a lone Coding element
+    without a code it lets through)."""
+
+    def uncoded(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401, ARG001
+        codings = value.get("coding") if type(value) is dict else None
+        if type(codings) is not list:
+            return
+        for i, coding in enumerate(codings):
+            system = coding.get("system") if type(coding) is dict else None
+            if type(system) is str and "code" not in coding and system in systems:
+                issues.append(Issue(f"{path}.coding[{i}]", "code-system", ERROR, "no code of its code system"))
+
+    return uncoded
 
 
 # A literal reference names its type first: `Patient/1`, `Patient?identifier=...`, or after a base URL.

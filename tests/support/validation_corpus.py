@@ -1,10 +1,13 @@
 """The resources the shipped mappings produce (the goldens and every mapping's samples), by profile: the
-corpus of the validation tests, the benchmark and the agreement script."""
+corpus of the validation tests, the benchmark and the agreement script, with synthetic rows and the
+committed Synthea population."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +60,51 @@ def generated_resources(patients: int, seed: int = 7) -> list[tuple[str, dict[st
             for mapped in result.resources:
                 out.extend((profile, mapped.resource) for profile in mapped.resource["meta"].get("profile", []))
     return out
+
+
+def population_resources() -> list[tuple[str, dict[str, Any]]]:
+    """(profile, resource) for every resource the shipped mappings write from the committed Synthea 3.3.0
+    population (tests/data/synthea-10), in the exporter's order."""
+    from beam_pipeline.us_core import Ok, TransformConfig, transform
+    from tests.support.synthea_population import messages
+
+    config = TransformConfig(structural_validation=False)
+    out = []
+    for _, message in messages():
+        result = transform(json.dumps(message).encode(), config=config)
+        if isinstance(result, Ok):
+            for mapped in result.resources:
+                out.extend((profile, mapped.resource) for profile in mapped.resource["meta"].get("profile", []))
+    return out
+
+
+def mapped_profiles() -> list[str]:
+    """Every profile the shipped mapping set declares for what it writes."""
+    from beam_pipeline.us_core import TransformConfig, mapping_set
+
+    return sorted({p for m in mapping_set(TransformConfig()).mappings for r in m.resources for p in r.profiles})
+
+
+def digest(profile: str, resource: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([profile, resource], sort_keys=True).encode()).hexdigest()
+
+
+def by_profile(population_limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Each profile's distinct resources, in source order: goldens, samples, synthetic rows (10 Patients),
+    then at most `population_limit` of the Synthea population's (all by default)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    seen: set[str] = set()
+    taken: dict[str, int] = defaultdict(int)
+    sources = [golden_resources() + sample_resources() + generated_resources(10), population_resources()]
+    for number, source in enumerate(sources):
+        for profile, resource in source:
+            key = digest(profile, resource)
+            if key in seen:
+                continue
+            if number == 1 and population_limit is not None:
+                if taken[profile] >= population_limit:
+                    continue
+                taken[profile] += 1
+            seen.add(key)
+            out[profile].append(resource)
+    return dict(out)

@@ -676,3 +676,37 @@ def test_a_validate_step_walks_shared_prefixes_once_with_the_same_answers(record
     found: dict = {}
     feed._walk([record], feed.field_tree(names), found)
     assert {n: found.get(n) for n in names} == {n: _walked_alone(record, n) for n in names}
+
+
+# Text that reaches the quick check's edges: control characters (C0, DEL, C1), separators isprintable() refuses
+# and the exact walk allows, lone surrogates, non-ASCII letters, blanks.
+_EDGE_TEXT = st.text(
+    alphabet=st.sampled_from(["a", "Z", "7", " ", "é", "名", "\x00", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f",
+                              "\x85", "\u2028", "\u00a0", "\ud800", "\U0001f600"]),
+    max_size=4,
+) | st.text(max_size=4)  # fmt: skip
+FIELD_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _EDGE_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    max_leaves=12,
+)
+FIELD_NAMES = st.lists(
+    st.lists(st.sampled_from("abc"), min_size=1, max_size=3).map(".".join), min_size=1, max_size=6, unique=True
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(record=st.dictionaries(st.sampled_from("abc"), FIELD_VALUES, max_size=3), names=FIELD_NAMES)
+def test_a_fields_check_answers_as_the_exact_walk_on_any_json(record: dict, names: list[str]) -> None:
+    """The compiled fields check (its values gathered in one pass, vouched for by _clean_leaves, the exact walk
+    only when that cannot) gives what _field_problem alone gives, and vouches only for what the walk passes."""
+    step = feed.Step("fields", names=tuple(names))
+    tree = feed.field_tree(n for n in names if "." in n)
+    checks = feed._fused_checks((), (step,), Terminology())
+    exact = feed._field_problem(record, tuple(names), tree)
+    assert checks(record, {"$fields": {}}) == exact
+    gathered: dict = {}
+    source = "def gather(r):\n" + "\n".join(feed._gather_leaves(tuple(names), tree)) + "\n    return L\n"
+    exec(compile(source, "<gather>", "exec"), gathered)  # noqa: S102  (source the module generates)
+    if feed._clean_leaves(gathered["gather"](record)):
+        assert exact is None
