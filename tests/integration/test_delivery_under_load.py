@@ -101,6 +101,11 @@ def test_no_stop_loses_a_message(env):
             ("20-second GCS outage", restarting("gcs", 20), False),
         ]
         rows = _valid(run, 0, PER_PHASE * len(stops))
+        started = time.monotonic()
+
+        def progress(what: str) -> None:  # shown with pytest -s: where the test's minutes go
+            print(f"[{time.monotonic() - started:6.1f} s] {what}", flush=True)
+
         try:
             for i, (what, stop, relaunch) in enumerate(stops):
                 publisher = SteadyPublisher(env, topic, rows[i * PER_PHASE : (i + 1) * PER_PHASE], PER_SECOND)
@@ -110,13 +115,17 @@ def test_no_stop_loses_a_message(env):
                 # starting up would make it the stop of an idle job (and the drain's report empty).
                 before = i * PER_PHASE
                 wait_for(lambda n=before: fhir_count(env, system) > n, 120, f"the job storing before: {what}", 0.2)
+                progress(f"{what}: the job is storing")
                 stop()
+                progress(f"{what}: done")
                 assert publisher.finish() == PER_PHASE, what
                 if relaunch:
                     job_id = launch(airflow, jobs, job_name)
+                    progress(f"{what}: relaunched")
                 # The next stop comes when the job has caught up: each one meets a job in its steady state.
                 done = (i + 1) * PER_PHASE
                 wait_for(lambda n=done: fhir_count(env, system) >= n, 600, f"the job to catch up after: {what}", poll=3)
+                progress(f"{what}: caught up")
                 if i == 0:
                     # A drained job's successor reads again only what the drained job had not settled, and
                     # that was never archived (the read step held it back before the archive).
@@ -126,6 +135,7 @@ def test_no_stop_loses_a_message(env):
 
             total = len(rows)
             wait_for(lambda: settled_everything(env, job_name, topic), 300, "every offset committed", poll=3)
+            progress("every offset committed")
             assert fhir_count(env, system) == total, "a message made two Patients"
             published = published_offsets(env, job_name, topic)
             assert len(published) == total

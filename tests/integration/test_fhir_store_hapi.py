@@ -62,26 +62,27 @@ def test_capability_check_sees_an_r4_hapi(client):
     assert report.fhir_version.startswith("4.0") and "HAPI" in (report.software or "")
 
 
-def test_500_patients_land_and_sending_them_again_leaves_500(client):
-    system = unique_system("it-500")
-    items = _items(system, 500)
+def test_patients_in_several_bundles_land_and_sending_them_again_leaves_as_many(client):
+    system = unique_system("it-many")
+    n = 250  # three bundles of the fixture's 100, in flight together
+    items = _items(system, n)
     first = client.write(items)
     assert all(o.ok for o in first), [str(o.error) for o in first if not o.ok][:3]
     assert {o.status for o in first} == {201}
     assert [o.key for o in first] == [i.key for i in items]
-    assert _count(client, system) == 500
+    assert _count(client, system) == n
 
-    again = client.write(_items(system, 500))  # a redelivery of every message
+    again = client.write(_items(system, n))  # a redelivery of every message
     assert all(o.ok for o in again)
     assert {o.status for o in again} == {200}
     assert [o.resource_id for o in again] == [o.resource_id for o in first]
-    assert _count(client, system) == 500
+    assert _count(client, system) == n
 
     changed = client.write(_items(system, 5, family="Renamed"))  # a replay with newer data updates in place
     assert [o.version_id for o in changed] == ["2"] * 5
     found = client.search_by_identifier("Patient", system, "P000003")
     assert [r["name"][0]["family"] for r in found] == ["Renamed"]
-    assert _count(client, system) == 500
+    assert _count(client, system) == n
 
 
 def test_repeated_identity_in_one_call_keeps_message_order(client):
