@@ -5,6 +5,7 @@ Complex out as one generated function."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +117,11 @@ class Complex:
         for rule in self.rules:
             rule(obj, path, issues, ms, env)
 
+    def relink(self) -> None:
+        """Once compiling is over: its fields' checks without the wait for a Complex being compiled."""
+        for field in self.fields.values():
+            field.relink()
+
     def counted(self, obj: dict[str, Any], path: str, issues: list[Issue], ms: list[Issue]) -> None:
         """Minimums above one and choice elements: required and must-support by counting."""
         for name, keys, least in self.required:
@@ -140,7 +146,8 @@ class Field:
     """One JSON name of a complex value: array or single, its item check, and its slices."""
 
     __slots__ = (
-        "detail", "fast", "is_list", "item", "maximum", "name", "on_fail", "single", "slicing", "text_key", "valid",
+        "detail", "each", "each_valid", "fast", "is_list", "item", "limit", "maximum", "name", "on_fail", "single",
+        "slicing", "text_key", "valid",
     )  # fmt: skip
 
     def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:
@@ -154,6 +161,11 @@ class Field:
         self.fast: Callable[[Any], bool] | None = None
         self.single: Check | None = None  # the item check of a single value without slices
         self.on_fail: Check | None = None  # what reports a value `fast` refused, when not `detail` alone
+        # An array without slices, for the generated checks to walk in place: its item check (`each`), or its
+        # primitive's test (`each_valid`), and the most items it may have.
+        self.each: Check | None = None
+        self.each_valid: Callable[[Any], bool] | None = None
+        self.limit = maximum if maximum is not None else sys.maxsize
         self.detail = self.text_key = ""
 
     def finish(self, primitive: str | None) -> None:
@@ -162,17 +174,38 @@ class Field:
         plain = not self.is_list and self.slicing is None
         self.single = self.item if plain else None
         fixed = getattr(self.item, "fixed_value", _NO_VALUE)
+        passes = getattr(self.item, "passes", None)
         if plain and fixed is not _NO_VALUE:
             # A fixed primitive (an extension's url, a slice's system): equal is valid; anything else gets
             # the whole item check to say why.
             kind = type(fixed)
             self.fast = lambda value: type(value) is kind and value == fixed
             self.on_fail = self.item
+        elif plain and passes is not None:
+            # A primitive with a rule (a code and its binding): a value the test passes gets no issue from
+            # the item check; anything else gets the item check.
+            self.fast = passes
+            self.on_fail = self.item
         elif primitive is not None:
             self.valid = CHECKS[primitive]
             self.fast = self.valid if plain else None
             self.detail = f"not a valid {primitive.rsplit('.', 1)[-1]}"
             self.text_key = "format" if primitive in TEXT_TYPES else "type"
+        if self.is_list and self.slicing is None:
+            self.each_valid = self.valid
+            self.each = self.item if self.valid is None else None
+
+    def relink(self) -> None:
+        """Item checks that waited for a Complex still being compiled, replaced by its check (compiled now)."""
+        self.item = resolved(self.item)
+        if self.single is not None:
+            self.single = resolved(self.single)
+        if self.each is not None:
+            self.each = resolved(self.each)
+        if self.on_fail is not None:
+            self.on_fail = resolved(self.on_fail)
+        if self.slicing is not None:
+            self.slicing.relink()
 
     def bad(self, value: Any, path: str, issues: list[Issue]) -> None:  # noqa: ANN401
         if self.on_fail is not None:
@@ -240,7 +273,15 @@ def linked(complex_: Complex) -> Check:
     def later(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
         (complex_.run or complex_.check)(value, path, issues, ms, env)
 
+    later.target = complex_  # type: ignore[attr-defined]  (for `resolved`)
     return later
+
+
+def resolved(check: Check) -> Check:
+    """`check`, or for one `linked` made before its Complex was compiled, that Complex's check: one call
+    less per value once compiling is over."""
+    target = getattr(check, "target", None)
+    return check if target is None else target.fastest
 
 
 def set_element_check(check: Check) -> None:

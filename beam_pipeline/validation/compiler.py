@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from beam_pipeline.validation import invariants
-from beam_pipeline.validation.checks import TEXT_TYPES, Complex, Field, linked, set_element_check
+from beam_pipeline.validation.checks import TEXT_TYPES, Complex, Field, linked, resolved, set_element_check
 from beam_pipeline.validation.issues import ERROR, WARNING, Check, Issue, NotChecked
 from beam_pipeline.validation.package import Definitions
 from beam_pipeline.validation.primitives import CHECKS, is_primitive
@@ -41,6 +41,7 @@ _ELEMENT_TYPES = frozenset({"Element", "BackboneElement"})
 _FHIRPATH_TYPES = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _QUANTITIES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
+_NO_CODES = object()
 _MAX_VALUE_SET = "http://hl7.org/fhir/StructureDefinition/elementdefinition-maxValueSet"
 
 
@@ -111,6 +112,8 @@ class Compiler:
             for note in self._not_checked.get(current, ()):
                 notes.setdefault((note.path, note.key), note)
             pending.extend(self._uses.get(current, ()))
+        for current in seen:
+            self._objects[current].relink()
         return root, tuple(notes[k] for k in sorted(notes))
 
     def structure(self, url: str) -> Complex:
@@ -332,6 +335,12 @@ class Compiler:
                 target = targets.get(url, fallback) if type(url) is str else fallback
                 target(obj, path, issues, ms, env)
 
+            def relink(self) -> None:
+                nonlocal fallback
+                fallback = resolved(fallback)
+                for url, target in targets.items():
+                    targets[url] = resolved(target)
+
         by_url = _ByUrl()
         by_url.fields, by_url.required, by_url.invariants = base.fields, base.required, base.invariants
         by_url.required_keys, by_url.choices, by_url.extension = base.required_keys, base.choices, True
@@ -423,6 +432,12 @@ class Compiler:
 
             if fixed is not None and fixed[0] == "fixed" and is_primitive(code):
                 one.fixed_value = fixed[1]  # type: ignore[attr-defined]  (Field.finish's fast path)
+            codes = getattr(rule, "bare_codes", _NO_CODES)
+            if codes is not _NO_CODES and complex_ is None and code in CHECKS and code in TEXT_TYPES:
+                # A bound text primitive (Field.finish's fast path): valid and in the table, or valid and of
+                # a table that cannot say no, gets no issue from `one`.
+                valid = CHECKS[code]
+                one.passes = valid if codes is None else lambda value: valid(value) and value in codes  # type: ignore[attr-defined]
             return one
 
         def several(value: Any, path: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401

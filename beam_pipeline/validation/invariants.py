@@ -152,6 +152,8 @@ def _skipping_absent(holds: Invariant, source: str, variables: frozenset[str]) -
                 return holds(item, env)
         return when_absent
 
+    # For the generated checks (specialise.py), which write this test out.
+    skipping.reads, skipping.whole, skipping.when_absent = names, holds, when_absent  # type: ignore[attr-defined]
     return skipping
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from beam_pipeline.validation.checks import resolved
 from beam_pipeline.validation.issues import ERROR, Issue
 from beam_pipeline.validation.terminology import CodeTable, code_table
 from beam_pipeline.validation.value_rules import fixed_or_pattern, matches_pattern
@@ -118,6 +119,13 @@ class SliceMatcher:
                 return position
         return None
 
+    def relink(self) -> None:
+        """The slices' and the default's checks without the wait for a Complex being compiled."""
+        for slice_ in self.slices:
+            slice_.check = resolved(slice_.check)
+        if self.default is not None:
+            self.default = resolved(self.default)
+
     def check(
         self,
         items: list[Any],
@@ -131,11 +139,14 @@ class SliceMatcher:
         slices = self.slices
         counts = [0] * len(slices)
         by_value = self.by_value
+        if by_value is not None:
+            step, table = by_value
+        prefix = f"{parent}.{name}"
         for i, item in enumerate(items):
-            path = f"{parent}.{name}[{i}]" if indexed else f"{parent}.{name}"
+            path = f"{prefix}[{i}]" if indexed else prefix
             if by_value is not None:
-                value = item.get(by_value[0]) if type(item) is dict else None
-                position = by_value[1].get(value) if type(value) is str else None
+                value = item.get(step) if type(item) is dict else None
+                position = table.get(value) if type(value) is str else None
             else:
                 position = self.find(item)
             if position is not None:
@@ -150,7 +161,7 @@ class SliceMatcher:
             count = counts[position]
             if count < minimum or (maximum is not None and count > maximum):
                 bound = f"requires at least {minimum}" if count < minimum else f"allows at most {maximum}"
-                where = f"{parent}.{name}:{slices[position].name}"
+                where = f"{prefix}:{slices[position].name}"
                 issues.append(Issue(where, f"slice:{name}", ERROR, f"slice {bound}, found {count}"))
 
 

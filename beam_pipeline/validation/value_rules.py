@@ -138,4 +138,6 @@ def binding_rule(table: CodeTable, code: str, severity: str) -> Check:
         return concept
     if code in ("Coding", "Quantity"):
         return coding
+    # For a fast path (compiler.py): a text in these codes gets no issue; None: no text does.
+    coded.bare_codes = None if table.open_systems or table.missing else table.bare_codes  # type: ignore[attr-defined]
     return coded
