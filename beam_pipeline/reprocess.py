@@ -36,7 +36,7 @@ from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
 from beam_pipeline.contracts.reprocess_progress import PROGRESS_SECONDS, ProgressMeter  # noqa: E402
 from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
-from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, WOULD_WRITE_MESSAGES, summary  # noqa: E402
+from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, WOULD_WRITE_MESSAGES, final_summary  # noqa: E402
 from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
     JobSettings,
     launch_options,
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "job_name": settings.job_name,
         "state": str(state),
-        **summary(job_counters(result), dry_run=flags.dry_run),
+        **final_summary(lambda: job_counters(result), dry_run=flags.dry_run, ended_done=str(state).endswith("DONE")),
     }
     # One line for launchers (the Airflow operator) to read: counts and codes, never content.
     print(json.dumps(report, sort_keys=True), flush=True)

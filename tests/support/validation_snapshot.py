@@ -1,6 +1,6 @@
 """What the validator says about a fixed corpus, pinned: every golden and sample resource of the shipped
-mappings and one synthetic resource per profile, each unbroken and in every broken variant
-(validation_variants.py), validated against the profiles it claims.
+mappings and one synthetic resource per profile, each unbroken, in every broken variant and
+every edit (validation_variants.py), validated against the profiles it claims.
 
 The pinned file holds one digest per corpus resource over its variants' issues and must-support findings
 (paths, keys, severities, details, in order) and not-checked list (paths and keys), so a change to the validator that
@@ -41,10 +41,11 @@ def corpus() -> list[tuple[str, str, dict[str, Any]]]:
 def results(name: str, profile: str, resource: dict[str, Any]) -> list[list[Any]]:
     """[label, issues, must-support, not-checked] of the resource and each broken variant of it."""
     from beam_pipeline.validation import validate
-    from tests.support.validation_variants import variants
+    from tests.support.validation_variants import broken_variants, edited_variants
 
+    changed = broken_variants(resource, profile) + edited_variants(resource, profile)
     out = []
-    for label, broken in [("unbroken", resource), *variants(resource)]:
+    for label, broken in [("unbroken", resource), *((v.label, v.resource) for v in changed)]:
         result = validate(broken, profile)
         out.append(
             [

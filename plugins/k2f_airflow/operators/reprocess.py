@@ -88,7 +88,7 @@ class ReportReprocessOperator(TemplatedSettings):
         self.dry_run = dry_run
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from beam_pipeline.contracts.reprocess_summary import summary
+        from beam_pipeline.contracts.reprocess_summary import final_summary
         from k2f_airflow.hooks.jobs import jobs_hook
 
         cfg = self.settings
@@ -106,7 +106,7 @@ class ReportReprocessOperator(TemplatedSettings):
             "job_name": str(self.job_name),
             "job_id": job_id,
             "state": state,
-            **summary(jobs.counters(job_id), dry_run=dry_run),
+            **final_summary(lambda: jobs.counters(job_id), dry_run=dry_run, ended_done=state == "DONE"),
         }
         summarize(context, json.dumps(report, sort_keys=True))
         if state != "DONE":

@@ -160,23 +160,28 @@ def test_the_report_is_the_ended_jobs_summary_from_its_counters(context):
     jobs.counters.return_value = {
         "reprocess/objects_read": 3,
         "reprocess/messages": 300,
-        "write_to_fhir_store/messages_written": 290,
+        "write_to_fhir_store/messages_written": 291,
         "write_to_fhir_store/messages_unchanged": 5,
         "write_to_fhir_store/messages_superseded": 4,
-        "dead_letter/reprocess.corrupt_archive_line": 1,
-        "reprocess_dry_run/messages_would_write": 7,
+        "dead_letter/reprocess.corrupt_archive_line": 1,  # a line, not a message
+        "reprocess_dry_run/messages_would_write": 300,
     }
-    report = _report(context, jobs, {"dry_run": False})
-    assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 290
+    with mock.patch("beam_pipeline.contracts.reprocess_summary.time.sleep") as slept:
+        report = _report(context, jobs, {"dry_run": False})
+    assert slept.call_count == 1 and report["accounted"] is True  # two reads that agree and add up
+    assert report["job_id"] == "job-7" and report["messages"] == 300 and report["written"] == 291
     assert (report["unchanged"], report["superseded"]) == (5, 4) and report["dry_run"] is False
     assert report["failed"] == {"reprocess.corrupt_archive_line": 1}
     assert json.loads(context["ti"].xcom["summary"]) == report
-    jobs.counters.assert_called_once_with("job-7")
-    dry = _report(context, jobs, {"dry_run": True})  # the param rendered as text
-    assert dry["dry_run"] is True and dry["would_write_messages"] == 7
+    assert {c.args for c in jobs.counters.call_args_list} == {("job-7",)}
+    with mock.patch("beam_pipeline.contracts.reprocess_summary.time.sleep"):
+        dry = _report(context, jobs, {"dry_run": True})  # the param rendered as text
+    assert dry["dry_run"] is True and dry["would_write_messages"] == 300
     jobs.state.return_value = "FAILED"
+    jobs.counters.reset_mock()
     with pytest.raises(AirflowFailException, match="ended FAILED"):
         _report(context, jobs, {"dry_run": False})
+    jobs.counters.assert_called_once_with("job-7")  # no waiting on a job that did not finish
 
 
 def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_steps():

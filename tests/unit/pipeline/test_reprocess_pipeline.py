@@ -275,3 +275,35 @@ def test_detached_the_command_prints_the_job_and_returns(tmp_path, capsys):
     assert main([*argv, "--job_name=reprocess-detached"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["job_name"] == "reprocess-detached" and "state" in printed and "messages" not in printed
+
+
+def _counters(messages: int, written: int, corrupt: int = 1) -> dict[str, int]:
+    return {
+        "reprocess/messages": messages,
+        "write_to_fhir_store/messages_written": written,
+        "dead_letter/reprocess.corrupt_archive_line": corrupt,
+        "parse_and_validate/filtered": 2,
+        "dead_letter/validate.missing_source_id": 3,
+    }
+
+
+def test_a_summary_read_before_the_runner_merged_its_last_counters_is_waited_out():
+    from beam_pipeline.contracts.reprocess_summary import accounted, final_summary, summary
+
+    # Prism reported a 5,000-message reprocess DONE with 1,597 written: its last bundles' counters came later.
+    reads = iter([_counters(100, 40), _counters(100, 95), _counters(100, 95)])
+    slept: list[float] = []
+    report = final_summary(lambda: next(reads), sleep=slept.append)
+    assert report["written"] == 95 and report["accounted"] is True and slept == [1.0, 1.0]
+    assert not accounted(summary(_counters(100, 94)))  # one message without an outcome
+    assert not accounted(summary(_counters(100, 96)))  # one outcome too many
+
+
+def test_counters_that_never_add_up_are_reported_after_the_timeout_marked_so():
+    from beam_pipeline.contracts.reprocess_summary import final_summary
+
+    slept: list[float] = []
+    report = final_summary(lambda: _counters(100, 50), timeout=5, sleep=slept.append)
+    assert report["accounted"] is False and report["written"] == 50 and sum(slept) == 5
+    failed = final_summary(lambda: _counters(100, 50), ended_done=False, sleep=slept.append)
+    assert failed["accounted"] is False and sum(slept) == 5  # a failed job: one read, no wait
