@@ -22,6 +22,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import apache_beam as beam  # noqa: E402
-from apache_beam.runners.runner import PipelineResult  # noqa: E402
+from apache_beam.runners.runner import PipelineResult, PipelineState  # noqa: E402
 
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
@@ -142,6 +143,34 @@ def _job_id(result: PipelineResult) -> str | None:
     return job_id() if callable(job_id) else getattr(result, "_job_id", None)
 
 
+# How often the job's state is asked for once the runner's wait has given up.
+STATE_POLL_SECONDS = 5.0
+
+
+def _deadline_exceeded(exc: Exception) -> bool:
+    code = getattr(exc, "code", None)
+    return callable(code) and getattr(code(), "name", "") == "DEADLINE_EXCEEDED"
+
+
+def wait_for_end(
+    result: PipelineResult, poll: float = STATE_POLL_SECONDS, sleep: Callable[[float], None] = time.sleep
+) -> str:
+    """The job's final state. A portable runner's wait (Prism's) gives up with DEADLINE_EXCEEDED after
+    --job_server_timeout (300 s by default) on a longer batch job, which runs on: its state is then asked
+    for every `poll` seconds until it ends."""
+    try:
+        return result.wait_until_finish()
+    except Exception as exc:
+        if not _deadline_exceeded(exc):
+            raise
+        log.info("the runner's wait gave up (its job service timeout); asking the job's state instead")
+    while True:
+        state = result.state
+        if PipelineState.is_terminal(state):
+            return state
+        sleep(poll)
+
+
 class Progress:
     """While the job runs, a line of progress every `seconds` from its counters (contracts/
     reprocess_progress.py), on a daemon thread; the runner answering no metrics yet is no error."""
@@ -221,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     log.info("reprocess %s submitted; waiting for it to end", settings.job_name)
     with Progress(result):
-        state = result.wait_until_finish()
+        state = wait_for_end(result)
     report = {
         "job_name": settings.job_name,
         "state": str(state),

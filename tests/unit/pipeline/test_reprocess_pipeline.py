@@ -307,3 +307,34 @@ def test_counters_that_never_add_up_are_reported_after_the_timeout_marked_so():
     assert report["accounted"] is False and report["written"] == 50 and sum(slept) == 5
     failed = final_summary(lambda: _counters(100, 50), ended_done=False, sleep=slept.append)
     assert failed["accounted"] is False and sum(slept) == 5  # a failed job: one read, no wait
+
+
+class _Deadline(Exception):
+    def code(self) -> object:
+        import grpc
+
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class _LongJob:
+    """A portable runner's result on a job longer than its job service timeout."""
+
+    def __init__(self, states: list[str], error: Exception) -> None:
+        self._states, self._error = iter(states), error
+
+    def wait_until_finish(self) -> str:
+        raise self._error
+
+    @property
+    def state(self) -> str:
+        return next(self._states)
+
+
+def test_a_job_longer_than_the_runners_wait_is_waited_for_by_its_state():
+    from beam_pipeline.reprocess import wait_for_end
+
+    slept: list[float] = []
+    job = _LongJob(["RUNNING", "RUNNING", "DONE"], _Deadline())
+    assert wait_for_end(job, poll=2, sleep=slept.append) == "DONE" and slept == [2, 2]
+    with pytest.raises(ValueError, match="not a deadline"):
+        wait_for_end(_LongJob(["DONE"], ValueError("not a deadline")), sleep=slept.append)
