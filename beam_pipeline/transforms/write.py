@@ -133,8 +133,8 @@ class _WriteBundlesFn(beam.DoFn):
         self._settled = {kind: counter(f"messages_{kind}") for kind in SETTLED_OUTCOMES}
         # What the client actually sent: its bundles (with their sizes), retries, splits and lookups.
         self._sent = {name: counter(name) for name in ("bundles", "retries", "splits", "lookups")}
-        self._bundle_size = beam.metrics.Metrics.distribution("write_to_fhir_store", "bundle_size")
-        self._flush_latency = beam.metrics.Metrics.distribution("write_to_fhir_store", "flush_latency_ms")
+        self._bundle_size = beam.metrics.Metrics.distribution(WRITE_METRICS, "bundle_size")
+        self._flush_latency = beam.metrics.Metrics.distribution(WRITE_METRICS, "flush_latency_ms")
 
     def setup(self) -> None:
         # One client per DoFn instance: its keep-alive pool and cached token live as long as the worker.

@@ -1,13 +1,14 @@
 """Waiting on the triggerer until a reprocess has ended, with its progress in the task log meanwhile.
 
-The STOPPED wait of JobStateTrigger, plus, about once a minute while the job runs, a progress line from its
-counters as the runner reports them (Prism's job service, Dataflow's jobs.getMetrics): messages done, the
-rate since the last line, error records (contracts/reprocess_progress.py). The triggerer's log lines of a
-deferred task go to that task's log.
+The STOPPED wait of JobStateTrigger, plus, about once a minute while the job runs (in the sensor's own looks
+and in the deferred wait alike), a progress line from its counters as the runner reports them (Prism's job
+service, Dataflow's jobs.getMetrics): messages done, the rate since the last line, error records
+(contracts/reprocess_progress.py). The triggerer's log lines of a deferred task go to that task's log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -26,6 +27,9 @@ class ReprocessWaitTrigger(JobStateTrigger):
         self.meter = ProgressMeter(progress_seconds)
         # Seconds of any origin; a test sets its own.
         self.clock = time.monotonic
+        # The runner's asyncio hooks ask no counters: the deferred wait reads them through the blocking hook,
+        # built once, in a thread.
+        self._counters_hook: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         classpath, kwargs = super().serialize()
@@ -36,6 +40,21 @@ class ReprocessWaitTrigger(JobStateTrigger):
         if event is None:
             self.log_progress(hook)
         return event
+
+    async def acheck(self, hook: Any) -> dict[str, Any] | None:  # noqa: ANN401  (an asyncio jobs hook)
+        event = await super().acheck(hook)
+        if event is None and self.meter.due(self.clock()):
+            await asyncio.to_thread(self._log_progress_blocking)
+        return event
+
+    def _log_progress_blocking(self) -> str | None:
+        try:
+            if self._counters_hook is None:
+                self._counters_hook = self.hook()
+        except Exception as exc:  # noqa: BLE001  (as log_progress: the wait is what matters)
+            self.log.info("reprocess progress: the job's counters could not be read (%s)", type(exc).__name__)
+            return None
+        return self.log_progress(self._counters_hook)
 
     def log_progress(self, hook: Any) -> str | None:  # noqa: ANN401
         """Logs (and returns) the progress line when one is due and the runner answers."""

@@ -308,3 +308,31 @@ def test_the_reprocess_wait_defers_to_the_progress_trigger_with_the_stopped_wait
     assert kwargs["poll_seconds"] == 15 and kwargs["progress_seconds"] == 60
     assert kwargs["local_job_endpoint"] == "127.0.0.1:8073"
     assert isinstance(ReprocessWaitTrigger(**kwargs), ReprocessWaitTrigger)  # what the triggerer rebuilds
+
+
+class AsyncRunningReprocess:
+    """RunningReprocess's waiting question over asyncio, as the triggerer's hook asks it (no counters)."""
+
+    def __init__(self, running: RunningReprocess) -> None:
+        self._running = running
+
+    async def active_jobs(self, name: str) -> list[JobInfo]:
+        return self._running.active_jobs(name)
+
+
+def test_the_deferred_wait_logs_the_progress_lines_too():
+    import asyncio
+
+    from k2f_airflow.triggers.job_state import JobStateTrigger
+
+    trigger, clock, log, logging_to = _wait_trigger()
+    running = RunningReprocess(clock, ends_at=290.0)
+    event = None
+    with logging_to, mock.patch.object(JobStateTrigger, "hook", return_value=running) as blocking:
+        while event is None:  # the trigger's loop: a look every 15 s through the asyncio hook
+            event = asyncio.run(trigger.acheck(AsyncRunningReprocess(running)))
+            clock["now"] += 15.0
+    lines = [line for line in log.lines if line.startswith("reprocess progress:")]
+    assert len(lines) == 5 and lines[1].startswith("reprocess progress: 602 messages done of 700 read")
+    assert blocking.call_count == 1  # the counters' hook is built once for the wait
+    assert event == {"status": "success", "job_name": "kafka-to-fhir-reprocess-x", "state": "STOPPED"}
