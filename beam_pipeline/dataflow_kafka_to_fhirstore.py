@@ -90,7 +90,8 @@ def process_steps(
 ) -> dict[str, Any]:
     """The steps every source feeds (Kafka, or a reprocess's bounded read): parse, map, write, dead-letter.
     `extra_failures` are the source's own error records, dead-lettered beside the steps'. Returns each
-    outcome, and the messages dead-lettered ("dead_lettered") once their records are written."""
+    outcome, the messages dead-lettered ("dead_lettered") once their records are written, and the write
+    step's tally ("write_tally", transforms/tally.py)."""
     parsed, mapped = parse_and_map(messages, settings)
     write_order = compiled(settings.mapping.mappings).write_order
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
@@ -105,6 +106,7 @@ def process_steps(
         "failed": failures,
         "filtered": parsed.filtered,
         "dead_lettered": dead_lettered,
+        "write_tally": written.tally,
     }
 
 

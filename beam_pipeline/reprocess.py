@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,23 @@ if __package__ in (None, ""):
 import apache_beam as beam  # noqa: E402
 from apache_beam.runners.runner import PipelineResult, PipelineState  # noqa: E402
 
+from beam_pipeline.contracts.bucket_layout import bucket_name, reprocess_summary_name  # noqa: E402
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_REPROCESS_JOB_NAME  # noqa: E402
+from beam_pipeline.contracts.outcome import DEAD_LETTER_METRICS  # noqa: E402
 from beam_pipeline.contracts.reprocess_progress import PROGRESS_SECONDS, ProgressMeter  # noqa: E402
 from beam_pipeline.contracts.reprocess_source import ReprocessSource, reprocess_source  # noqa: E402
-from beam_pipeline.contracts.reprocess_summary import DRY_RUN_NAMESPACE, WOULD_WRITE_MESSAGES, final_summary  # noqa: E402
+from beam_pipeline.contracts.reprocess_summary import (  # noqa: E402
+    DRY_RUN_NAMESPACE,
+    FILTERED,
+    NAMESPACE,
+    SUMMARY_WAIT_SECONDS,
+    WOULD_WRITE_MESSAGES,
+    final_summary,
+    from_counts,
+    metric_key,
+    wait_for_counts,
+)
 from beam_pipeline.dataflow_kafka_to_fhirstore import (  # noqa: E402
     JobSettings,
     launch_options,
@@ -52,7 +64,7 @@ from beam_pipeline.job_flags import (  # noqa: E402
     add_topics_flag,
     normalize_argv,
 )
-from beam_pipeline.transforms.outputs import FAILED  # noqa: E402
+from beam_pipeline.transforms.outputs import FAILED, TALLY  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MappedMessage  # noqa: E402
 from beam_pipeline.transforms.read_history import (  # noqa: E402
     MESSAGES,
@@ -60,6 +72,7 @@ from beam_pipeline.transforms.read_history import (  # noqa: E402
     read_archive,
     read_raw_files,
 )
+from beam_pipeline.transforms.tally import CountAs, SummariseReprocess, Tally  # noqa: E402
 
 log = logging.getLogger("kafka_to_fhir.reprocess")
 
@@ -98,33 +111,70 @@ def read_source(
     )
 
 
-def _count_would_write(mapped: MappedMessage) -> None:
-    beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, WOULD_WRITE_MESSAGES).inc()
+def _count_would_write(mapped: MappedMessage) -> Iterable[tuple[str, int]]:
+    tally = Tally(DRY_RUN_NAMESPACE)
+    tally.inc(WOULD_WRITE_MESSAGES)
     for resource in mapped.resources:
         rtype = resource.resource.get("resourceType") if isinstance(resource.resource, dict) else None
-        beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, f"would_write.{rtype or 'unknown'}").inc()
+        tally.inc(f"would_write.{rtype or 'unknown'}")
+    return tally.take()
 
 
-def _count_would_fail(record: ErrorRecord) -> None:
+def _count_would_fail(record: ErrorRecord) -> Iterable[tuple[str, int]]:
     # Stage and code are fixed vocabularies, never data, so they are safe as metric names.
-    beam.metrics.Metrics.counter(DRY_RUN_NAMESPACE, f"would_fail.{record.stage}.{record.code}").inc()
+    tally = Tally(DRY_RUN_NAMESPACE)
+    tally.inc(f"would_fail.{record.stage}.{record.code}")
+    return tally.take()
+
+
+def _dead_lettered_as(record: ErrorRecord) -> tuple[str, int]:
+    # DeadLetter's own counter's name (it counts the same record as it writes it).
+    return metric_key(DEAD_LETTER_METRICS, f"{record.stage}.{record.code}"), 1
 
 
 def build_reprocess(
-    pipeline: beam.Pipeline, source: ReprocessSource, settings: JobSettings, *, dry_run: bool = False
+    pipeline: beam.Pipeline,
+    source: ReprocessSource,
+    settings: JobSettings,
+    *,
+    dry_run: bool = False,
+    launch_ms: int | None = None,
 ) -> dict[str, Any]:
     """The reprocess graph: the bounded read, then the streaming job's steps (no archive, no offset commit);
-    a dry run stops after MapToFhir and only counts."""
-    at_s = time.time()
+    a dry run stops after MapToFhir and only counts. Either ends with SummariseReprocess, which writes the
+    summary object (reprocess_summary_name(job name, launch_ms)) to the error bucket when one is set."""
+    at_s = time.time() if launch_ms is None else launch_ms / 1000
     read = read_source(pipeline, source, settings, at_s)
     messages = read[MESSAGES]
     if dry_run:
         parsed, mapped = parse_and_map(messages, settings)
-        _ = mapped.mapped | "CountWouldWrite" >> beam.Map(_count_would_write)
         failures = (parsed.invalid, mapped.failed, read[FAILED]) | "AllFailures" >> beam.Flatten()
-        _ = failures | "CountWouldFail" >> beam.Map(_count_would_fail)
-        return {"mapped": mapped.mapped, "failed": failures, "filtered": parsed.filtered}
-    return process_steps(messages, settings, extra_failures=[read[FAILED]])
+        outputs: dict[str, Any] = {"mapped": mapped.mapped, "failed": failures, "filtered": parsed.filtered}
+        counted = [
+            mapped.mapped | "CountWouldWrite" >> beam.FlatMap(_count_would_write),
+            failures | "CountWouldFail" >> beam.FlatMap(_count_would_fail),
+        ]
+        done = failures
+    else:
+        outputs = process_steps(messages, settings, extra_failures=[read[FAILED]])
+        counted = [
+            outputs["write_tally"],
+            outputs["failed"] | "CountFailed" >> beam.Map(_dead_lettered_as),
+        ]
+        done = outputs["dead_lettered"]
+    if settings.error_bucket:
+        tallies = (
+            read[TALLY],
+            messages | "TallyMessages" >> CountAs(metric_key(NAMESPACE, "messages")),
+            outputs["filtered"] | "CountFiltered" >> CountAs(FILTERED),
+            *counted,
+        )
+        launched = int(at_s * 1000)
+        outputs["summary"] = tallies | "SummariseReprocess" >> SummariseReprocess(
+            settings.error_bucket, settings.job_name, launched, settings.storage_client, after=done
+        )
+        outputs["summary_name"] = reprocess_summary_name(settings.job_name, launched)
+    return outputs
 
 
 def job_counters(result: PipelineResult) -> dict[str, int]:
@@ -132,7 +182,7 @@ def job_counters(result: PipelineResult) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in result.metrics().query()["counters"]:
         value = item.committed if item.committed is not None else item.attempted
-        key = f"{item.key.metric.namespace}/{item.key.metric.name}"
+        key = metric_key(item.key.metric.namespace, item.key.metric.name)
         # A counter is reported per step that increments it: the summary wants the job's total.
         out[key] = out.get(key, 0) + int(value or 0)
     return out
@@ -169,6 +219,23 @@ def wait_for_end(
         if PipelineState.is_terminal(state):
             return state
         sleep(poll)
+
+
+def wait_for_summary_object(
+    settings: JobSettings,
+    name: str,
+    timeout: float = SUMMARY_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, int] | None:
+    """The counts of the job's summary object `name` in the error bucket once it exists (wait_for_counts)."""
+    bucket: list[Any] = []
+
+    def read() -> bytes:
+        if not bucket:
+            bucket.append(settings.storage_client().bucket(bucket_name(settings.error_bucket)))
+        return bucket[0].blob(name).download_as_bytes()
+
+    return wait_for_counts(read, name, timeout=timeout, sleep=sleep)
 
 
 class Progress:
@@ -238,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         options = launch_options(beam_argv, streaming=False, default_job_name=DEFAULT_REPROCESS_JOB_NAME)
         settings = step_settings(options)
         pipeline = beam.Pipeline(options=options)
-        build_reprocess(pipeline, source, settings, dry_run=flags.dry_run)
+        outputs = build_reprocess(pipeline, source, settings, dry_run=flags.dry_run)
     except ValueError as exc:
         # Messages name the flag or secret field to fix; they never carry a secret's value.
         print(f"error: {exc}", file=sys.stderr)
@@ -246,19 +313,25 @@ def main(argv: list[str] | None = None) -> int:
     result = pipeline.run()
     if flags.detach:
         # The ids name no patient and no secret; the waiting and the summary are the caller's.
-        print(json.dumps({"job_name": settings.job_name, "job_id": _job_id(result), "state": str(result.state)}))
+        detached = {"job_name": settings.job_name, "job_id": _job_id(result), "state": str(result.state)}
+        print(json.dumps({**detached, "summary_object": outputs.get("summary_name")}))
         return 0
     log.info("reprocess %s submitted; waiting for it to end", settings.job_name)
+    done = False
+    counts = None
     with Progress(result):
         state = wait_for_end(result)
-    report = {
-        "job_name": settings.job_name,
-        "state": str(state),
-        **final_summary(lambda: job_counters(result), dry_run=flags.dry_run, ended_done=str(state).endswith("DONE")),
-    }
+        done = str(state).endswith("DONE")
+        if done and outputs.get("summary_name"):
+            counts = wait_for_summary_object(settings, outputs["summary_name"])
+    if counts is not None:
+        summary = from_counts(counts, dry_run=flags.dry_run)
+    else:
+        summary = final_summary(lambda: job_counters(result), dry_run=flags.dry_run, ended_done=done)
+    report = {"job_name": settings.job_name, "state": str(state), **summary}
     # One line for launchers (the Airflow operator) to read: counts and codes, never content.
     print(json.dumps(report, sort_keys=True), flush=True)
-    return 0 if str(state).endswith("DONE") else 1
+    return 0 if done else 1
 
 
 if __name__ == "__main__":

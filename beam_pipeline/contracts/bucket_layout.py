@@ -4,6 +4,7 @@
     <error bucket>/errors/stage=S/topic=T/date=D/<window>-pane-shard-<job>-<launch>.ndjson
     <error bucket>/replayed/... and quarantine/...: the replay's twins of an errors/ object, same relative name
     <archive bucket>/control/job=J/drain.json: the local drain's request to job J (beam_pipeline/delivery)
+    <error bucket>/reprocess/job=J/launch=L/summary.json: what reprocess job J, launched at L, did
 
 The pipeline builds these paths (ArchiveRaw, DeadLetter) and the Airflow side lists and parses them
 (health, replay): one definition for both.
@@ -20,6 +21,7 @@ ERRORS_PREFIX = "errors"
 REPLAYED_PREFIX = "replayed"
 QUARANTINE_PREFIX = "quarantine"
 CONTROL_PREFIX = "control"
+REPROCESS_PREFIX = "reprocess"
 # The date partition of a message whose Kafka timestamp no calendar can name (year 10000, ...), and what a
 # name without a partition key reads as.
 UNKNOWN = "unknown"
@@ -55,6 +57,18 @@ def error_partition(record: ErrorRecord) -> str:
 def drain_marker_name(job_name: str) -> str:
     """The object a local drain writes to ask job `job_name` to stop taking messages."""
     return f"{CONTROL_PREFIX}/job={job_name}/drain.json"
+
+
+def reprocess_summary_prefix(job_name: str) -> str:
+    """Where the summaries of every launch of reprocess job `job_name` are."""
+    return f"{REPROCESS_PREFIX}/job={job_name}/"
+
+
+def reprocess_summary_name(job_name: str, launch_ms: int) -> str:
+    """The summary a reprocess job writes when everything else it does is done (launch_ms: its launch time,
+    so that a rerun under the same name never reads an earlier run's summary). Zero-padded: the newest
+    launch sorts last."""
+    return f"{reprocess_summary_prefix(job_name)}launch={launch_ms:015d}/summary.json"
 
 
 def partition_value(name: str, key: str) -> str:

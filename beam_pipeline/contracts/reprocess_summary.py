@@ -1,13 +1,26 @@
-"""A reprocess's summary, made of its job's counters: what the reprocess command prints when the job ends and
-the k2f_reprocess DAG reports (counts and codes only, never content)."""
+"""A reprocess's summary: what the reprocess command prints when the job ends and the k2f_reprocess DAG
+reports (counts and codes only, never content). It is made of the job's counts by "namespace/name": the
+tally the job writes as its summary object (transforms/tally.py), or, without one, its counters.
+
+The summary object (contracts/bucket_layout.reprocess_summary_name):
+    {"job_name": "...", "launch_ms": 1765000000000, "counts": {"reprocess/messages": 5000, ...}}
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from beam_pipeline.contracts.outcome import DEAD_LETTER_METRICS, REPROCESS, SETTLED_OUTCOMES, WRITE_METRICS
+
+log = logging.getLogger(__name__)
+
+# How long a summary object is waited for once the runner says the job is DONE: Prism says so before its
+# worker pool's last bundles have run (a 5,000-message job stored for another 25 s).
+SUMMARY_WAIT_SECONDS = 300.0
 
 # The counters' namespaces: the bounded read's (transforms/read_history.py) and a dry run's.
 NAMESPACE = "reprocess"
@@ -15,6 +28,65 @@ DRY_RUN_NAMESPACE = "reprocess_dry_run"
 # A dry run's count of the messages it would write (beside would_write.<type> per resource).
 WOULD_WRITE_MESSAGES = "messages_would_write"
 FILTERED = "parse_and_validate/filtered"
+
+
+def metric_key(namespace: str, name: str) -> str:
+    """A count's name in a summary: its counter's namespace and name."""
+    return f"{namespace}/{name}"
+
+
+def summary_object(job_name: str, launch_ms: int, counts: dict[str, int]) -> bytes:
+    """The summary object's bytes."""
+    doc = {"job_name": job_name, "launch_ms": launch_ms, "counts": dict(sorted(counts.items()))}
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def counts_of(body: bytes) -> dict[str, int]:
+    """The counts a summary object holds; ValueError when it is not one."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError("not a reprocess summary object: not JSON") from exc
+    counts = doc.get("counts") if isinstance(doc, dict) else None
+    if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+        raise ValueError("not a reprocess summary object: 'counts' is not an object of integers")
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def wait_for_counts(
+    read: Callable[[], bytes],
+    what: str,
+    *,
+    timeout: float = SUMMARY_WAIT_SECONDS,
+    poll: float = 1.0,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[str, int] | None:
+    """The counts of the summary object `read` returns, read again every `poll` seconds while it raises (not
+    written yet, or the bucket briefly unreachable); None after `timeout`, or at once when the object is
+    not a summary (the summary then comes from the counters). `what` names the object in the log."""
+    sleep = sleep or time.sleep
+    waited = 0.0
+    while True:
+        try:
+            body = read()
+        except Exception as exc:  # noqa: BLE001  (the bucket's client raises its own types)
+            if waited >= timeout:
+                log.error("no reprocess summary object %s after %.0f s (%s)", what, waited, type(exc).__name__)
+                return None
+        else:
+            try:
+                return counts_of(body)
+            except ValueError as exc:
+                log.error("the reprocess summary object %s is not one (%s)", what, exc)
+                return None
+        sleep(poll)
+        waited += poll
+
+
+def from_counts(counts: dict[str, int], *, dry_run: bool = False) -> dict[str, Any]:
+    """The summary of a job's summary object: exact, so `accounted` is checked, never waited for."""
+    report = summary(counts, dry_run=dry_run)
+    return {**report, "accounted": accounted(report), "from": "summary object"}
 
 
 def settled(counters: dict[str, int], outcome: str) -> int:
@@ -93,7 +165,7 @@ def final_summary(
     sleep = sleep or time.sleep
     current = summary(read_counters(), dry_run=dry_run)
     if not ended_done:
-        return {**current, "accounted": accounted(current)}
+        return {**current, "accounted": accounted(current), "from": "counters"}
     waited = 0.0
     while True:
         previous = current
@@ -102,4 +174,4 @@ def final_summary(
         current = summary(read_counters(), dry_run=dry_run)
         settled = current == previous and accounted(current)
         if settled or waited >= timeout:
-            return {**current, "accounted": settled}
+            return {**current, "accounted": settled, "from": "counters"}

@@ -19,6 +19,9 @@ MAPPED = "mapped"
 WRITTEN = "written"
 # MapToFhir and WriteToFhirStore: their error records, which DeadLetter writes.
 FAILED = "failed"
+# WriteToFhirStore and a reprocess's reads: ("namespace/name", n) pairs, what their counters counted, as data
+# (transforms/tally.py).
+TALLY = "tally"
 
 
 def _output(result: tuple[Any, ...], key: int | slice | str) -> Any:  # noqa: ANN401  (a PCollection or a slice)
@@ -47,9 +50,11 @@ class MapResult(NamedTuple):
 
 
 class WriteResult(NamedTuple):
-    """WriteToFhirStore's outputs: the RawMessage of each message written, ErrorRecord."""
+    """WriteToFhirStore's outputs: the RawMessage of each message written, ErrorRecord, and the tally of
+    what it did ("namespace/name", n), which a reprocess's summary adds up (the streaming job reads none)."""
 
     written: beam.PCollection
     failed: beam.PCollection
+    tally: beam.PCollection
 
     __getitem__ = _output

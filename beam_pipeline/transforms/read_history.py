@@ -30,7 +30,8 @@ from beam_pipeline.contracts.error_record import MAX_PARTITION, ErrorRecord, Kaf
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS, UNREADABLE_OBJECT
 from beam_pipeline.contracts.reprocess_summary import NAMESPACE
 from beam_pipeline.raw_message import RawMessage
-from beam_pipeline.transforms.outputs import FAILED
+from beam_pipeline.transforms.outputs import FAILED, TALLY
+from beam_pipeline.transforms.tally import Tally
 from beam_pipeline.transforms.windowed_files import default_storage_client
 
 GS = "gs://"
@@ -150,8 +151,14 @@ class _ReadLinesFn(beam.DoFn):
 
     def setup(self) -> None:
         self._client = _LazyClient(self._reading.storage_client)
+        self._tally = Tally(NAMESPACE)
 
     def process(self, path: str) -> Iterable[Any]:
+        yield from self._object(path)
+        for pair in self._tally.take():
+            yield pvalue.TaggedOutput(TALLY, pair)
+
+    def _object(self, path: str) -> Iterable[Any]:
         line_number = 0
         try:
             with self._reading.open(path, self._client) as handle:
@@ -161,12 +168,12 @@ class _ReadLinesFn(beam.DoFn):
             detail = f"{path} could not be read after {line_number} lines ({type(exc).__name__})"
             yield self._reading.failure(path, None, UNREADABLE_OBJECT, detail, b"")
             return
-        counter("objects_read").inc()
+        self._tally.inc("objects_read")
 
     def _line(self, path: str, line_number: int, line: bytes) -> Iterable[Any]:
         if not line.strip():
             return
-        counter("lines_read").inc()
+        self._tally.inc("lines_read")
         try:
             message = self._reading.decode(path, line_number, line)
         except CorruptArchiveLine as exc:
@@ -179,7 +186,7 @@ class _ReadLinesFn(beam.DoFn):
             yield self._reading.failure(path, line_number, CORRUPT_ARCHIVE_LINE, detail, line)
             return
         if not self._reading.keep(message):
-            counter("outside_range").inc()
+            self._tally.inc("outside_range")
             return
         yield TimestampedValue(message, self._reading.at_s)
 
@@ -194,10 +201,15 @@ def _decode_archive_line(_path: str, _line_number: int, line: bytes) -> RawMessa
 
 
 class _FirstPerCoordinatesFn(beam.DoFn):
-    def process(self, element: tuple[tuple[str, int, int], Iterable[RawMessage]]) -> Iterable[RawMessage]:
+    def setup(self) -> None:
+        self._tally = Tally(NAMESPACE)
+
+    def process(self, element: tuple[tuple[str, int, int], Iterable[RawMessage]]) -> Iterable[Any]:
         copies = list(element[1])
         if len(copies) > 1:
-            counter("duplicate_lines").inc(len(copies) - 1)
+            self._tally.inc("duplicate_lines", len(copies) - 1)
+            for pair in self._tally.take():
+                yield pvalue.TaggedOutput(TALLY, pair)
         counter("messages").inc()
         yield copies[0]
 
@@ -221,10 +233,10 @@ class ReadObjects(beam.PTransform):
             listed.paths
             # One object per element on any worker: a day's archive is thousands of objects.
             | "SpreadObjects" >> beam.Reshuffle()
-            | "ReadLines" >> beam.ParDo(_ReadLinesFn(self._reading)).with_outputs(FAILED, main=MESSAGES)
+            | "ReadLines" >> beam.ParDo(_ReadLinesFn(self._reading)).with_outputs(FAILED, TALLY, main=MESSAGES)
         )
         failed = (listed[FAILED], read[FAILED]) | "SourceFailures" >> beam.Flatten()
-        return {MESSAGES: read[MESSAGES], FAILED: failed}
+        return {MESSAGES: read[MESSAGES], FAILED: failed, TALLY: read[TALLY]}
 
 
 def read_archive(
@@ -251,9 +263,11 @@ def read_archive(
         | "ByCoordinates" >> beam.Map(lambda m: ((m.topic, m.partition, m.offset), m))
         | "KeepLaunchTime" >> beam.WindowInto(GlobalWindows(), timestamp_combiner=TimestampCombiner.OUTPUT_AT_EARLIEST)
         | "GroupCopies" >> beam.GroupByKey()
-        | "FirstCopy" >> beam.ParDo(_FirstPerCoordinatesFn())
+        | "FirstCopy" >> beam.ParDo(_FirstPerCoordinatesFn()).with_outputs(TALLY, main=MESSAGES)
     )
-    return {MESSAGES: messages, FAILED: read[FAILED]}
+    copies = messages[TALLY] | "TallyInGlobalWindow" >> beam.WindowInto(GlobalWindows())
+    tally = (read[TALLY], copies) | "ReadTallies" >> beam.Flatten()
+    return {MESSAGES: messages[MESSAGES], FAILED: read[FAILED], TALLY: tally}
 
 
 def read_raw_files(
@@ -275,7 +289,7 @@ def read_raw_files(
     reading = LineReading(decode, lambda _path: topic, lambda _m: True, job_name, at_s, storage_client)
     read = pipeline | "ReadRawFiles" >> ReadObjects([pattern], reading)
     messages = read[MESSAGES] | "CountMessages" >> beam.Map(_counted)
-    return {MESSAGES: messages, FAILED: read[FAILED]}
+    return {MESSAGES: messages, FAILED: read[FAILED], TALLY: read[TALLY]}
 
 
 def _counted(message: RawMessage) -> RawMessage:

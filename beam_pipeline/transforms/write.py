@@ -44,7 +44,8 @@ from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.secret_manager import access_secret
 from beam_pipeline.transforms import coders  # noqa: F401  (registers the coders of the types crossing the Reshuffle)
 from beam_pipeline.transforms.elements import MappedMessage
-from beam_pipeline.transforms.outputs import FAILED, WRITTEN, WriteResult
+from beam_pipeline.transforms.outputs import FAILED, TALLY, WRITTEN, WriteResult
+from beam_pipeline.transforms.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +126,9 @@ class _WriteBundlesFn(beam.DoFn):
         def counter(name: str) -> Any:  # noqa: ANN401  (a Beam metrics counter)
             return beam.metrics.Metrics.counter(WRITE_METRICS, name)
 
-        self._written = counter("resources_written")
-        self._created = counter("resources_created")
-        self._superseded = counter("superseded")
-        self._unchanged = counter("unchanged")
-        self._failed = counter("messages_failed")
-        self._settled = {kind: counter(f"messages_{kind}") for kind in SETTLED_OUTCOMES}
+        # Outcomes (messages_<outcome>, messages_failed) and what the store did per resource: counters that a
+        # reprocess also reads as data (the TALLY output).
+        self._tally = Tally(WRITE_METRICS)
         # What the client actually sent: its bundles (with their sizes), retries, splits and lookups.
         self._sent = {name: counter(name) for name in ("bundles", "retries", "splits", "lookups")}
         self._bundle_size = beam.metrics.Metrics.distribution(WRITE_METRICS, "bundle_size")
@@ -216,10 +214,10 @@ class _WriteBundlesFn(beam.DoFn):
         for index, (mapped, timestamp) in enumerate(pending):
             failure = first_failure.get(index)
             if failure is None:
-                self._settled[settled_as(settled.get(index, ()))].inc()
+                self._tally.inc(f"messages_{settled_as(settled.get(index, ()))}")
                 yield WindowedValue(mapped.message, timestamp, GLOBAL)
                 continue
-            self._failed.inc()
+            self._tally.inc("messages_failed")
             record = failed_message.error_record(
                 mapped.message,
                 origin=origins[index],
@@ -232,6 +230,8 @@ class _WriteBundlesFn(beam.DoFn):
                 operation_outcome=failure.operation_outcome,
             )
             yield pvalue.TaggedOutput(FAILED, WindowedValue(record, timestamp, GLOBAL))
+        for pair in self._tally.take():
+            yield pvalue.TaggedOutput(TALLY, WindowedValue(pair, pending[-1][1], GLOBAL))
 
     def _write(
         self, messages: list[MappedMessage], origins: list[ReplayOrigin], settled: dict[int, list[WriteOutcome]]
@@ -260,13 +260,10 @@ class _WriteBundlesFn(beam.DoFn):
             for outcome in client.write(items):
                 if outcome.ok:
                     settled.setdefault(outcome.key, []).append(outcome)
-                    self._written.inc()
-                    if outcome.created:
-                        self._created.inc()
-                    if outcome.superseded:
-                        self._superseded.inc()
-                    if outcome.unchanged:
-                        self._unchanged.inc()
+                    self._tally.inc("resources_written")
+                    self._tally.inc("resources_created", outcome.created)
+                    self._tally.inc("superseded", outcome.superseded)
+                    self._tally.inc("unchanged", outcome.unchanged)
                 elif outcome.error is not None:
                     first_failure.setdefault(outcome.key, outcome.error)
                     refused = refused or outcome.error.http_status in CREDENTIALS_REFUSED_STATUSES
@@ -310,7 +307,7 @@ class WriteToFhirStore(beam.PTransform):
             | "SpreadOverWorkers" >> beam.Reshuffle().with_input_types(MappedMessage).with_output_types(MappedMessage)
             | "WriteBundles"
             >> beam.ParDo(_WriteBundlesFn(self._config, self._job_name, self._read_secret, self._write_order))
-            .with_output_types(RawMessage, **{FAILED: ErrorRecord})
-            .with_outputs(FAILED, main=WRITTEN)
+            .with_output_types(RawMessage, **{FAILED: ErrorRecord, TALLY: tuple[str, int]})
+            .with_outputs(FAILED, TALLY, main=WRITTEN)
         )
-        return WriteResult(written=results[WRITTEN], failed=results[FAILED])
+        return WriteResult(written=results[WRITTEN], failed=results[FAILED], tally=results[TALLY])

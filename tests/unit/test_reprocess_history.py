@@ -128,6 +128,10 @@ def test_an_unchanged_pass_wants_the_same_versions_and_resources_a_later_message
 
 
 def test_summary_problems_name_each_figure_that_differs():
-    got = {"written": 4, "unchanged": 0, "failed": {"reprocess.corrupt_archive_line": 1}}
+    exact = {"from": "summary object", "accounted": True}
+    got = {"written": 4, "unchanged": 0, "failed": {"reprocess.corrupt_archive_line": 1}, **exact}
     assert summary_problems(got, {"written": 4, "failed": {"reprocess.corrupt_archive_line": 1}}) == []
     assert summary_problems(got, {"written": 5, "unchanged": 0}) == ["written: 4, expected 5"]
+    # A summary of the job's counters is not exact, even when its figures are right.
+    counted = {**got, "from": "counters"}
+    assert summary_problems(counted, {"written": 4}) == ["from: 'counters', expected 'summary object'"]

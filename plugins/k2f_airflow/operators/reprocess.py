@@ -5,12 +5,15 @@ progress in the log, and reporting its summary."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import XComArg
 from airflow.sdk.exceptions import AirflowFailException
 
+from beam_pipeline.contracts.bucket_layout import reprocess_summary_prefix
 from beam_pipeline.contracts.reprocess_source import ReprocessSource
+from beam_pipeline.contracts.reprocess_summary import SUMMARY_WAIT_SECONDS
 from k2f_airflow.config import K2fConfig
 from k2f_airflow.operators.common import TemplatedSettings, summarize
 from k2f_airflow.operators.launch import PipelineFromSettingsOperator
@@ -75,9 +78,27 @@ class WaitForReprocessSensor(JobStoppedSensor):
         return super()._wait(context, ReprocessWaitTrigger(**settings), timeout)
 
 
+def newest_summary_object(cfg: K2fConfig, job_name: str) -> Callable[[], bytes]:
+    """A reader of the newest summary object job `job_name` wrote to the error bucket (a job name's later
+    launch sorts last); it raises FileNotFoundError while there is none."""
+    from k2f_airflow.hooks.gcs import StorageHook
+
+    bucket = StorageHook(cfg.gcp_conn_id).bucket(cfg.error_bucket)
+
+    def read() -> bytes:
+        names = sorted(blob.name for blob in bucket.list_blobs(prefix=reprocess_summary_prefix(job_name)))
+        if not names:
+            raise FileNotFoundError(f"no summary object under {reprocess_summary_prefix(job_name)}")
+        return bucket.blob(names[-1]).download_as_bytes()
+
+    return read
+
+
 class ReportReprocessOperator(TemplatedSettings):
-    """The ended job's summary from its counters (contracts/reprocess_summary.py), in the task log and as the
-    XCom `return_value`; the job is found by its id (Dataflow: the Beam operator's XCom) or its name."""
+    """The ended job's summary (contracts/reprocess_summary.py), in the task log and as the XCom
+    `return_value`: from the summary object the job wrote when its work was done, waited for when the runner
+    reported the job ended first (Prism does); from its counters when it wrote none. The job is found by its
+    id (Dataflow: the Beam operator's XCom) or its name."""
 
     template_fields = (*TemplatedSettings.template_fields, "job_name", "job_id", "dry_run")
 
@@ -88,7 +109,7 @@ class ReportReprocessOperator(TemplatedSettings):
         self.dry_run = dry_run
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from beam_pipeline.contracts.reprocess_summary import final_summary
+        from beam_pipeline.contracts.reprocess_summary import final_summary, from_counts, wait_for_counts
         from k2f_airflow.hooks.jobs import jobs_hook
 
         cfg = self.settings
@@ -102,12 +123,15 @@ class ReportReprocessOperator(TemplatedSettings):
         # Rendered from "{{ params.dry_run }}": the text of a boolean.
         dry_run = self.dry_run in (True, "True", "true")
         state = jobs.state(job_id)
-        report = {
-            "job_name": str(self.job_name),
-            "job_id": job_id,
-            "state": state,
-            **final_summary(lambda: jobs.counters(job_id), dry_run=dry_run, ended_done=state == "DONE"),
-        }
+        counts = None
+        if state == "DONE":
+            read = newest_summary_object(cfg, str(self.job_name))
+            counts = wait_for_counts(read, f"of {self.job_name}", timeout=SUMMARY_WAIT_SECONDS)
+        if counts is not None:
+            summary = from_counts(counts, dry_run=dry_run)
+        else:
+            summary = final_summary(lambda: jobs.counters(job_id), dry_run=dry_run, ended_done=state == "DONE")
+        report = {"job_name": str(self.job_name), "job_id": job_id, "state": state, **summary}
         summarize(context, json.dumps(report, sort_keys=True))
         if state != "DONE":
             raise AirflowFailException(f"reprocess {self.job_name} ended {state}: its log on the runner says why")

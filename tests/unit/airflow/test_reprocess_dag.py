@@ -143,14 +143,48 @@ def test_run_reprocess_refuses_wrong_params_when_rendered(context):
         _rendered(LOCAL, context, {"to": "2026-12-03"})
 
 
-def _report(context, jobs, params):  # noqa: ANN001, ANN202
-    """report_reprocess as the DAG declares it, rendered with the run's `params`, on a runner with `jobs`."""
+def _report(context, jobs, params, bucket=None, wait=0):  # noqa: ANN001, ANN202
+    """report_reprocess as the DAG declares it, rendered with the run's `params`, on a runner with `jobs`,
+    its error bucket `bucket` (empty by default), waiting `wait` seconds for a summary object."""
+    from tests.unit.airflow.test_replay import Bucket
+
     op = ReportReprocessOperator(
         task_id="report_reprocess", job_name="kafka-to-fhir-reprocess-x", dry_run="{{ params.dry_run }}", config=LOCAL
     )
     op = rendered(op, {**context, "params": params})
-    with mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs):
+    storage = mock.MagicMock()
+    storage.return_value.bucket.return_value = bucket if bucket is not None else Bucket()
+    with (
+        mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
+        mock.patch("k2f_airflow.hooks.gcs.StorageHook", storage),
+        mock.patch("k2f_airflow.operators.reprocess.SUMMARY_WAIT_SECONDS", wait),
+    ):
         return op.execute(context)
+
+
+def test_the_report_is_the_summary_object_the_job_wrote_waited_for_and_the_newest_launchs(context):
+    from beam_pipeline.contracts.reprocess_summary import summary_object
+    from tests.unit.airflow.test_replay import Bucket
+
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
+    jobs.jobs_named.return_value = [JobInfo("job-7", "kafka-to-fhir-reprocess-x", "DONE")]
+    jobs.state.return_value = "DONE"
+    bucket = Bucket()
+    prefix = "reprocess/job=kafka-to-fhir-reprocess-x/"
+    counts = {"reprocess/messages": 300, "write_to_fhir_store/messages_written": 300}
+    looks: list[float] = []
+
+    def written_after_two_looks(seconds: float) -> None:
+        looks.append(seconds)
+        if len(looks) == 2:  # the runner said DONE before the job's last bundles had run (Prism does)
+            bucket.put(f"{prefix}launch=000001765000999999/summary.json", summary_object("x", 2, counts))
+            bucket.put(f"{prefix}launch=000001765000000000/summary.json", summary_object("x", 1, {"a/b": 9}))
+
+    with mock.patch("beam_pipeline.contracts.reprocess_summary.time.sleep", side_effect=written_after_two_looks):
+        report = _report(context, jobs, {"dry_run": False}, bucket=bucket, wait=60)
+    assert len(looks) == 2 and (report["messages"], report["written"]) == (300, 300)
+    assert (report["accounted"], report["from"]) == (True, "summary object")
+    jobs.counters.assert_not_called()
 
 
 def test_the_report_is_the_ended_jobs_summary_from_its_counters(context):

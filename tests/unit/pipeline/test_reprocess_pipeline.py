@@ -18,7 +18,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_pipeline.contracts.error_record import from_json
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
 from beam_pipeline.contracts.reprocess_source import ReprocessSource
-from beam_pipeline.contracts.reprocess_summary import summary
+from beam_pipeline.contracts.reprocess_summary import counts_of, summary
 from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
@@ -38,6 +38,13 @@ class _Blob:
 
     def upload_from_string(self, body: bytes, **_kwargs: object) -> None:
         OBJECTS[self._bucket][self._name] = body
+
+    def download_as_bytes(self) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        if self._name not in OBJECTS[self._bucket]:
+            raise NotFound(self._name)
+        return OBJECTS[self._bucket][self._name]
 
 
 class _Bucket:
@@ -119,16 +126,19 @@ def _run(source: ReprocessSource, root: str, *, dry_run: bool, check=None, bundl
         check(outputs)
     result = p.run()
     result.wait_until_finish()
-    return summary(job_counters(result), dry_run=dry_run)
+    counted = summary(job_counters(result), dry_run=dry_run)
+    # The job's summary object says what its counters say (the direct runner keeps every counter).
+    (body,) = [body for name, body in OBJECTS["errors"].items() if name.startswith("reprocess/job=reprocess-unit/")]
+    assert summary(counts_of(body), dry_run=dry_run) == counted
+    return counted
+
+
+def _objects(prefix: str) -> dict[str, bytes]:
+    return {name: body for name, body in OBJECTS["errors"].items() if name.startswith(prefix)}
 
 
 def _error_records() -> list:
-    return [
-        from_json(line)
-        for name, body in OBJECTS["errors"].items()
-        if name.startswith("errors/")
-        for line in body.decode().splitlines()
-    ]
+    return [from_json(line) for body in _objects("errors/").values() for line in body.decode().splitlines()]
 
 
 def test_a_reprocess_writes_the_range_once_each_and_dead_letters_the_rest(archive, store):
@@ -164,7 +174,8 @@ def test_a_reprocess_writes_the_range_once_each_and_dead_letters_the_rest(archiv
     assert PHI not in corrupt.detail and PHI in corrupt.payload  # the line is kept, where patient data may be
     # Nothing is archived again: the only objects written are error records.
     assert set(OBJECTS) == {"errors"}
-    assert {name.split("/")[1] for name in OBJECTS["errors"]} == {f"stage={REPROCESS}", "stage=validate"}
+    assert {name.split("/")[1] for name in _objects("errors/")} == {f"stage={REPROCESS}", "stage=validate"}
+    assert len(OBJECTS["errors"]) == len(_objects("errors/")) + 1  # and the summary
 
 
 def test_a_dry_run_counts_per_type_and_code_and_writes_nothing(archive, store):
@@ -174,7 +185,7 @@ def test_a_dry_run_counts_per_type_and_code_and_writes_nothing(archive, store):
     assert got["would_fail"] == {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1, "validate.missing_source_id": 1}
     assert got["filtered"] == 1 and got["messages"] == 6 and got["objects_read"] == 3
     assert store.batches == 0 and not store.authorizations  # the FHIR store was never asked anything
-    assert not OBJECTS
+    assert not _objects("errors/") and set(OBJECTS) == {"errors"}  # its summary only
 
 
 def test_raw_files_are_messages_with_their_file_and_line_as_coordinates(tmp_path, store):
@@ -338,3 +349,36 @@ def test_a_job_longer_than_the_runners_wait_is_waited_for_by_its_state():
     assert wait_for_end(job, poll=2, sleep=slept.append) == "DONE" and slept == [2, 2]
     with pytest.raises(ValueError, match="not a deadline"):
         wait_for_end(_LongJob(["DONE"], ValueError("not a deadline")), sleep=slept.append)
+
+
+def test_the_command_waits_for_the_jobs_summary_object_and_reads_its_counts(tmp_path):
+    from beam_pipeline.contracts.reprocess_summary import from_counts, summary_object
+    from beam_pipeline.reprocess import wait_for_summary_object
+
+    settings = _settings(str(tmp_path))
+    name = "reprocess/job=reprocess-unit/launch=000000000000001/summary.json"
+    counts = _counters(100, 95)
+    slept: list[float] = []
+
+    def appear_on_third_look(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:  # the runner said DONE before its last bundles ran (Prism)
+            OBJECTS["errors"][name] = summary_object("reprocess-unit", 1, counts)
+
+    assert wait_for_summary_object(settings, name, sleep=appear_on_third_look) == counts
+    assert slept == [1.0, 1.0]
+    report = from_counts(counts)
+    assert (report["written"], report["accounted"], report["from"]) == (95, True, "summary object")
+    assert from_counts(_counters(100, 94))["accounted"] is False  # one message without an outcome
+
+
+def test_without_a_summary_object_the_command_gives_up_after_its_wait(tmp_path, caplog):
+    from beam_pipeline.reprocess import wait_for_summary_object
+
+    settings = _settings(str(tmp_path))
+    slept: list[float] = []
+    assert wait_for_summary_object(settings, "reprocess/none.json", timeout=3, sleep=slept.append) is None
+    assert sum(slept) == 3 and "no reprocess summary object reprocess/none.json after 3 s" in caplog.text
+    OBJECTS["errors"]["reprocess/odd.json"] = b'{"counts": {"reprocess/messages": "many"}}'
+    assert wait_for_summary_object(settings, "reprocess/odd.json", sleep=slept.append) is None
+    assert sum(slept) == 3  # a malformed object is not waited for

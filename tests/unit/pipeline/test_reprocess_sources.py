@@ -227,6 +227,7 @@ def test_a_line_whose_reading_fails_unexpectedly_costs_only_that_line(tmp_path):
     path.write_bytes(b"first\n" + good.archive_line().encode() + b"\n")
     read = _ReadLinesFn(LineReading(decode, lambda _p: "patients", lambda _m: True, "job", 0.0))
     read.setup()
-    bad, kept = list(read.process(str(path)))
+    bad, kept, *tally = list(read.process(str(path)))
+    assert [t.value for t in tally] == [("reprocess/lines_read", 2), ("reprocess/objects_read", 1)]
     assert (bad.value.value.code, "(RecursionError)" in bad.value.value.detail) == (CORRUPT_ARCHIVE_LINE, True)
     assert kept.value == good

@@ -15,6 +15,7 @@ from beam_pipeline.contracts.outcome import MappedResource
 from beam_pipeline.fhir_store import AuthConfig, FhirStoreConfig, errors
 from beam_pipeline.raw_message import RawMessage
 from beam_pipeline.transforms import write
+from beam_pipeline.transforms.outputs import FAILED, TALLY
 from beam_pipeline.transforms.parse_and_map import MappedMessage
 from beam_pipeline.transforms.write import _WriteBundlesFn, source_time_ms
 
@@ -77,8 +78,19 @@ def _run(fn: _WriteBundlesFn, messages: list[MappedMessage]) -> tuple[list, list
     fn.start_bundle()
     out = [o for m in messages for o in fn.process(m, timestamp=0)] + list(fn.finish_bundle())
     written = [o.value for o in out if isinstance(o, WindowedValue)]
-    failed = [o.value.value for o in out if not isinstance(o, WindowedValue)]
+    failed = [o.value.value for o in out if not isinstance(o, WindowedValue) and o.tag == FAILED]
     return written, failed
+
+
+def _tally(fn: _WriteBundlesFn, messages: list[MappedMessage]) -> dict[str, int]:
+    fn.start_bundle()
+    out = [o for m in messages for o in fn.process(m, timestamp=0)] + list(fn.finish_bundle())
+    tally: dict[str, int] = {}
+    for o in out:
+        if not isinstance(o, WindowedValue) and o.tag == TALLY:
+            name, n = o.value.value
+            tally[name] = tally.get(name, 0) + n
+    return tally
 
 
 def test_the_worker_reads_the_secret_in_setup_and_again_when_it_is_due(store, monkeypatch):
@@ -147,6 +159,30 @@ def test_a_message_older_than_the_stored_data_is_settled_without_a_write(store):
     store.stored_source_time = NOW_MS - 1  # older data: this message replaces it
     written, failed = _run(fn, [_message(1, "a", timestamp_ms=NOW_MS)])
     assert [m.offset for m in written] == [1] and not failed and store.batches == 1
+    fn.teardown()
+
+
+def test_the_write_steps_tally_is_what_it_counted_one_outcome_per_message(store, monkeypatch):
+    fn = _WriteBundlesFn(FhirStoreConfig(base_url="http://fhir.test/fhir"), "job")
+    fn.setup()
+    store.stored_source_time = NOW_MS + 1  # newer data for every patient: each message superseded
+    assert _tally(fn, [_message(0, "a", timestamp_ms=NOW_MS)]) == {
+        "write_to_fhir_store/messages_superseded": 1,
+        "write_to_fhir_store/resources_written": 1,
+        "write_to_fhir_store/superseded": 1,
+    }
+    store.stored_source_time = None
+    assert _tally(fn, [_message(1, "b", timestamp_ms=NOW_MS), _message(2, "c", timestamp_ms=NOW_MS)]) == {
+        "write_to_fhir_store/messages_written": 2,
+        "write_to_fhir_store/resources_written": 2,
+        "write_to_fhir_store/resources_created": 2,
+    }
+
+    def explode(items):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fn._client, "write", explode)
+    assert _tally(fn, [_message(2, "c")]) == {"write_to_fhir_store/messages_failed": 1}
     fn.teardown()
 
 
