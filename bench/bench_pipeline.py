@@ -11,6 +11,8 @@ In one run, on the running local stack (`make up`; HAPI as it is configured, val
 2. pipeline: the job is started on Prism and warmed up, then the messages are published to Kafka as
    fast as the producer goes; throughput is messages over the time from the first produce to the last
    Patient readable in HAPI;
+   the job writes through a counting proxy (dev/fault_proxy.py): the store requests per 1,000 messages of
+   the burst, by kind (batch bundles, guard searches), and the entries per batch bundle;
 3. latency: then --paced-messages are published at --paced-rate (below the job's capacity, so no
    queueing), then --half-ceiling-seconds of messages at half the ceiling measured in 1.; latency per
    message is HAPI's meta.lastUpdated minus the produce time (same machine clock), reported as p50 and
@@ -28,8 +30,10 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,6 +43,7 @@ import httpx  # noqa: E402
 
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem  # noqa: E402
 from beam_pipeline.us_core import Ok, TransformConfig, transform  # noqa: E402
+from dev.fault_proxy import FaultProxy, Seen  # noqa: E402
 from dev.latency import latencies, percentile, produce, stored_at  # noqa: E402
 from dev.local_stack import (  # noqa: E402
     cancel_job,
@@ -97,9 +102,12 @@ def pipeline(
     run = uuid.uuid4().hex[:8]
     topic, system = f"bench-{run}", f"urn:k2f-bench:pipeline-{run}"
     create_topics(kafka_plain(env), [topic], partitions=4)
+    # The job writes through a counting proxy: what it asks of the store, per message of the burst.
+    base = urlsplit(env["FHIR_BASE_URL"])
+    proxy = FaultProxy(f"{base.scheme}://{base.netloc}").start()
     job_id = launch_local_job(
         env, f"bench-{run}", [topic], f"--kafka_consumer_group=bench-{run}", f"--source_id_system={system}",
-        f"--bundle_size={bundle_size}",
+        f"--bundle_size={bundle_size}", f"--fhir_base_url={proxy.url}{base.path}",
     )  # fmt: skip
     try:
         producer = Producer({**kafka_plain(env), "linger.ms": 5})
@@ -111,10 +119,12 @@ def pipeline(
         total = len(warmup)
 
         cpu_before = service_cpu_seconds(env)
+        proxy.clear()
         burst = produce(producer, topic, rows, per_second=None)
         total += len(rows)
         wait_for(lambda: fhir_count(env, system) >= total, 1800, "every message in HAPI", poll=1)
         cpu = {k: v - cpu_before.get(k, 0.0) for k, v in service_cpu_seconds(env).items()}
+        requests = request_kinds(proxy.seen, base.path)
         stored = stored_at(env, system)
         started, finished = min(burst.values()), max(stored[i] for i in burst)
         result: dict[str, Any] = {
@@ -122,6 +132,7 @@ def pipeline(
             "burst": latencies(burst, stored),
             "cpu": cpu,
             "wall": finished - started,
+            "requests": requests,
             "paced": [],
         }
         for phase, (count, rate) in enumerate(paced):
@@ -133,6 +144,22 @@ def pipeline(
         return result
     finally:
         cancel_job(env, job_id)
+        proxy.stop()
+
+
+def request_kinds(seen: Iterable[Seen], base_path: str) -> dict[str, int]:
+    """The store requests by kind: batch bundles (POST to the base), searches, the rest."""
+    kinds: dict[str, int] = {}
+    for request in seen:
+        path = urlsplit(request.path).path.rstrip("/")
+        if request.method == "POST" and path == base_path.rstrip("/"):
+            kind = "batch bundles"
+        elif path.endswith("/_search") or request.method == "GET" and "?" in request.path:
+            kind = "searches"
+        else:
+            kind = f"other ({request.method})"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 def _p50_p99(ordered: list[float]) -> str:
@@ -184,6 +211,13 @@ def main() -> None:
     print(f"  burst of {args.messages} (queueing included): {_p50_p99(r['burst'])}")
     for count, rate, measured in r["paced"]:
         print(f"  paced, {count} at {rate:.1f}/s: {_p50_p99(measured)}")
+    per_thousand = 1000 / args.messages
+    asked = ", ".join(f"{kind} {n * per_thousand:.1f}" for kind, n in sorted(r["requests"].items()))
+    bundles = r["requests"].get("batch bundles", 0)
+    print(f"store requests per 1,000 messages of the burst: {asked or 'none'}")
+    print(
+        f"  entries per batch bundle: {args.messages / bundles if bundles else float('nan'):.1f} (Patients / bundles)"
+    )
     print(f"CPU seconds per service while the burst went through ({r['wall']:.0f} s wall, {os.cpu_count()} cores):")
     for name, seconds in sorted(r["cpu"].items(), key=lambda kv: -kv[1]):
         if seconds >= 0.5:

@@ -109,6 +109,9 @@ class PreparedEntry:
     # Set on entries built by guarded_entry: "create" (ifNoneExist) or "update" (ifMatch); a conflict
     # answer to such an entry means "read again and decide again", not a failure.
     guard: str | None = None
+    # A guarded create sent without reading the store first (guard.py): its 200 is no race, but the read
+    # it skipped.
+    unread: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,17 @@ def is_guarded(entry: PreparedEntry, mode: str) -> bool:
     )
 
 
+def guarded_create(entry: PreparedEntry, *, unread: bool = False) -> PreparedEntry:
+    """A guarded entry as a create of its resource unless one with its identifier exists (If-None-Exist):
+    what to send when the store holds none, and what answers 200 without writing when it does. `unread`:
+    sent without reading the store first."""
+    _, rtype, _, _ = entry.identity or ("", entry.resource_type, "", "")
+    query = entry.entry["request"]["url"].split("?", 1)[1]
+    request: dict[str, Any] = {"method": "POST", "url": rtype, "ifNoneExist": query}
+    created = _rebuilt(entry, dict(entry.entry["resource"]), request, "create", f"POST {rtype} (guarded create)")
+    return replace(created, unread=unread)
+
+
 def guarded_entry(entry: PreparedEntry, matches: Sequence[Mapping[str, Any]]) -> PreparedEntry | Mapping[str, Any]:
     """What to send for a guarded entry given the stored resources matching its identifier, or the stored
     resource itself when it holds newer data (the entry is superseded and nothing is sent).
@@ -261,12 +275,10 @@ def guarded_entry(entry: PreparedEntry, matches: Sequence[Mapping[str, Any]]) ->
     """
     if len(matches) > 1:
         return entry
+    if not matches:
+        return guarded_create(entry)
     _, rtype, _, _ = entry.identity or ("", entry.resource_type, "", "")
     resource = dict(entry.entry["resource"])
-    if not matches:
-        query = entry.entry["request"]["url"].split("?", 1)[1]
-        request: dict[str, Any] = {"method": "POST", "url": rtype, "ifNoneExist": query}
-        return _rebuilt(entry, resource, request, "create", f"POST {rtype} (guarded create)")
     stored = matches[0]
     stored_time = stored_source_time(stored)
     if stored_time is not None and entry.source_time_ms is not None and stored_time > entry.source_time_ms:

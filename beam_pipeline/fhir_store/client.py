@@ -150,13 +150,17 @@ class FhirStoreClient:
         attempts = {e.position: 0 for e in entries}
         try:
             todo = entries
-            for _ in range(self.config.retry.max_attempts):
+            rounds = self.config.retry.max_attempts
+            while todo and rounds > 0:
                 send = self._guard.decide(items, todo, attempts, results)
+                unread = {e.position for e in send if e.unread}
                 self._bundles.write(items, send, attempts, results)
                 todo = self._guard.lost_races(todo, results)
-                if not todo:
-                    break
-                self.stats.add("conflicts", len(todo))
+                found = sum(1 for e in todo if e.position in unread)
+                self.stats.add("unread_creates_found", found)
+                self.stats.add("conflicts", len(todo) - found)
+                # Creates sent without a read cost no try: those whose resource exists are read now.
+                rounds -= 0 if unread else 1
         except Exception as exc:  # noqa: BLE001  (a defect here must cost this bundle a retry, not its messages)
             # The type only: an exception's message may quote data.
             log.error("FHIR store: unexpected %s writing a bundle; its entries stay retryable", type(exc).__name__)

@@ -16,6 +16,8 @@ class ClientStats:
         "entries_ok",
         "entries_failed",
         "lookups",
+        "unread_creates",
+        "unread_creates_found",
         "superseded",
         "unchanged",
         "conflicts",

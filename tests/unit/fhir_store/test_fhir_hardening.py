@@ -178,7 +178,11 @@ def test_an_older_write_after_a_newer_one_is_superseded_and_leaves_the_newer_dat
     writes_before = len(_posts(server))
     older = client.write([_timed("P1", 1_000, "Older")])[0]
     assert older.ok and older.superseded and older.resource_id == newer.resource_id
-    assert len(_posts(server)) == writes_before  # nothing was sent to be written
+    # The last read found nothing, so the older one went out unread, as a create the store refused to
+    # repeat (it holds the identifier); then read, it was superseded. Nothing else was sent.
+    sent = [e["request"] for p in _posts(server)[writes_before:] for e in p.body["entry"]]
+    assert sent == [{"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn%3Ak2f-test%3Amrn%7CP1"}]
+    assert client.stats.snapshot()["unread_creates_found"] == 1
     stored = _stored(server, "P1")
     assert stored["name"][0]["family"] == "Newer" and stored["meta"]["versionId"] == "1"
     assert bundles.stored_source_time(stored) == 2_000
@@ -234,6 +238,8 @@ def test_one_call_with_old_and_new_of_one_patient_keeps_the_newest(server, make_
 def test_a_write_that_loses_a_race_is_decided_again(server, make_client):
     client = make_client()
     client.write([_timed("P1", 1_000, "First")])
+    # A write of an identifier the store holds: the client reads before it writes from now on.
+    client.write([_timed("P1", 1_500, "Second")])
     raced = {"done": False}
 
     def sneak_in_a_newer_write(request, _):
