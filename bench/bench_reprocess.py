@@ -190,9 +190,16 @@ def rate(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> 
     history = History(env, "rate", n, args.per_object, corrupt=False)
     ceiling_rate = ceiling(env, synthetic_rows(n, seed=12, id_prefix=f"c{uuid.uuid4().hex[:6]}-"), args.bundle_size)
     summary, seconds = history.reprocess("rate", f"--bundle_size={args.bundle_size}", loopback=args.loopback)
+    ended = time.time()
     check("rate: summary", summary_problems(summary, {"messages": n, "written": n, "failed": {}}), failures)
     times = stored_at(env, history.system)
-    span = max(times.values()) - min(times.values()) if len(times) > 1 else float("nan")
+    first, last = (min(times.values()), max(times.values())) if times else (float("nan"), float("nan"))
+    span = last - first if len(times) > 1 else float("nan")
+    print(
+        f"   {seconds:.0f} s in all: {first - (ended - seconds):.0f} s from submission to the first Patient stored "
+        f"(the job starting, listing, reading and de-duplicating the archive), {span:.0f} s writing, "
+        f"{ended - last:.0f} s from the last Patient stored to the command's end (the summary)"
+    )
     print(f"d. rate over {n} messages in {history.objects} objects, bundle size {args.bundle_size}:")
     print(f"{'':44} {'Patients/s':>10} {'of ceiling':>10}")
     print(f"{'ceiling: client straight to HAPI':44} {ceiling_rate:10.1f}")

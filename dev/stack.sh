@@ -18,6 +18,19 @@ up() {
   for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${services[$i]}"); done
   if ((${#failed[@]})); then die "not healthy: ${failed[*]} (logs in $K2F_LOG_DIR)"; fi
   log "stack up in $((SECONDS - t0))s: ${services[*]}"
+  disk_warning
+}
+
+# The services' data only grows (HAPI's H2 file grew to 73 GB over a few sessions of benchmarks and filled
+# the disk, which every service then failed on): say so while there is room to act.
+LOW_DISK_MB="${LOW_DISK_MB:-5000}"
+disk_warning() {
+  local free
+  free="$(df -Pm "$K2F_STATE_DIR" | awk 'NR == 2 {print $4}')"
+  if [[ -n "$free" ]] && ((free < LOW_DISK_MB)); then
+    log "WARNING: ${free} MB free under $K2F_STATE_DIR; 'make status' shows each service's data: 'make down'," \
+      "then remove .stack/data/<service> to start that service empty (HAPI's is the one that grows)"
+  fi
 }
 
 down() {
@@ -50,9 +63,10 @@ strays() {
 }
 
 status() {
-  printf '%-20s %-8s %-10s\n' SERVICE HEALTHY PSS_MB
+  printf '%-20s %-8s %-10s %-10s\n' SERVICE HEALTHY PSS_MB DATA_MB
   for s in "$@"; do
-    local ok=no rss=-
+    local ok=no rss=- data=-
+    [[ -d "$K2F_STATE_DIR/data/$s" ]] && data="$(du -sm "$K2F_STATE_DIR/data/$s" 2>/dev/null | cut -f1)"
     bash "$(svc_script "$s")" health >/dev/null 2>&1 && ok=yes
     if [[ -f "$K2F_RUN_DIR/$s.pid" ]]; then
       # The whole process group (setsid in start_bg), as PSS so pages that forked workers share are
@@ -62,8 +76,9 @@ status() {
               awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true
             done | awk '{s += $1} END {printf "%d", s / 1024}')
     fi
-    printf '%-20s %-8s %-10s\n' "$s" "$ok" "$rss"
+    printf '%-20s %-8s %-10s %-10s\n' "$s" "$ok" "$rss" "$data"
   done
+  disk_warning
   local found
   found="$(strays)"
   if [[ -n "$found" ]]; then
