@@ -396,14 +396,15 @@ class _Compiler:
                 return f"is_false({self.expr(node.target)})"
         if node.kind == "literal" and isinstance(node.value, bool):
             return repr(node.value)
-        literal = _literal_comparison(node)
-        if literal is not None:
-            target, function, value = literal
-            return f"{function}({self.expr(target)}, {value!r})"
+        # count() first: `x.count() > 1` is also a comparison with a literal, and len() answers it directly.
         counted = _count_comparison(node)
         if counted is not None:
             target, operator, number = counted
             return f"(len({self.expr(target)}) {operator} {number!r})"
+        literal = _literal_comparison(node)
+        if literal is not None:
+            target, function, value = literal
+            return f"{function}({self.expr(target)}, {value!r})"
         return f"truth({self.expr(node)})"
 
     def criterion(self, node: Node) -> tuple[str, str]:
@@ -540,6 +541,40 @@ def compile_expression(text: str, focus: str = "r", *, condition: bool = False) 
         frozenset(compiler.fields),
         frozenset(compiler.paths),
     )
+
+
+@dataclass(frozen=True)
+class Single:
+    """The fast path of an expression that reads one field of an item (`family`, `use.lower()` inside a
+    template's `_for`): `raw` is Python source of the field's value as the record holds it; when that is
+    text, `text` (source over the stripped text) is the expression's one item, and the collection is
+    `[text]` when not empty, else `[]` (`text` is a format string: `{}` stands for that text); when it is None the collection is empty. Any other value (a list, a
+    number, an object) is not answered here: the caller runs the general code (runtime.get and friends)."""
+
+    raw: str
+    text: str
+
+
+# What the fast path applies to the item's text, as runtime.f_lower and f_upper do to one text item.
+_SINGLE_CALLS = {"lower": "{}.lower()", "upper": "{}.upper()"}
+
+
+def single_field(text: str, focus: str) -> Single | None:
+    """The fast path of `text` over the item named `focus`, or None when it is not one field of the item
+    (optionally lower()/upper()-ed): the general code is then the only code. The record itself (focus
+    `r`) has none: its fields are read once into the F table."""
+    if focus == "r":
+        return None
+    try:
+        tree = parse(text)
+    except FhirPathError:
+        return None
+    post = "{}"
+    if tree.kind == "call" and tree.value in _SINGLE_CALLS and not tree.args and tree.target is not None:
+        post, tree = _SINGLE_CALLS[tree.value], tree.target
+    if tree.kind != "name" or tree.target is not None:
+        return None
+    return Single(f"({focus}.get({tree.value!r}) if type({focus}) is dict else None)", post)
 
 
 def evaluate(

@@ -738,3 +738,4 @@ NAMESPACE: dict[str, Any] = {}
 
 NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})
 NAMESPACE["NO_TEXT"] = NO_TEXT
+NAMESPACE["PLACEHOLDERS"] = PLACEHOLDERS
