@@ -295,7 +295,7 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, focus: str) -> None:
+    def __init__(self, focus: str, *, memoise: bool = False) -> None:
         self.focus = focus
         self.variables: set[str] = set()
         self.translations: set[str] = set()
@@ -304,11 +304,19 @@ class _Compiler:
         self.fields: set[str] = set()
         self.paths: set[str] = set()
         self.depth = 0
+        self.memo_off = not memoise  # also inside a memoised expression: its parts are not memoised again
+        self.substitute: Node | None = None  # the read a memoised expression takes as its argument `c`
 
     def focus_item(self) -> str:
         return self.focus if self.depth == 0 else f"i{self.depth}"
 
     def expr(self, node: Node) -> str:
+        if node is self.substitute:
+            return "c"
+        if not self.memo_off:
+            read = _memo_read(node)
+            if read is not None:
+                return self.memoised(node, read)
         if node.kind in ("binary", "unary") and _constant(node):
             # Literals only (e.g. a code list `'home' | 'work'`): worked out once, here.
             source = self.expr_uncached(node)
@@ -356,6 +364,18 @@ class _Compiler:
             return self.call(node)
         raise FhirPathError(f"unsupported expression ({kind})", node.column)
 
+    def memoised(self, node: Node, read: Node) -> str:
+        """An expression whose only input is one read of the record (or of the focus item), and that calls
+        terminology or a regex: its value for one text is the same for every message, so it is worked out
+        once per text (runtime.memo; the key is the expression's own source) and reused."""
+        value = self.expr(read)  # registers the field it reads
+        self.memo_off, self.substitute = True, read
+        try:
+            inner = self.expr(node)
+        finally:
+            self.memo_off, self.substitute = False, None  # (only reached with memoising on)
+        return f"memo(tx, {inner!r}, {value}, lambda c: {inner})"
+
     def field_path(self, node: Node) -> str | None:
         """`a.b.c` read from the record: its dotted text, registered with its prefixes (the same path is
         usually read by several expressions of a mapping: nested messages would walk it each time)."""
@@ -388,6 +408,11 @@ class _Compiler:
             # The collection's one boolean, read directly.
             return self.expr(node)[1:-1]
         if node.kind == "call" and node.target is not None and not node.args:
+            item_field = node.target.kind == "name" and node.target.target is None
+            if item_field and node.value in ("exists", "empty") and not (self.depth == 0 and self.focus == "r"):
+                # A field of the focus item tested without making its collection (runtime.has).
+                found = f"has({self.focus_item()}, {node.target.value!r})"
+                return found if node.value == "exists" else f"(not {found})"
             if node.value == "exists":
                 return f"bool({self.expr(node.target)})"
             if node.value == "empty":
@@ -514,6 +539,52 @@ def _literal_comparison(node: Node) -> tuple[Node, str, Any] | None:
     return left, function, right.value
 
 
+# What a memoised expression must call to be worth a table lookup: terminology, and regex rewriting (a
+# match alone costs less than a lookup that misses, as every timestamp would).
+_MEMO_WORTH = frozenset({"translate", "memberOf", "replaceMatches", "split"})
+# Per-item functions: their arguments read each item of their focus, not the record.
+_PER_ITEM = frozenset(name for name, (_, _, per_item) in FUNCTIONS.items() if per_item)
+
+
+def _memo_read(node: Node) -> Node | None:
+    """The one read of the focus (a field `STATE`, a path `patient.sex`, an item's `state`) an expression
+    depends on, when that read is all it depends on and it calls something worth memoising; else None."""
+    if node.kind not in ("call", "binary", "unary", "index", "name") or (node.kind == "name" and _is_path(node)):
+        return None
+    reads: list[Node] = []
+    worth = False
+
+    def walk(n: Node, nested: bool) -> bool:
+        nonlocal worth
+        if n.kind == "name" and not nested and _is_path(n):
+            reads.append(n)
+            return True
+        if n.kind in ("var", "empty") or (n.kind == "this" and not nested):
+            return n.kind == "empty"
+        if n.kind == "call":
+            if n.value == "today":
+                return False
+            worth = worth or n.value in _MEMO_WORTH
+            inner = nested or n.value in _PER_ITEM
+            return (n.target is None or walk(n.target, nested)) and all(walk(a, inner) for a in n.args)
+        if n.kind == "name":  # a name below something that is not a read (`translate(...).code`)
+            return nested or n.target is None or walk(n.target, nested)
+        return (n.target is None or walk(n.target, nested)) and all(walk(a, nested) for a in n.args)
+
+    if walk(node, False) and worth and len(reads) == 1:
+        return reads[0]
+    return None
+
+
+def _is_path(node: Node) -> bool:
+    """A name, or a chain of names (`patient.sex`): one read of the focus."""
+    while node.target is not None:
+        node = node.target
+        if node.kind != "name":
+            return False
+    return True
+
+
 def _constant(node: Node) -> bool:
     if node.kind in ("literal", "empty"):
         return True
@@ -526,10 +597,12 @@ def _literal(node: Node, message: str) -> str:
     return node.value
 
 
-def compile_expression(text: str, focus: str = "r", *, condition: bool = False) -> Compiled:
+def compile_expression(text: str, focus: str = "r", *, condition: bool = False, memoise: bool = False) -> Compiled:
     """FHIRPath text -> Python source of a collection-valued expression over the focus item named `focus`
-    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted."""
-    compiler = _Compiler(focus)
+    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted. `memoise`:
+    parts that depend on one read and call terminology or a regex are worked out once per text
+    (runtime.memo), for code that runs with runtime's own get and nav (mappings, not the validator's)."""
+    compiler = _Compiler(focus, memoise=memoise)
     tree = parse(text)
     source = compiler.cond(tree) if condition else compiler.expr(tree)
     return Compiled(
@@ -584,7 +657,7 @@ def evaluate(
     terminology: Any = None,  # noqa: ANN401  (a Terminology, when the expression translates)
 ) -> list[Any]:
     """Compile and run one expression (tests and the docs' examples; mappings compile once)."""
-    compiled = compile_expression(text)
+    compiled = compile_expression(text, memoise=True)
     env = dict(env or {})
     env["$fields"] = runtime.read_fields(record, compiled.fields, compiled.paths)
     function = eval(  # noqa: S307  (source we generated)

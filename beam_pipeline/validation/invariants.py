@@ -67,7 +67,12 @@ def fhir_nav(collection: list[Any], name: str) -> list[Any]:
     return out
 
 
-NAMESPACE: dict[str, Any] = {**runtime.NAMESPACE, "get": fhir_get, "nav": fhir_nav, "tx": None}
+def fhir_has(item: Any, name: str) -> bool:  # noqa: ANN401
+    """`name.exists()` of an item, as fhir_get reads it (the compiler's stand-in for bool(get(item, name)))."""
+    return bool(fhir_get(item, name))
+
+
+NAMESPACE: dict[str, Any] = {**runtime.NAMESPACE, "get": fhir_get, "nav": fhir_nav, "has": fhir_has, "tx": None}
 
 
 def _period(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401, ARG001
