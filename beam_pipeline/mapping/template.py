@@ -102,7 +102,8 @@ def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r", *
 
 
 class _Emitter:
-    def __init__(self, uses: Uses) -> None:
+    def __init__(self, uses: Uses, *, fast: bool = True) -> None:
+        self.fast = fast  # the text fast paths (_single); without them, the general code only
         self.lines: list[str] = []
         self.indent = 1
         self.counter = 0
@@ -164,7 +165,7 @@ def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: st
     elif is_expression(node):
         values = out.var("v")
         general = _value_source(out, node, path, focus)
-        fast = _single(node, focus)
+        fast = _single(node, focus) if out.fast else None
         if fast is not None:
             # An item's text field: written from the text itself; anything else goes the general way below.
             out.emit(f"x = {fast.raw}")
@@ -213,7 +214,7 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
     elif is_expression(item):
         values = out.var("v")
         general = _value_source(out, item, path, focus)
-        fast = _single(item, focus)
+        fast = _single(item, focus) if out.fast else None
         pad = ""
         if fast is not None:
             # As in _gen: an item's text field written from the text itself, anything else the general way.
@@ -299,8 +300,9 @@ class CompiledTemplate:
     paths: tuple[tuple[Any, ...], ...]
 
 
-def compile_template(skeleton: dict[str, Any], uses: Uses, name: str = "build") -> CompiledTemplate:
-    out = _Emitter(uses)
+def compile_template(skeleton: dict[str, Any], uses: Uses, name: str = "build", *, fast: bool = True) -> CompiledTemplate:
+    """`fast`: with the text fast paths (the tests hold them to the general code, which `fast=False` gives)."""
+    out = _Emitter(uses, fast=fast)
     out.emit("F = env['$fields']")
     out.emit("p0 = False")
     _gen_object(out, skeleton, (), "r", "p0", "return {}")

@@ -1,0 +1,238 @@
+"""The mapping engine's fast paths held to its general code over any JSON: each answers the common case
+(one text, one object) directly and hands everything else to the general code, so on any value, lists,
+objects, numbers, booleans, null and odd text included, it must give what the general code gives."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from beam_pipeline.contracts import outcome as o
+from beam_pipeline.mapping import feed, runtime
+from beam_pipeline.mapping.fhirpath import compile_expression
+from beam_pipeline.mapping.template import Uses, compile_template
+from beam_pipeline.mapping.terminology import Terminology, TerminologyFile
+
+_NAMES = ("a", "b", "c")
+_TEXT = st.sampled_from(["", " ", "x", " Home ", "HOME", "N/A", "n/a", "M", "ma", "Massachusetts", "a,b", "A|B", "é"])
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), _TEXT, st.text(max_size=6)
+)
+JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_NAMES), inner, max_size=3)),
+    max_leaves=10,
+)
+RECORDS = st.dictionaries(st.sampled_from(_NAMES), JSON, max_size=3)
+CASES = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+TERMINOLOGY = Terminology.from_files(
+    [
+        TerminologyFile(
+            "m.json",
+            {
+                "resourceType": "ConceptMap",
+                "id": "m",
+                "group": [
+                    {
+                        "target": "urn:t",
+                        "element": [
+                            {"code": "home", "target": [{"code": "H", "display": "Home", "equivalence": "equal"}]},
+                            {"code": "ma", "target": [{"code": "MA", "equivalence": "equal"}]},
+                            {"code": "x", "target": [{"code": "1"}, {"code": "2", "display": "Two"}]},
+                        ],
+                    }
+                ],
+            },
+        )
+    ]
+)
+
+
+# -- runtime pieces against their plain definitions ---------------------------------------------------
+
+
+def _scalar_plainly(value: Any) -> list[Any]:  # noqa: ANN401
+    """runtime.scalar as the module's docstring states it, one item at a time."""
+    if isinstance(value, list):
+        return [item for v in value for item in _scalar_plainly(v)]
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if value is None:
+        return []
+    if type(value) in (int, float):
+        return [str(value)]
+    return [value]
+
+
+@CASES
+@given(JSON)
+def test_a_record_value_reads_as_its_plain_definition(value: Any) -> None:  # noqa: ANN401
+    read = runtime.scalar(value)
+    assert read == _scalar_plainly(value)
+    assert read is not value  # a collection of its own: the record's list is never handed out
+
+
+@CASES
+@given(st.dictionaries(st.sampled_from(_NAMES), JSON, max_size=3) | JSON, st.sampled_from(_NAMES))
+@example({"a": " "}, "a")
+@example({"a": [" ", None]}, "a")
+@example({"a": 0}, "a")
+@example({"a": False}, "a")
+@example(["a"], "a")
+def test_has_is_get_not_empty(item: Any, name: str) -> None:  # noqa: ANN401
+    assert runtime.has(item, name) is bool(runtime.get(item, name))
+
+
+@CASES
+@given(RECORDS, st.lists(st.sampled_from(["a.b", "a.c", "b.a", "a.b.c", "a.b.a", "c.c.c"]), max_size=4, unique=True))
+def test_the_fused_lets_read_fields_and_paths_as_read_fields_does(record: dict[str, Any], paths: list[str]) -> None:
+    fields = tuple(sorted({p.split(".")[0] for p in paths} | {"a"}))
+    every = {".".join(p.split(".")[:n]) for p in paths for n in range(2, p.count(".") + 2)}
+    lets = feed._fused_lets(fields, tuple(every), (), TERMINOLOGY)
+    assert lets(record, {})["$fields"] == runtime.read_fields(record, fields, every)
+
+
+# -- memoised expressions ---------------------------------------------------------------------------
+
+MEMOISED = [
+    "a.split(',')", "a.replaceMatches('[aeiou]', '').split('|')", "translate('m', a.lower())",
+    "translate('m', a.lower()).code", "translate('m', a).display", "coalesce(translate('m', a.lower()).code, a)",
+    "a.b.split(',').first()", "a.select(translate('m', $this))", "a.where($this.split(',').count() > 1)",
+    "iif(translate('m', a.lower()).exists(), 'y', 'n')", "a.replace('a', 'b').split('b')",
+]  # fmt: skip
+
+
+def _run(text: str, record: dict[str, Any], *, memoise: bool) -> list[Any]:
+    compiled = compile_expression(text, memoise=memoise)
+    fields = runtime.read_fields(record, compiled.fields, compiled.paths)
+    function = eval(  # noqa: S307  (source the compiler generated)
+        f"lambda r, env: (lambda F: {compiled.source})(env['$fields'])", {**runtime.NAMESPACE, "tx": TERMINOLOGY}
+    )
+    return function(record, {"$fields": fields, "record": [record]})
+
+
+def test_the_shipped_shapes_are_memoised() -> None:
+    for text in MEMOISED:
+        assert "memo(" in compile_expression(text, memoise=True).source, text
+    for text in ("a.lower()", "a.matches('x')", "translate('m', %v)", "translate('m', a = b)"):
+        assert "memo(" not in compile_expression(text, memoise=True).source, text
+    # Two reads: each part is memoised on its own read, the union is not.
+    assert compile_expression("translate('m', a) | translate('m', b)", memoise=True).source.startswith("_union(memo")
+
+
+@CASES
+@given(st.sampled_from(MEMOISED), RECORDS)
+def test_a_memoised_expression_gives_what_it_computes(text: str, record: dict[str, Any]) -> None:
+    expected = _run(text, record, memoise=False)
+    assert _run(text, record, memoise=True) == expected  # first: computed (and kept, for one text)
+    assert _run(text, record, memoise=True) == expected  # then: from the table
+    assert _run(text, copy.deepcopy(record), memoise=False) == expected  # nothing it shared was changed
+
+
+def test_a_full_memo_table_starts_again() -> None:
+    table: dict[tuple[str, str], list[Any]] = {}
+
+    class Tx:
+        memo = table
+
+    computed: list[str] = []
+
+    def compute(c: list[Any]) -> list[Any]:
+        computed.append(c[0])
+        return [c[0] + "!"]
+
+    assert runtime.memo(Tx, "k", ["a"], compute) == runtime.memo(Tx, "k", ["a"], compute) == ["a!"]
+    assert computed == ["a"]  # the second from the table
+    assert runtime.memo(Tx, "other", ["a"], compute) == ["a!"]
+    assert computed == ["a", "a"]  # another expression, another entry
+    for n in range(runtime.MEMO_LIMIT + 10):
+        assert runtime.memo(Tx, "k", [str(n)], lambda c: [c[0] + "!"]) == [f"{n}!"]
+    assert len(table) <= runtime.MEMO_LIMIT
+    assert runtime.memo(Tx, "k", ["a", "b"], lambda c: [len(c)]) == [2]  # several items: computed, not kept
+    assert ("k", "a") not in table
+
+
+# -- the template's text fast path ------------------------------------------------------------------
+
+SKELETON = {
+    "resourceType": "Patient",
+    "name": [
+        {
+            "_for": "a",
+            "use": "{{ a.lower() }}",
+            "family": "{{ b }}",
+            "text": "{{ c.upper() }}",
+            "given": ["{{ c }}", "{{ b }}"],
+            "suffix": ["{{ a }}"],
+        }
+    ],
+    "address": [{"_for": "b.where(a.exists() or c.empty())", "city": "{{ a }}", "state": "{{ c }}"}],
+}
+
+
+def _builder(*, fast: bool) -> Any:  # noqa: ANN401
+    uses = Uses()
+    compiled = compile_template(copy.deepcopy(SKELETON), uses, fast=fast)
+    namespace: dict[str, Any] = {**runtime.NAMESPACE, "tx": TERMINOLOGY}
+    exec(compiled.source, namespace)  # noqa: S102  (source the compiler generated)
+
+    def run(record: dict[str, Any]) -> tuple[str, Any]:
+        env = {"record": [record], "$fields": runtime.read_fields(record, uses.fields, uses.paths)}
+        try:
+            return "ok", namespace["build"](record, env)
+        except (runtime.SeveralValues, runtime.Placeholder) as exc:
+            return type(exc).__name__, compiled.paths[exc.path_id]
+
+    return run
+
+
+FAST, GENERAL = _builder(fast=True), _builder(fast=False)
+
+
+def test_the_fast_path_is_there() -> None:
+    uses = Uses()
+    assert "if type(x) is str:" in compile_template(copy.deepcopy(SKELETON), uses).source
+    assert "if type(x) is str:" not in compile_template(copy.deepcopy(SKELETON), Uses(), fast=False).source
+
+
+@CASES
+@given(RECORDS)
+def test_an_items_text_written_directly_is_what_the_general_code_writes(record: dict[str, Any]) -> None:
+    assert FAST(record) == GENERAL(record)
+
+
+# -- the fields check of a message without a backslash ---------------------------------------------
+
+_FIELDS = ("a", "b", "c", "a.b", "a.c", "b.a.c")
+_STEP = feed.Step("fields", names=_FIELDS)
+_CHECKS = feed._fused_checks((), (_STEP,), Terminology())
+_CONTROL_TEXT = st.text(alphabet=st.sampled_from(["a", " ", "\x00", "\t", "\n", "\x1f", "\x7f", "\x85", "é"]), max_size=3)
+_FIELD_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _CONTROL_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_NAMES), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@CASES
+@given(st.dictionaries(st.sampled_from(_NAMES), _FIELD_JSON, max_size=3), st.booleans())
+def test_a_fields_check_without_a_backslash_answers_as_the_exact_walk(record: dict[str, Any], ascii_only: bool) -> None:
+    raw = json.dumps(record, ensure_ascii=ascii_only).encode()
+    parsed = json.loads(raw)
+    exact = feed._field_problem(parsed, _FIELDS, feed.field_tree(n for n in _FIELDS if "." in n))
+    answer = feed.check(_mapping(), parsed, {"$fields": {}}, plain=b"\\" not in raw)
+    assert answer == exact
+    if exact is not None and exact.code == o.INVALID_CHARACTERS:
+        assert b"\\" in raw  # a control character only ever arrives escaped
+
+
+def _mapping() -> Any:  # noqa: ANN401
+    class Mapping:
+        checks = staticmethod(_CHECKS)
+
+    return Mapping
