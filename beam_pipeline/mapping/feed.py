@@ -558,7 +558,7 @@ def _fused_checks(
             values = ", ".join(f.source for f in step.checks)
             body += [
                 f"    for n, v in zip(NAMES{i}, ({values},)):",
-                "        if v and not all(f_toDateTime([x]) for x in v):",
+                "        if v and not (f_toDateTime(v) if len(v) == 1 else all(f_toDateTime([x]) for x in v)):",
                 "            return o.Error(o.VALIDATE, o.INVALID_DATE, n + ' is not a valid date or date-time')",
             ]
     source = "def checks(r, env, plain=False):\n    F = env['$fields']\n" + "\n".join(body) + "\n    return None\n"

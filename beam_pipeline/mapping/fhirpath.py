@@ -317,6 +317,9 @@ class _Compiler:
             read = _memo_read(node)
             if read is not None:
                 return self.memoised(node, read)
+            names = _memo_names(node)
+            if names is not None:
+                return self.memoised_item(node, names)
         if node.kind in ("binary", "unary") and _constant(node):
             # Literals only (e.g. a code list `'home' | 'work'`): worked out once, here.
             source = self.expr_uncached(node)
@@ -349,7 +352,11 @@ class _Compiler:
                 return f"F[{path!r}]"
             return f"nav({self.expr(node.target)}, {node.value!r})"
         if kind == "index":
-            return f"index({self.expr(node.target)}, {self.expr(node.args[0])})"  # type: ignore[arg-type]
+            position = node.args[0]
+            if position.kind == "literal" and type(position.value) is int and position.value >= 0:
+                # runtime.index with a literal position: the slice that holds that item, or nothing.
+                return f"{self.expr(node.target)}[{position.value}:{position.value + 1}]"  # type: ignore[arg-type]
+            return f"index({self.expr(node.target)}, {self.expr(position)})"  # type: ignore[arg-type]
         if kind == "unary":
             inner = self.expr(node.args[0])
             if node.value == "+":
@@ -375,6 +382,17 @@ class _Compiler:
         finally:
             self.memo_off, self.substitute = False, None  # (only reached with memoising on)
         return f"memo(tx, {inner!r}, {value}, lambda c: {inner})"
+
+    def memoised_item(self, node: Node, names: tuple[str, ...]) -> str:
+        """An expression of many calls over a few text fields of one item (a location's parts joined): worked
+        out once per combination of their values (runtime.memo_item), recomputed from the item otherwise."""
+        item = self.focus_item()
+        self.memo_off = True
+        try:
+            inner = self.expr(node)
+        finally:
+            self.memo_off = False
+        return f"memo_item(tx, {inner!r}, {item}, {names!r}, lambda {item}: {inner})"
 
     def field_path(self, node: Node) -> str | None:
         """`a.b.c` read from the record: its dotted text, registered with its prefixes (the same path is
@@ -573,6 +591,40 @@ def _memo_read(node: Node) -> Node | None:
 
     if walk(node, False) and worth and len(reads) == 1:
         return reads[0]
+    return None
+
+
+# Calls (operators included) an expression of several fields must make to be worth a table lookup.
+MEMO_CALLS = 6
+
+
+def _memo_names(node: Node) -> tuple[str, ...] | None:
+    """The fields of the focus item (plain names, no paths) an expression reads, when they are all it reads
+    and it makes at least MEMO_CALLS calls (reads included); else None."""
+    if node.kind not in ("call", "binary", "unary", "index", "name") or (node.kind == "name" and _is_path(node)):
+        return None
+    names: set[str] = set()
+    calls = 0
+
+    def walk(n: Node, nested: bool) -> bool:
+        nonlocal calls
+        if n.kind == "name" and not nested and n.target is None:
+            names.add(n.value)
+            calls += 1  # runtime.get
+            return True
+        if _constant(n):
+            return True  # worked out when the expression compiles
+        if n.kind == "name" and not nested and _is_path(n):
+            return False  # a path below a field: not one of the item's own values
+        if n.kind == "var" or (n.kind == "this" and not nested) or (n.kind == "call" and n.value == "today"):
+            return False
+        if n.kind in ("call", "binary", "unary", "index"):
+            calls += 1
+        inner = nested or (n.kind == "call" and n.value in _PER_ITEM)
+        return (n.target is None or walk(n.target, nested)) and all(walk(a, inner) for a in n.args)
+
+    if walk(node, False) and names and calls >= MEMO_CALLS:
+        return tuple(sorted(names))
     return None
 
 

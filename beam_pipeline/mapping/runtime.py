@@ -740,7 +740,7 @@ def rt_interpolate(*parts: Any) -> Collection:  # noqa: ANN401
 
 # Each table of memo() holds at most this many values; a full one starts again (a day's codes refill it).
 MEMO_LIMIT = 4096
-_MEMO: dict[tuple[str, str], Collection] = {}  # for expressions compiled without terminology
+_MEMO: dict[tuple[str, Any], Collection] = {}  # for expressions compiled without terminology
 
 
 def memo(tx: Any, key: str, c: Collection, compute: Callable[[Collection], Collection]) -> Collection:  # noqa: ANN401
@@ -757,6 +757,36 @@ def memo(tx: Any, key: str, c: Collection, compute: Callable[[Collection], Colle
             found = table[(key, text)] = compute(c)
         return found
     return compute(c)
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_TEXT_NONE_OR_LIST = frozenset({str, type(None), list})
+
+
+def memo_item(tx: Any, key: str, item: Any, names: tuple[str, ...], compute: Callable[[Any], Collection]) -> Collection:  # noqa: ANN401, E501
+    """compute(item), worked out once per combination of the item's `names` values (as the record holds
+    them) when each is text or absent: fhirpath compiles an expression of many calls over a few fields of
+    one item to this. Anything else is computed each time."""
+    values = _memo_key(tuple(map(item.get, names))) if type(item) is dict else None
+    if values is None:
+        return compute(item)
+    table = tx.memo if tx is not None else _MEMO
+    found = table.get((key, values))
+    if found is None:
+        if len(table) >= MEMO_LIMIT:
+            table.clear()
+        found = table[(key, values)] = compute(item)
+    return found
+
+
+def _memo_key(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The values as a key when each is text, absent, or a list of text (given names): else None."""
+    kinds = set(map(type, values))
+    if kinds <= _TEXT_OR_NONE:
+        return values
+    if kinds <= _TEXT_NONE_OR_LIST and all(_TEXT_OR_NONE.issuperset(map(type, v)) for v in values if type(v) is list):
+        return tuple(tuple(v) if type(v) is list else v for v in values)
+    return None
 
 
 def path_order(path: str) -> tuple[int, str]:

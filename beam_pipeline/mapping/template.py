@@ -226,7 +226,11 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
             out.emit("elif x is not None:")
             pad = "    "
         out.emit(f"{pad}{values} = {general}")
-        out.emit(f"{pad}if {values}:")
+        # One text longer than any placeholder is what rt_out would give; rt_out for the rest.
+        out.emit(f"{pad}if len({values}) == 1 and type(x := {values}[0]) is str and len(x) > 4:")
+        out.emit(f"{pad}    {target} = True")
+        out.emit(f"{pad}    {items}.append(x)")
+        out.emit(f"{pad}elif {values}:")
         out.emit(f"{pad}    {target} = True")
         out.emit(f"{pad}    {items}.extend(rt_out({values}, {out.path_id(path)}))")
     elif isinstance(item, dict) and _dynamic(item):
