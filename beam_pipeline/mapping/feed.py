@@ -27,8 +27,8 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from beam_pipeline.contracts import outcome as o
@@ -510,9 +510,10 @@ def _fused_lets(
         # runtime.nav, inlined for the usual parent (one object) and read once for all its children.
         body += [f"    c = F[{parent!r}]", "    if len(c) == 1 and type(d := c[0]) is dict:", "        h = d.get"]
         for name in names:
+            path = f"{parent}.{name}"
             body += [
                 f"        v = h({name!r})",
-                f"        F[{parent + '.' + name!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
+                f"        F[{path!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
             ]
         body.append("    else:")
         body += [f"        F[{parent + '.' + name!r}] = nav(c, {name!r})" for name in names]

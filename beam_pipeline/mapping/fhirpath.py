@@ -671,10 +671,10 @@ def compile_expression(text: str, focus: str = "r", *, condition: bool = False, 
 @dataclass(frozen=True)
 class Single:
     """The fast path of an expression that reads one field of an item (`family`, `use.lower()` inside a
-    template's `_for`): `raw` is Python source of the field's value as the record holds it; when that is
-    text, `text` (source over the stripped text) is the expression's one item, and the collection is
-    `[text]` when not empty, else `[]` (`text` is a format string: `{}` stands for that text); when it is None the collection is empty. Any other value (a list, a
-    number, an object) is not answered here: the caller runs the general code (runtime.get and friends)."""
+    template's `_for`): `raw` is Python source of the field's value as the record holds it. When that is
+    text, `text` (a format string, `{}` standing for the stripped text) is the expression's one item: the
+    collection is `[text]` when not empty, else `[]`; when it is None the collection is empty. Any other
+    value (a list, a number, an object) is not answered here: the caller runs the general code."""
 
     raw: str
     text: str

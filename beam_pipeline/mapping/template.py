@@ -304,7 +304,9 @@ class CompiledTemplate:
     paths: tuple[tuple[Any, ...], ...]
 
 
-def compile_template(skeleton: dict[str, Any], uses: Uses, name: str = "build", *, fast: bool = True) -> CompiledTemplate:
+def compile_template(
+    skeleton: dict[str, Any], uses: Uses, name: str = "build", *, fast: bool = True
+) -> CompiledTemplate:
     """`fast`: with the text fast paths (the tests hold them to the general code, which `fast=False` gives)."""
     out = _Emitter(uses, fast=fast)
     out.emit("F = env['$fields']")

@@ -235,7 +235,9 @@ def test_an_items_text_written_directly_is_what_the_general_code_writes(record: 
 _FIELDS = ("a", "b", "c", "a.b", "a.c", "b.a.c")
 _STEP = feed.Step("fields", names=_FIELDS)
 _CHECKS = feed._fused_checks((), (_STEP,), Terminology())
-_CONTROL_TEXT = st.text(alphabet=st.sampled_from(["a", " ", "\x00", "\t", "\n", "\x1f", "\x7f", "\x85", "é"]), max_size=3)
+_CONTROL_TEXT = st.text(
+    alphabet=st.sampled_from(["a", " ", "\x00", "\t", "\n", "\x1f", "\x7f", "\x85", "é"]), max_size=3
+)
 _FIELD_JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _CONTROL_TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_NAMES), inner, max_size=3),
