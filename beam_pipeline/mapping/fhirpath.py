@@ -448,6 +448,10 @@ class _Compiler:
         if literal is not None:
             target, function, value = literal
             return f"{function}({self.expr(target)}, {value!r})"
+        if node.kind == "binary" and node.value in ("<", ">"):
+            # Two computed sides (`BIRTHDATE.toDate() > today()`): runtime.is_before reads two texts directly.
+            left, right = (self.expr(a) for a in node.args)
+            return f"is_before({left}, {right})" if node.value == "<" else f"is_before({right}, {left})"
         return f"truth({self.expr(node)})"
 
     def criterion(self, node: Node) -> tuple[str, str]:

@@ -227,6 +227,14 @@ def above(collection: Collection, number: float) -> bool:
     return truth(_gt(collection, [number]))
 
 
+def is_before(left: Collection, right: Collection) -> bool:
+    """`left < right` as a condition: two texts (dates as written) compared directly, anything else as the
+    operator and truth() answer it."""
+    if len(left) == 1 and len(right) == 1 and type(a := left[0]) is str and type(b := right[0]) is str:
+        return a < b
+    return truth(_lt(left, right))
+
+
 def _union(left: Collection, right: Collection) -> Collection:
     items = (*left, *right)
     if all(type(v) is str for v in items):  # the usual case: text, deduplicated in order at C speed

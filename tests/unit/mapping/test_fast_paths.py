@@ -262,3 +262,23 @@ def _mapping() -> Any:  # noqa: ANN401
         checks = staticmethod(_CHECKS)
 
     return Mapping
+
+
+# -- comparisons of two computed sides -------------------------------------------------------------
+
+_ITEMS = st.lists(
+    st.one_of(_SCALARS, st.sampled_from(["2020-01-02", "2020-01-02T03:04:05Z", "2020", "70", "9", "b", "B"])),
+    max_size=2,
+)
+
+
+@CASES
+@given(_ITEMS, _ITEMS)
+def test_is_before_is_the_operators_truth(left: list[Any], right: list[Any]) -> None:
+    assert runtime.is_before(left, right) is runtime.truth(runtime._lt(left, right))
+    assert runtime.is_before(right, left) is runtime.truth(runtime._gt(left, right))
+
+
+def test_a_comparison_of_two_computed_sides_compiles_to_is_before() -> None:
+    assert compile_expression("a.toDate() > b", condition=True).source.startswith("is_before(F['b'], ")
+    assert compile_expression("a < b.lower()", condition=True).source.startswith("is_before(F['a'], ")
