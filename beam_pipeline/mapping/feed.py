@@ -510,13 +510,12 @@ def _fused_lets(
         # runtime.nav, inlined for the usual parent (one object) and read once for all its children.
         body += [f"    c = F[{parent!r}]", "    if len(c) == 1 and type(d := c[0]) is dict:", "        h = d.get"]
         for name in names:
-            path = f"{parent}.{name}"
             body += [
                 f"        v = h({name!r})",
-                f"        F[{path!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
+                f"        F['{parent}.{name}'] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
             ]
         body.append("    else:")
-        body += [f"        F[{parent + '.' + name!r}] = nav(c, {name!r})" for name in names]
+        body += [f"        F['{parent}.{name}'] = nav(c, {name!r})" for name in names]
     body += [f"    env[{name!r}] = {function.source}" for name, function in lets]
     source = "def lets(r, env):\n" + "\n".join(body) + "\n    return env\n"
     return _function(source, "lets", terminology)

@@ -68,8 +68,13 @@ def fhir_nav(collection: list[Any], name: str) -> list[Any]:
 
 
 def fhir_has(item: Any, name: str) -> bool:  # noqa: ANN401
-    """`name.exists()` of an item, as fhir_get reads it (the compiler's stand-in for bool(get(item, name)))."""
-    return bool(fhir_get(item, name))
+    """bool(fhir_get(item, name)), without making the collection: the compiler's `name.exists()` of an item."""
+    if type(item) is dict:
+        value = item.get(name)
+        if value is None:
+            return name in _CHOICES and bool(_choice(item, name))
+        return type(value) is not list or value.count(None) != len(value)
+    return False
 
 
 NAMESPACE: dict[str, Any] = {**runtime.NAMESPACE, "get": fhir_get, "nav": fhir_nav, "has": fhir_has, "tx": None}

@@ -16,6 +16,7 @@ from beam_pipeline.mapping import feed, runtime
 from beam_pipeline.mapping.fhirpath import compile_expression
 from beam_pipeline.mapping.template import Uses, compile_template
 from beam_pipeline.mapping.terminology import Terminology, TerminologyFile
+from beam_pipeline.validation import invariants
 
 _NAMES = ("a", "b", "c")
 _TEXT = st.sampled_from(["", " ", "x", " Home ", "HOME", "N/A", "n/a", "M", "ma", "Massachusetts", "a,b", "A|B", "é"])
@@ -282,3 +283,20 @@ def test_is_before_is_the_operators_truth(left: list[Any], right: list[Any]) -> 
 def test_a_comparison_of_two_computed_sides_compiles_to_is_before() -> None:
     assert compile_expression("a.toDate() > b", condition=True).source.startswith("is_before(F['b'], ")
     assert compile_expression("a < b.lower()", condition=True).source.startswith("is_before(F['a'], ")
+
+
+# -- the profile validator's stand-in for has() ------------------------------------------------------
+
+
+@CASES
+@given(
+    st.dictionaries(st.sampled_from(["a", "value", "valueQuantity", "valueString", "b"]), JSON, max_size=3) | JSON,
+    st.sampled_from(["a", "value", "b"]),
+)
+@example({"a": [None, None]}, "a")
+@example({"a": [None, 0]}, "a")
+@example({"valueQuantity": {"value": 1}}, "value")
+@example({"valueString": None}, "value")
+def test_the_validators_has_is_its_get_not_empty(item: Any, name: str) -> None:  # noqa: ANN401
+    invariants.compile_invariant("ele-1", "hasValue() or (children().count() > id.count())")  # loads the choices
+    assert invariants.fhir_has(item, name) is bool(invariants.fhir_get(item, name))
