@@ -166,7 +166,7 @@ def _expression(  # noqa: PLR0913
     if inner is None:
         raise ctx.error(path, "write the expression without {{ }} here, or as one {{ expression }}")
     try:
-        compiled = compile_expression(inner, focus, condition=condition, memoise=True)
+        compiled = compile_expression(inner, focus, condition=condition, fast=True)
     except FhirPathError as exc:
         raise ctx.error(path, f"expression {inner!r}: {exc} (column {exc.column})") from None
     problem = uses.unknown(compiled)

@@ -295,7 +295,7 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, focus: str, *, memoise: bool = False) -> None:
+    def __init__(self, focus: str, *, fast: bool = False) -> None:
         self.focus = focus
         self.variables: set[str] = set()
         self.translations: set[str] = set()
@@ -304,7 +304,8 @@ class _Compiler:
         self.fields: set[str] = set()
         self.paths: set[str] = set()
         self.depth = 0
-        self.memo_off = not memoise  # also inside a memoised expression: its parts are not memoised again
+        self.fast = fast
+        self.memo_off = not fast  # also inside a memoised expression: its parts are not memoised again
         self.substitute: Node | None = None  # the read a memoised expression takes as its argument `c`
 
     def focus_item(self) -> str:
@@ -380,7 +381,7 @@ class _Compiler:
         try:
             inner = self.expr(node)
         finally:
-            self.memo_off, self.substitute = False, None  # (only reached with memoising on)
+            self.memo_off, self.substitute = False, None  # (only reached with the fast paths on)
         return f"memo(tx, {inner!r}, {value}, lambda c: {inner})"
 
     def memoised_item(self, node: Node, names: tuple[str, ...]) -> str:
@@ -427,7 +428,8 @@ class _Compiler:
             return self.expr(node)[1:-1]
         if node.kind == "call" and node.target is not None and not node.args:
             item_field = node.target.kind == "name" and node.target.target is None
-            if item_field and node.value in ("exists", "empty") and not (self.depth == 0 and self.focus == "r"):
+            item_field = item_field and self.fast and not (self.depth == 0 and self.focus == "r")
+            if item_field and node.value in ("exists", "empty"):
                 # A field of the focus item tested without making its collection (runtime.has).
                 found = f"has({self.focus_item()}, {node.target.value!r})"
                 return found if node.value == "exists" else f"(not {found})"
@@ -448,7 +450,7 @@ class _Compiler:
         if literal is not None:
             target, function, value = literal
             return f"{function}({self.expr(target)}, {value!r})"
-        if node.kind == "binary" and node.value in ("<", ">"):
+        if self.fast and node.kind == "binary" and node.value in ("<", ">"):
             # Two computed sides (`BIRTHDATE.toDate() > today()`): runtime.is_before reads two texts directly.
             left, right = (self.expr(a) for a in node.args)
             return f"is_before({left}, {right})" if node.value == "<" else f"is_before({right}, {left})"
@@ -653,12 +655,12 @@ def _literal(node: Node, message: str) -> str:
     return node.value
 
 
-def compile_expression(text: str, focus: str = "r", *, condition: bool = False, memoise: bool = False) -> Compiled:
+def compile_expression(text: str, focus: str = "r", *, condition: bool = False, fast: bool = False) -> Compiled:
     """FHIRPath text -> Python source of a collection-valued expression over the focus item named `focus`
-    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted. `memoise`:
-    parts that depend on one read and call terminology or a regex are worked out once per text
-    (runtime.memo), for code that runs with runtime's own get and nav (mappings, not the validator's)."""
-    compiler = _Compiler(focus, memoise=memoise)
+    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted. `fast`: the
+    fast paths that assume runtime's own field reads (runtime.memo, memo_item, has, is_before), for
+    mappings; the profile validator reads FHIR its own way (its get and nav) and compiles without them."""
+    compiler = _Compiler(focus, fast=fast)
     tree = parse(text)
     source = compiler.cond(tree) if condition else compiler.expr(tree)
     return Compiled(
@@ -713,7 +715,7 @@ def evaluate(
     terminology: Any = None,  # noqa: ANN401  (a Terminology, when the expression translates)
 ) -> list[Any]:
     """Compile and run one expression (tests and the docs' examples; mappings compile once)."""
-    compiled = compile_expression(text, memoise=True)
+    compiled = compile_expression(text, fast=True)
     env = dict(env or {})
     env["$fields"] = runtime.read_fields(record, compiled.fields, compiled.paths)
     function = eval(  # noqa: S307  (source we generated)

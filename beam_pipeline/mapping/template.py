@@ -91,7 +91,7 @@ def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r", *
     if not text:
         raise TemplateError("an empty {{ }}: write an expression inside, or remove the element", path)
     try:
-        compiled = compile_expression(text, focus, condition=condition, memoise=True)
+        compiled = compile_expression(text, focus, condition=condition, fast=True)
     except FhirPathError as exc:
         raise TemplateError(f"expression {text!r}: {exc} (column {exc.column})", path, exc.column) from exc
     problem = uses.unknown(compiled)

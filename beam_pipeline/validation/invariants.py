@@ -67,17 +67,7 @@ def fhir_nav(collection: list[Any], name: str) -> list[Any]:
     return out
 
 
-def fhir_has(item: Any, name: str) -> bool:  # noqa: ANN401
-    """bool(fhir_get(item, name)), without making the collection: the compiler's `name.exists()` of an item."""
-    if type(item) is dict:
-        value = item.get(name)
-        if value is None:
-            return name in _CHOICES and bool(_choice(item, name))
-        return type(value) is not list or value.count(None) != len(value)
-    return False
-
-
-NAMESPACE: dict[str, Any] = {**runtime.NAMESPACE, "get": fhir_get, "nav": fhir_nav, "has": fhir_has, "tx": None}
+NAMESPACE: dict[str, Any] = {**runtime.NAMESPACE, "get": fhir_get, "nav": fhir_nav, "tx": None}
 
 
 def _period(item: Any, env: dict[str, list[Any]]) -> bool:  # noqa: ANN401, ARG001
