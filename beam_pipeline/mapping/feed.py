@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from beam_pipeline.contracts import outcome as o
@@ -165,7 +166,7 @@ def _expression(  # noqa: PLR0913
     if inner is None:
         raise ctx.error(path, "write the expression without {{ }} here, or as one {{ expression }}")
     try:
-        compiled = compile_expression(inner, focus, condition=condition)
+        compiled = compile_expression(inner, focus, condition=condition, fast=True)
     except FhirPathError as exc:
         raise ctx.error(path, f"expression {inner!r}: {exc} (column {exc.column})") from None
     problem = uses.unknown(compiled)
@@ -501,9 +502,20 @@ def _fused_lets(
             f"    v = g({name!r})",
             f"    F[{name!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
         ]
+    below: dict[str, list[str]] = {}
     for path in sorted(paths, key=runtime.path_order):
         parent, _, name = path.rpartition(".")
-        body.append(f"    F[{path!r}] = nav(F[{parent!r}], {name!r})")
+        below.setdefault(parent, []).append(name)
+    for parent, names in sorted(below.items(), key=lambda item: runtime.path_order(item[0])):
+        # runtime.nav, inlined for the usual parent (one object) and read once for all its children.
+        body += [f"    c = F[{parent!r}]", "    if len(c) == 1 and type(d := c[0]) is dict:", "        h = d.get"]
+        for name in names:
+            body += [
+                f"        v = h({name!r})",
+                f"        F['{parent}.{name}'] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
+            ]
+        body.append("    else:")
+        body += [f"        F['{parent}.{name}'] = nav(c, {name!r})" for name in names]
     body += [f"    env[{name!r}] = {function.source}" for name, function in lets]
     source = "def lets(r, env):\n" + "\n".join(body) + "\n    return env\n"
     return _function(source, "lets", terminology)
@@ -512,10 +524,13 @@ def _fused_lets(
 def _fused_checks(
     filters: tuple[tuple[Function, str], ...], steps: tuple[Step, ...], terminology: Terminology
 ) -> Function:
-    """(record, env) -> the first filter or check that applies (Filtered or Error), or None: the whole of a
-    mapping's filter and validate as one function, so a message pays one call for them."""
+    """(record, env, plain) -> the first filter or check that applies (Filtered or Error), or None: the whole
+    of a mapping's filter and validate as one function, so a message pays one call for them. `plain`: no
+    text of the record can hold a control character (see `check`), so a fields check tests types only."""
     body = []
-    constants: dict[str, Any] = {"field_problem": _field_problem, "clean_leaves": _clean_leaves, "o": o}
+    constants: dict[str, Any] = {
+        "field_problem": _field_problem, "clean_leaves": _clean_leaves, "clean_kinds": _clean_kinds, "o": o,
+    }  # fmt: skip
     for i, (function, reason) in enumerate(filters):
         constants[f"FILTERED{i}"] = o.Filtered(reason)
         body.append(f"    if {function.source}: return FILTERED{i}")
@@ -529,7 +544,7 @@ def _fused_checks(
             # The exact check (and its message) only when the quick one cannot vouch for every value.
             body += [
                 *_gather_leaves(step.names, constants[f"TREE{i}"]),
-                "    if not clean_leaves(L):",
+                "    if not (clean_kinds(L) if plain else clean_leaves(L)):",
                 f"        e = field_problem(r, NAMES{i}, TREE{i})",
                 "        if e is not None: return e",
             ]
@@ -543,10 +558,10 @@ def _fused_checks(
             values = ", ".join(f.source for f in step.checks)
             body += [
                 f"    for n, v in zip(NAMES{i}, ({values},)):",
-                "        if v and not all(f_toDateTime([x]) for x in v):",
+                "        if v and not (f_toDateTime(v) if len(v) == 1 else all(f_toDateTime([x]) for x in v)):",
                 "            return o.Error(o.VALIDATE, o.INVALID_DATE, n + ' is not a valid date or date-time')",
             ]
-    source = "def checks(r, env):\n    F = env['$fields']\n" + "\n".join(body) + "\n    return None\n"
+    source = "def checks(r, env, plain=False):\n    F = env['$fields']\n" + "\n".join(body) + "\n    return None\n"
     return _function(source, "checks", terminology, **constants)
 
 
@@ -634,18 +649,27 @@ def _gather_leaves(names: tuple[str, ...], tree: FieldTree) -> list[str]:
 _SCALAR_KINDS = frozenset({str, int, float, type(None)})
 
 
+def _flat(values: list[Any]) -> list[Any]:
+    """The values with a list's items in its place (one level), built at C speed."""
+    return [*(v for v in values if type(v) is not list), *chain.from_iterable(v for v in values if type(v) is list)]
+
+
+def _clean_kinds(values: list[Any]) -> bool:
+    """True when every value (a list's items counted, one level) is text, a number or null: `_clean_leaves`
+    for a record whose text is known to hold no control character."""
+    kinds = set(map(type, values))
+    if list in kinds:
+        kinds = set(map(type, _flat(values)))
+    return kinds <= _SCALAR_KINDS
+
+
 def _clean_leaves(values: list[Any]) -> bool:
     """True when every value (a list's items counted, one level) is printable text, a number or null: then
     `_field_problem` finds nothing. False when it might: it decides, and names the field."""
     kinds = set(map(type, values))
     if list in kinds:
-        flat: list[Any] = []
-        for value in values:
-            if type(value) is list:
-                flat.extend(value)
-            else:
-                flat.append(value)
-        values, kinds = flat, set(map(type, flat))
+        values = _flat(values)
+        kinds = set(map(type, values))
     if not kinds <= _SCALAR_KINDS:
         return False
     if int in kinds or float in kinds:
@@ -692,6 +716,10 @@ def environment(mapping: CompiledMapping, record: dict[str, Any], settings: dict
     return mapping.compute_lets(record, env)
 
 
-def check(mapping: CompiledMapping, record: dict[str, Any], env: dict[str, Any]) -> o.Filtered | o.Error | None:
-    """The mapping's filters, then its checks in order: the first that applies, or None."""
-    return mapping.checks(record, env)
+def check(
+    mapping: CompiledMapping, record: dict[str, Any], env: dict[str, Any], *, plain: bool = False
+) -> o.Filtered | o.Error | None:
+    """The mapping's filters, then its checks in order: the first that applies, or None. `plain`: the record
+    was parsed by a strict JSON decoder from text without a backslash, so none of its texts can hold a
+    control character (JSON writes them only as escapes)."""
+    return mapping.checks(record, env, plain)

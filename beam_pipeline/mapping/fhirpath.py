@@ -295,7 +295,7 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, focus: str) -> None:
+    def __init__(self, focus: str, *, fast: bool = False) -> None:
         self.focus = focus
         self.variables: set[str] = set()
         self.translations: set[str] = set()
@@ -304,11 +304,23 @@ class _Compiler:
         self.fields: set[str] = set()
         self.paths: set[str] = set()
         self.depth = 0
+        self.fast = fast
+        self.memo_off = not fast  # also inside a memoised expression: its parts are not memoised again
+        self.substitute: Node | None = None  # the read a memoised expression takes as its argument `c`
 
     def focus_item(self) -> str:
         return self.focus if self.depth == 0 else f"i{self.depth}"
 
     def expr(self, node: Node) -> str:
+        if node is self.substitute:
+            return "c"
+        if not self.memo_off:
+            read = _memo_read(node)
+            if read is not None:
+                return self.memoised(node, read)
+            names = _memo_names(node)
+            if names is not None:
+                return self.memoised_item(node, names)
         if node.kind in ("binary", "unary") and _constant(node):
             # Literals only (e.g. a code list `'home' | 'work'`): worked out once, here.
             source = self.expr_uncached(node)
@@ -341,7 +353,11 @@ class _Compiler:
                 return f"F[{path!r}]"
             return f"nav({self.expr(node.target)}, {node.value!r})"
         if kind == "index":
-            return f"index({self.expr(node.target)}, {self.expr(node.args[0])})"  # type: ignore[arg-type]
+            position = node.args[0]
+            if position.kind == "literal" and type(position.value) is int and position.value >= 0:
+                # runtime.index with a literal position: the slice that holds that item, or nothing.
+                return f"{self.expr(node.target)}[{position.value}:{position.value + 1}]"  # type: ignore[arg-type]
+            return f"index({self.expr(node.target)}, {self.expr(position)})"  # type: ignore[arg-type]
         if kind == "unary":
             inner = self.expr(node.args[0])
             if node.value == "+":
@@ -355,6 +371,29 @@ class _Compiler:
         if kind == "call":
             return self.call(node)
         raise FhirPathError(f"unsupported expression ({kind})", node.column)
+
+    def memoised(self, node: Node, read: Node) -> str:
+        """An expression whose only input is one read of the record (or of the focus item), and that calls
+        terminology or a regex: its value for one text is the same for every message, so it is worked out
+        once per text (runtime.memo; the key is the expression's own source) and reused."""
+        value = self.expr(read)  # registers the field it reads
+        self.memo_off, self.substitute = True, read
+        try:
+            inner = self.expr(node)
+        finally:
+            self.memo_off, self.substitute = False, None  # (only reached with the fast paths on)
+        return f"memo(tx, {inner!r}, {value}, lambda c: {inner})"
+
+    def memoised_item(self, node: Node, names: tuple[str, ...]) -> str:
+        """An expression of many calls over a few text fields of one item (a location's parts joined): worked
+        out once per combination of their values (runtime.memo_item), recomputed from the item otherwise."""
+        item = self.focus_item()
+        self.memo_off = True
+        try:
+            inner = self.expr(node)
+        finally:
+            self.memo_off = False
+        return f"memo_item(tx, {inner!r}, {item}, {names!r}, lambda {item}: {inner})"
 
     def field_path(self, node: Node) -> str | None:
         """`a.b.c` read from the record: its dotted text, registered with its prefixes (the same path is
@@ -388,6 +427,12 @@ class _Compiler:
             # The collection's one boolean, read directly.
             return self.expr(node)[1:-1]
         if node.kind == "call" and node.target is not None and not node.args:
+            item_field = node.target.kind == "name" and node.target.target is None
+            item_field = item_field and self.fast and not (self.depth == 0 and self.focus == "r")
+            if item_field and node.value in ("exists", "empty"):
+                # A field of the focus item tested without making its collection (runtime.has).
+                found = f"has({self.focus_item()}, {node.target.value!r})"
+                return found if node.value == "exists" else f"(not {found})"
             if node.value == "exists":
                 return f"bool({self.expr(node.target)})"
             if node.value == "empty":
@@ -396,14 +441,19 @@ class _Compiler:
                 return f"is_false({self.expr(node.target)})"
         if node.kind == "literal" and isinstance(node.value, bool):
             return repr(node.value)
-        literal = _literal_comparison(node)
-        if literal is not None:
-            target, function, value = literal
-            return f"{function}({self.expr(target)}, {value!r})"
+        # count() first: `x.count() > 1` is also a comparison with a literal, and len() answers it directly.
         counted = _count_comparison(node)
         if counted is not None:
             target, operator, number = counted
             return f"(len({self.expr(target)}) {operator} {number!r})"
+        literal = _literal_comparison(node)
+        if literal is not None:
+            target, function, value = literal
+            return f"{function}({self.expr(target)}, {value!r})"
+        if self.fast and node.kind == "binary" and node.value in ("<", ">"):
+            # Two computed sides (`BIRTHDATE.toDate() > today()`): runtime.is_before reads two texts directly.
+            left, right = (self.expr(a) for a in node.args)
+            return f"is_before({left}, {right})" if node.value == "<" else f"is_before({right}, {left})"
         return f"truth({self.expr(node)})"
 
     def criterion(self, node: Node) -> tuple[str, str]:
@@ -513,6 +563,86 @@ def _literal_comparison(node: Node) -> tuple[Node, str, Any] | None:
     return left, function, right.value
 
 
+# What a memoised expression must call to be worth a table lookup: terminology, and regex rewriting (a
+# match alone costs less than a lookup that misses, as every timestamp would).
+_MEMO_WORTH = frozenset({"translate", "memberOf", "replaceMatches", "split"})
+# Per-item functions: their arguments read each item of their focus, not the record.
+_PER_ITEM = frozenset(name for name, (_, _, per_item) in FUNCTIONS.items() if per_item)
+
+
+def _memo_read(node: Node) -> Node | None:
+    """The one read of the focus (a field `STATE`, a path `patient.sex`, an item's `state`) an expression
+    depends on, when that read is all it depends on and it calls something worth memoising; else None."""
+    if node.kind not in ("call", "binary", "unary", "index", "name") or (node.kind == "name" and _is_path(node)):
+        return None
+    reads: list[Node] = []
+    worth = False
+
+    def walk(n: Node, nested: bool) -> bool:
+        nonlocal worth
+        if n.kind == "name" and not nested and _is_path(n):
+            reads.append(n)
+            return True
+        if n.kind in ("var", "empty") or (n.kind == "this" and not nested):
+            return n.kind == "empty"
+        if n.kind == "call":
+            if n.value == "today":
+                return False
+            worth = worth or n.value in _MEMO_WORTH
+            inner = nested or n.value in _PER_ITEM
+            return (n.target is None or walk(n.target, nested)) and all(walk(a, inner) for a in n.args)
+        if n.kind == "name":  # a name below something that is not a read (`translate(...).code`)
+            return nested or n.target is None or walk(n.target, nested)
+        return (n.target is None or walk(n.target, nested)) and all(walk(a, nested) for a in n.args)
+
+    if walk(node, False) and worth and len(reads) == 1:
+        return reads[0]
+    return None
+
+
+# Calls (operators included) an expression of several fields must make to be worth a table lookup.
+MEMO_CALLS = 6
+
+
+def _memo_names(node: Node) -> tuple[str, ...] | None:
+    """The fields of the focus item (plain names, no paths) an expression reads, when they are all it reads
+    and it makes at least MEMO_CALLS calls (reads included); else None."""
+    if node.kind not in ("call", "binary", "unary", "index", "name") or (node.kind == "name" and _is_path(node)):
+        return None
+    names: set[str] = set()
+    calls = 0
+
+    def walk(n: Node, nested: bool) -> bool:
+        nonlocal calls
+        if n.kind == "name" and not nested and n.target is None:
+            names.add(n.value)
+            calls += 1  # runtime.get
+            return True
+        if _constant(n):
+            return True  # worked out when the expression compiles
+        if n.kind == "name" and not nested and _is_path(n):
+            return False  # a path below a field: not one of the item's own values
+        if n.kind == "var" or (n.kind == "this" and not nested) or (n.kind == "call" and n.value == "today"):
+            return False
+        if n.kind in ("call", "binary", "unary", "index"):
+            calls += 1
+        inner = nested or (n.kind == "call" and n.value in _PER_ITEM)
+        return (n.target is None or walk(n.target, nested)) and all(walk(a, inner) for a in n.args)
+
+    if walk(node, False) and names and calls >= MEMO_CALLS:
+        return tuple(sorted(names))
+    return None
+
+
+def _is_path(node: Node) -> bool:
+    """A name, or a chain of names (`patient.sex`): one read of the focus."""
+    while node.target is not None:
+        node = node.target
+        if node.kind != "name":
+            return False
+    return True
+
+
 def _constant(node: Node) -> bool:
     if node.kind in ("literal", "empty"):
         return True
@@ -525,10 +655,12 @@ def _literal(node: Node, message: str) -> str:
     return node.value
 
 
-def compile_expression(text: str, focus: str = "r", *, condition: bool = False) -> Compiled:
+def compile_expression(text: str, focus: str = "r", *, condition: bool = False, fast: bool = False) -> Compiled:
     """FHIRPath text -> Python source of a collection-valued expression over the focus item named `focus`
-    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted."""
-    compiler = _Compiler(focus)
+    (with `condition`, of a bool: the expression is true); FhirPathError when not accepted. `fast`: the
+    fast paths that assume runtime's own field reads (runtime.memo, memo_item, has, is_before), for
+    mappings; the profile validator reads FHIR its own way (its get and nav) and compiles without them."""
+    compiler = _Compiler(focus, fast=fast)
     tree = parse(text)
     source = compiler.cond(tree) if condition else compiler.expr(tree)
     return Compiled(
@@ -542,6 +674,40 @@ def compile_expression(text: str, focus: str = "r", *, condition: bool = False) 
     )
 
 
+@dataclass(frozen=True)
+class Single:
+    """The fast path of an expression that reads one field of an item (`family`, `use.lower()` inside a
+    template's `_for`): `raw` is Python source of the field's value as the record holds it. When that is
+    text, `text` (a format string, `{}` standing for the stripped text) is the expression's one item: the
+    collection is `[text]` when not empty, else `[]`; when it is None the collection is empty. Any other
+    value (a list, a number, an object) is not answered here: the caller runs the general code."""
+
+    raw: str
+    text: str
+
+
+# What the fast path applies to the item's text, as runtime.f_lower and f_upper do to one text item.
+_SINGLE_CALLS = {"lower": "{}.lower()", "upper": "{}.upper()"}
+
+
+def single_field(text: str, focus: str) -> Single | None:
+    """The fast path of `text` over the item named `focus`, or None when it is not one field of the item
+    (optionally lower()/upper()-ed): the general code is then the only code. The record itself (focus
+    `r`) has none: its fields are read once into the F table."""
+    if focus == "r":
+        return None
+    try:
+        tree = parse(text)
+    except FhirPathError:
+        return None
+    post = "{}"
+    if tree.kind == "call" and tree.value in _SINGLE_CALLS and not tree.args and tree.target is not None:
+        post, tree = _SINGLE_CALLS[tree.value], tree.target
+    if tree.kind != "name" or tree.target is not None:
+        return None
+    return Single(f"({focus}.get({tree.value!r}) if type({focus}) is dict else None)", post)
+
+
 def evaluate(
     text: str,
     record: Any,  # noqa: ANN401  (any parsed JSON)
@@ -549,7 +715,7 @@ def evaluate(
     terminology: Any = None,  # noqa: ANN401  (a Terminology, when the expression translates)
 ) -> list[Any]:
     """Compile and run one expression (tests and the docs' examples; mappings compile once)."""
-    compiled = compile_expression(text)
+    compiled = compile_expression(text, fast=True)
     env = dict(env or {})
     env["$fields"] = runtime.read_fields(record, compiled.fields, compiled.paths)
     function = eval(  # noqa: S307  (source we generated)

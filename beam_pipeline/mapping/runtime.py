@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +21,10 @@ Collection = list[Any]
 _NUMBERS = (int, float)
 # Characters a conditional reference keeps as they are; everything else in the token is percent-encoded.
 _REFERENCE_SAFE = ":/|\\"
+
+
+_OBJECTS = frozenset({dict})
+_TEXT = frozenset({str})
 
 
 def scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
@@ -36,6 +40,12 @@ def scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
     if kind is int or kind is float:
         return [str(value)]
     if kind is list:
+        kinds = set(map(type, value))
+        # The usual lists, at C speed: of objects (a nested message's repeated parts), or of text.
+        if kinds <= _OBJECTS:
+            return value.copy()
+        if kinds <= _TEXT:
+            return [text for item in value if (text := item.strip())]
         out: Collection = []
         for item in value:
             out.extend(scalar(item))
@@ -55,6 +65,16 @@ def get(item: Any, name: str) -> Collection:  # noqa: ANN401
             return [value] if value else []
         return scalar(value)
     return []
+
+
+def has(item: Any, name: str) -> bool:  # noqa: ANN401
+    """get(item, name) is not empty, without making it: `family.exists()` in a where() or an _if."""
+    if type(item) is dict:
+        value = item.get(name)
+        if type(value) is str:
+            return bool(value.strip())
+        return value is not None and bool(scalar(value))
+    return False
 
 
 def nav(collection: Collection, name: str) -> Collection:
@@ -205,6 +225,14 @@ def above(collection: Collection, number: float) -> bool:
     if len(collection) == 1 and _finite(collection[0]):
         return collection[0] > number
     return truth(_gt(collection, [number]))
+
+
+def is_before(left: Collection, right: Collection) -> bool:
+    """`left < right` as a condition: two texts (dates as written) compared directly, anything else as the
+    operator and truth() answer it."""
+    if len(left) == 1 and len(right) == 1 and type(a := left[0]) is str and type(b := right[0]) is str:
+        return a < b
+    return truth(_lt(left, right))
 
 
 def _union(left: Collection, right: Collection) -> Collection:
@@ -718,6 +746,57 @@ def rt_interpolate(*parts: Any) -> Collection:  # noqa: ANN401
     return ["".join(pieces)]
 
 
+# Each table of memo() holds at most this many values; a full one starts again (a day's codes refill it).
+MEMO_LIMIT = 4096
+_MEMO: dict[tuple[str, Any], Collection] = {}  # for expressions compiled without terminology
+
+
+def memo(tx: Any, key: str, c: Collection, compute: Callable[[Collection], Collection]) -> Collection:  # noqa: ANN401
+    """compute(c), worked out once per text: fhirpath compiles an expression whose only input is one read
+    of the record, and which calls terminology or a regex, to this (`key` is its source). Its values are
+    shared between messages, which is safe because nothing changes a collection in place (templates copy
+    what they write: rt_one). Anything but one text is computed each time."""
+    if len(c) == 1 and type(text := c[0]) is str:
+        table = tx.memo if tx is not None else _MEMO
+        found = table.get((key, text))
+        if found is None:
+            if len(table) >= MEMO_LIMIT:
+                table.clear()
+            found = table[(key, text)] = compute(c)
+        return found
+    return compute(c)
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_TEXT_NONE_OR_LIST = frozenset({str, type(None), list})
+
+
+def memo_item(tx: Any, key: str, item: Any, names: tuple[str, ...], compute: Callable[[Any], Collection]) -> Collection:  # noqa: ANN401, E501
+    """compute(item), worked out once per combination of the item's `names` values (as the record holds
+    them) when each is text or absent: fhirpath compiles an expression of many calls over a few fields of
+    one item to this. Anything else is computed each time."""
+    values = _memo_key(tuple(map(item.get, names))) if type(item) is dict else None
+    if values is None:
+        return compute(item)
+    table = tx.memo if tx is not None else _MEMO
+    found = table.get((key, values))
+    if found is None:
+        if len(table) >= MEMO_LIMIT:
+            table.clear()
+        found = table[(key, values)] = compute(item)
+    return found
+
+
+def _memo_key(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The values as a key when each is text, absent, or a list of text (given names): else None."""
+    kinds = set(map(type, values))
+    if kinds <= _TEXT_OR_NONE:
+        return values
+    if kinds <= _TEXT_NONE_OR_LIST and all(_TEXT_OR_NONE.issuperset(map(type, v)) for v in values if type(v) is list):
+        return tuple(tuple(v) if type(v) is list else v for v in values)
+    return None
+
+
 def path_order(path: str) -> tuple[int, str]:
     """Paths in an order that reads each one's prefix before it."""
     return path.count("."), path
@@ -738,3 +817,4 @@ NAMESPACE: dict[str, Any] = {}
 
 NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})
 NAMESPACE["NO_TEXT"] = NO_TEXT
+NAMESPACE["PLACEHOLDERS"] = PLACEHOLDERS

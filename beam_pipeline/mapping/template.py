@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from beam_pipeline.mapping.fhirpath import Compiled, FhirPathError, compile_expression
+from beam_pipeline.mapping.fhirpath import Compiled, FhirPathError, Single, compile_expression, single_field
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 DIRECTIVES = ("_if", "_for")
@@ -91,7 +91,7 @@ def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r", *
     if not text:
         raise TemplateError("an empty {{ }}: write an expression inside, or remove the element", path)
     try:
-        compiled = compile_expression(text, focus, condition=condition)
+        compiled = compile_expression(text, focus, condition=condition, fast=True)
     except FhirPathError as exc:
         raise TemplateError(f"expression {text!r}: {exc} (column {exc.column})", path, exc.column) from exc
     problem = uses.unknown(compiled)
@@ -102,7 +102,8 @@ def compile_in(text: str, path: tuple[Any, ...], uses: Uses, focus: str = "r", *
 
 
 class _Emitter:
-    def __init__(self, uses: Uses) -> None:
+    def __init__(self, uses: Uses, *, fast: bool = True) -> None:
+        self.fast = fast  # the text fast paths (_single); without them, the general code only
         self.lines: list[str] = []
         self.indent = 1
         self.counter = 0
@@ -163,20 +164,36 @@ def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: st
         out.emit("    " + write.format(items))
     elif is_expression(node):
         values = out.var("v")
-        out.emit(f"{values} = {_value_source(out, node, path, focus)}")
+        general = _value_source(out, node, path, focus)
+        fast = _single(node, focus) if out.fast else None
+        if fast is not None:
+            # An item's text field: written from the text itself; anything else goes the general way below.
+            out.emit(f"x = {fast.raw}")
+            out.emit("if type(x) is str:")
+            out.emit(f"    if x := {fast.text.format('x.strip()')}:")
+            out.emit(f"        {target} = True")
+            out.emit("        " + write.format(_one_text(out, path)))
+            out.emit("elif x is not None:")
+            out.indent += 1
+        out.emit(f"{values} = {general}")
         # An empty text (from '' or a computed one) is absent, as an empty value in a record is.
         out.emit(f"if {values}:")
         out.indent += 1
-        # The usual value inline (one text longer than any placeholder); rt_one for the rest: it checks
+        # The usual value inline (one text that is no placeholder); rt_one for the rest: it refuses
         # placeholders, copies objects, converts date-times and refuses several values. An empty text (from
         # '' or a computed one) is absent, as an empty value in a record is.
-        out.emit(f"if len({values}) == 1 and type(x := {values}[0]) is str and len(x) > 4:")
+        out.emit(
+            f"if len({values}) == 1 and type(x := {values}[0]) is str and "
+            "(len(x) > 4 or (x and x.upper() not in PLACEHOLDERS)):"
+        )
         out.emit(f"    {target} = True")
         out.emit("    " + write.format("x"))
         out.emit(f"elif {values} != NO_TEXT:")
         out.emit(f"    {target} = True")
         out.emit("    " + write.format(f"rt_one({values}, {out.path_id(path)})"))
         out.indent -= 1
+        if fast is not None:
+            out.indent -= 1
     else:
         out.emit(write.format(repr(node)))
 
@@ -196,14 +213,40 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
         raise TemplateError("a list inside a list is not FHIR: make the inner list an element of an object", path)
     elif is_expression(item):
         values = out.var("v")
-        out.emit(f"{values} = {_value_source(out, item, path, focus)}")
-        out.emit(f"if {values}:")
-        out.emit(f"    {target} = True")
-        out.emit(f"    {items}.extend(rt_out({values}, {out.path_id(path)}))")
+        general = _value_source(out, item, path, focus)
+        fast = _single(item, focus) if out.fast else None
+        pad = ""
+        if fast is not None:
+            # As in _gen: an item's text field written from the text itself, anything else the general way.
+            out.emit(f"x = {fast.raw}")
+            out.emit("if type(x) is str:")
+            out.emit(f"    if x := {fast.text.format('x.strip()')}:")
+            out.emit(f"        {target} = True")
+            out.emit(f"        {items}.append({_one_text(out, path)})")
+            out.emit("elif x is not None:")
+            pad = "    "
+        out.emit(f"{pad}{values} = {general}")
+        # One text longer than any placeholder is what rt_out would give; rt_out for the rest.
+        out.emit(f"{pad}if len({values}) == 1 and type(x := {values}[0]) is str and len(x) > 4:")
+        out.emit(f"{pad}    {target} = True")
+        out.emit(f"{pad}    {items}.append(x)")
+        out.emit(f"{pad}elif {values}:")
+        out.emit(f"{pad}    {target} = True")
+        out.emit(f"{pad}    {items}.extend(rt_out({values}, {out.path_id(path)}))")
     elif isinstance(item, dict) and _dynamic(item):
         _gen_object(out, item, path, focus, target, f"{items}.append({{}})")
     else:
         out.emit(f"{items}.append({item!r})")
+
+
+def _one_text(out: _Emitter, path: tuple[Any, ...]) -> str:
+    """Source of what a non-empty text `x` writes: itself, unless it is a placeholder (rt_one refuses it)."""
+    return f"x if len(x) > 4 or x.upper() not in PLACEHOLDERS else rt_one([x], {out.path_id(path)})"
+
+
+def _single(value: str, focus: str) -> Single | None:
+    whole = expression_text(value)
+    return single_field(whole, focus) if whole is not None else None
 
 
 def _strip_braces(text: str) -> str:
@@ -261,8 +304,11 @@ class CompiledTemplate:
     paths: tuple[tuple[Any, ...], ...]
 
 
-def compile_template(skeleton: dict[str, Any], uses: Uses, name: str = "build") -> CompiledTemplate:
-    out = _Emitter(uses)
+def compile_template(
+    skeleton: dict[str, Any], uses: Uses, name: str = "build", *, fast: bool = True
+) -> CompiledTemplate:
+    """`fast`: with the text fast paths (the tests hold them to the general code, which `fast=False` gives)."""
+    out = _Emitter(uses, fast=fast)
     out.emit("F = env['$fields']")
     out.emit("p0 = False")
     _gen_object(out, skeleton, (), "r", "p0", "return {}")

@@ -48,6 +48,8 @@ class Terminology:
     maps: dict[str, dict[str, tuple[dict[str, str], ...]]] = field(default_factory=dict)
     value_sets: dict[str, frozenset[str]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # id -> file name, for messages and versions
+    # What memoised expressions over these maps gave, by (expression, text): runtime.memo.
+    memo: dict[tuple[str, Any], Collection] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_files(cls, files: Iterable[TerminologyFile]) -> Terminology:

@@ -106,6 +106,41 @@ def _has_lone_surrogate(data: Any) -> bool:  # noqa: ANN401  (any parsed JSON)
     return False
 
 
+def _checked_int(text: str) -> int:
+    if len(text) - text.startswith("-") > MAX_NUMBER_DIGITS:
+        raise _Rejected(o.INVALID_NUMBER, "")  # the usual parse decides and says it
+    return int(text)
+
+
+def _checked_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _Rejected(o.INVALID_NUMBER, "")
+    return number
+
+
+# For nested messages: keys counted, numbers checked, as the text is read (see _nested).
+_NESTED_DECODER = json.JSONDecoder(
+    parse_constant=_parse_constant, object_pairs_hook=_object, parse_int=_checked_int, parse_float=_checked_float
+)
+
+
+def _nested(text: str) -> dict[str, Any] | None:
+    """A nested message (an ADT event) with at most MAX_DEPTH brackets (so none nests too deep), parsed with
+    its keys counted as it is read, when that answers everything parse_json_object's walk would: no key
+    repeats, and no number can be out of range. None when it cannot say (a repeated key, any parse error,
+    an out-of-range number): the caller then parses it the usual way, which decides, in its order."""
+    try:
+        data = _NESTED_DECODER.decode(text)
+    except (_Rejected, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        return None
+    if type(data) is not dict:
+        return None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        return None
+    return data
+
+
 def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
     if len(raw) > max_bytes:
         return o.Error(o.PARSE, o.TOO_LARGE, f"message is {len(raw)} bytes; the limit is {max_bytes}")
@@ -117,6 +152,16 @@ def parse_json_object(raw: bytes, max_bytes: int) -> dict[str, Any] | o.Error:
         return o.Error(o.PARSE, o.INVALID_UTF8, f"not valid UTF-8 at byte {exc.start}")
     # Some producers start UTF-8 with a byte order mark; it says nothing about the record.
     text = text.removeprefix(_BOM)
+    brackets = text.count("{") + text.count("[")
+    if 1 < brackets <= MAX_DEPTH:  # nested, and too few brackets to nest too deep
+        nested = _nested(text)
+        if nested is not None:
+            return nested
+    return _parse_text(text)
+
+
+def _parse_text(text: str) -> dict[str, Any] | o.Error:
+    """The text as a JSON object, or the first error of parse_json_object's checks, in their order."""
     try:
         data = _DECODER.decode(text)
     except _Rejected as exc:

@@ -23,6 +23,11 @@ from beam_pipeline.us_core import terminology as t
 _ABSOLUTE_URI = re.compile(r"^(https?://|urn:(oid|uuid|[a-z0-9-]+):)\S+$")
 
 
+@functools.lru_cache(maxsize=1024)  # a mapping writes a handful of systems, on every resource
+def _absolute(system: str) -> bool:
+    return _ABSOLUTE_URI.match(system) is not None
+
+
 # The original sample's filler for missing data. "Na", "Null" and "None" are real names (only empty values
 # mean absent), so they are not placeholders.
 _PLACEHOLDERS = frozenset({"N/A"})
@@ -72,13 +77,6 @@ def codes(concept_map: str) -> frozenset[str]:
     return frozenset(coding["code"] for found in targets for coding in found)
 
 
-def _extension(resource: dict[str, Any], url: str) -> dict[str, Any] | None:
-    for e in resource.get("extension", ()):
-        if e.get("url") == url:
-            return e
-    return None
-
-
 def _omb_problems(ext: dict[str, Any] | None, name: str, codes: frozenset[str]) -> list[str]:
     if ext is None:
         return []
@@ -99,7 +97,7 @@ def check_patient(patient: dict[str, Any], *, clean: bool = False) -> list[str]:
     for i, ident in enumerate(patient.get("identifier") or []):
         # Present is the profile's rule; absolute is the write's (a conditional update keys on it).
         system = ident.get("system")
-        if system is not None and not _ABSOLUTE_URI.match(str(system)):
+        if system is not None and not _absolute(str(system)):
             problems.append(f"identifier[{i}].system: absolute URI required")
     for i, addr in enumerate(patient.get("address", [])):
         state, country = addr.get("state"), addr.get("country", "US")
@@ -108,8 +106,15 @@ def check_patient(patient: dict[str, Any], *, clean: bool = False) -> list[str]:
     marital = patient.get("maritalStatus", {}).get("coding", [])
     if any(c.get("system") != t.MARITAL_STATUS or c.get("code") not in codes("marital-status") for c in marital):
         problems.append("maritalStatus: code outside v3-MaritalStatus")
-    problems += _omb_problems(_extension(patient, t.US_CORE_RACE), "race", codes("omb-race"))
-    problems += _omb_problems(_extension(patient, t.US_CORE_ETHNICITY), "ethnicity", codes("omb-ethnicity"))
+    race = ethnicity = None
+    for e in patient.get("extension", ()):  # the first of each, in one pass
+        url = e.get("url")
+        if url == t.US_CORE_RACE and race is None:
+            race = e
+        elif url == t.US_CORE_ETHNICITY and ethnicity is None:
+            ethnicity = e
+    problems += _omb_problems(race, "race", codes("omb-race"))
+    problems += _omb_problems(ethnicity, "ethnicity", codes("omb-ethnicity"))
     return problems
 
 
@@ -122,12 +127,40 @@ def check_resource(resource: dict[str, Any], profiles: Iterable[str], *, clean: 
     the rules of its type (a Patient's, or those every other resource keeps). `clean`: the mapping engine
     built it, which writes no empty value and refuses placeholders as it writes, so that scan is skipped."""
     claimed = resource.get("meta", {}).get("profile", []) if isinstance(resource.get("meta"), dict) else []
-    allowed = frozenset(profiles)
-    stray = [p for p in claimed if p not in allowed]
-    problems = ["meta.profile: not a profile the mapping declares"] if stray or not claimed else []
+    problems = ["meta.profile: not a profile the mapping declares"] if not _declared(claimed, profiles) else []
     if resource.get("resourceType") == "Patient":
         return problems + check_patient(resource, clean=clean)
     return problems + check_clinical(resource, clean=clean)
+
+
+@functools.lru_cache(maxsize=1024)  # a mapping's resources claim the same profiles every time
+def _us_core_claim(profiles: tuple[str, ...]) -> tuple[bool, bool, str | None]:
+    """Whether the claimed profiles name a US Core one; whether the first is a US Core 6.1.0 profile; and
+    then its required element that refers to the Patient (required_elements), if any."""
+    us_core = [p for p in profiles if p.startswith(t.US_CORE)]
+    if not us_core:
+        return False, False, None
+    try:
+        _, patient = required_elements(us_core[0])
+    except KeyError:
+        return True, False, None
+    return True, True, patient
+
+
+def _declared(claimed: Any, profiles: Iterable[str]) -> bool:  # noqa: ANN401
+    """Some profiles are claimed, and each is one the mapping declares."""
+    if type(claimed) is list and type(profiles) is frozenset:
+        try:
+            return _all_declared(tuple(claimed), profiles)
+        except TypeError:  # an unhashable claim: not a declared profile, decided below
+            pass
+    allowed = frozenset(profiles)
+    return bool(claimed) and all(p in allowed for p in claimed)
+
+
+@functools.lru_cache(maxsize=1024)  # a mapping's resources claim the same profiles every time
+def _all_declared(claimed: tuple[Any, ...], allowed: frozenset[str]) -> bool:
+    return bool(claimed) and all(p in allowed for p in claimed)
 
 
 def check_clinical(resource: dict[str, Any], *, clean: bool = False) -> list[str]:
@@ -135,16 +168,13 @@ def check_clinical(resource: dict[str, Any], *, clean: bool = False) -> list[str
     absolute system and a value (the write's business identifier), and a reference to its patient the store
     resolves. That the profile's required elements are there is the profile validator's."""
     problems = [] if clean or is_clean(resource) else [f"{p}: empty or placeholder" for p in empty_values(resource)]
-    profiles = [str(p) for p in resource.get("meta", {}).get("profile", [])]
-    us_core = [p for p in profiles if p.startswith(t.US_CORE)]
+    us_core, known, patient = _us_core_claim(tuple(map(str, resource.get("meta", {}).get("profile", []))))
     if not us_core:
         return [*problems, "meta.profile: a US Core profile is required"]
     idents = resource.get("identifier") or []
-    if len(idents) != 1 or not _ABSOLUTE_URI.match(str(idents[0].get("system", ""))) or not idents[0].get("value"):
+    if len(idents) != 1 or not _absolute(str(idents[0].get("system", ""))) or not idents[0].get("value"):
         problems.append("identifier: one with an absolute system and a value required")
-    try:
-        _, patient = required_elements(us_core[0])
-    except KeyError:
+    if not known:
         return [*problems, "meta.profile: not a US Core 6.1.0 profile"]
     if patient is not None and patient in resource:
         subject = resource[patient]

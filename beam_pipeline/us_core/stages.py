@@ -103,7 +103,8 @@ def parse_and_validate(
         return filtered
     try:
         env = feed.environment(mapping, record, settings(config, today))
-        result = feed.check(mapping, record, env)
+        # JSON carries a control character only as an escape: without a backslash, the text has none.
+        result = feed.check(mapping, record, env, plain=b"\\" not in raw)
     except Exception as exc:  # noqa: BLE001  (a mapping's bug must not stop the stream)
         return o.Error(o.VALIDATE, o.MAPPING_FAILED, f"mapping {mapping.id} raised {type(exc).__name__} in validate")
     return result if result is not None else o.Parsed(record, mapping.message_type, env)

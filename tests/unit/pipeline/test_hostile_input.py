@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from beam_pipeline.contracts.bucket_layout import error_partition
@@ -36,6 +36,7 @@ from beam_pipeline.transforms.parse_and_map import (
     _ParseFn,
 )
 from beam_pipeline.us_core import Error, Ok, TransformConfig, stages, transform
+from beam_pipeline.us_core import parse as parsing
 from beam_pipeline.us_core.parse import parse_json_object
 
 BASE = {"Id": "hostile-1", "FIRST": "Ann", "LAST": "Lee"}
@@ -320,3 +321,39 @@ def test_a_repeated_key_is_found_at_any_depth(members):
     text, repeated = _written(("obj", members))
     result = parse_json_object(text.encode("utf-8"), 10_000)
     assert (isinstance(result, Error) and result.code == "duplicate_key") == repeated, (text, result)
+
+
+# Hostile pieces of nested text: repeated keys, numbers out of range, NaN, lone surrogates, broken syntax.
+_HOSTILE_LEAVES = st.sampled_from(
+    ['"a"', '"\\ud800"', '"\\u00e9"', "1", "-0", "1e400", "-1e400", "1.5E3", "1" * 101, "-" + "9" * 100, "9" * 100,
+     "NaN", "Infinity", "null", "true", '"x\\ny"', "01", "1.", '"unterminated'],
+) | st.sampled_from(['"a"', "1", "2.5", "null", '"b"'])  # fmt: skip
+_hostile_tree = st.recursive(
+    _HOSTILE_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3).map(lambda items: "[" + ",".join(items) + "]")
+        | st.lists(st.tuples(st.sampled_from(['"x"', '"y"', '"z"', '"w"', '"x"']), inner), max_size=3).map(
+            lambda pairs: "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}"
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(['"a"', '"b"', '"c"', '"d"', '"a"']), _hostile_tree), max_size=4),
+    st.integers(0, 40),
+)
+@example([('"a"', "[" + "1" * 101 + "]")], 0)
+@example([('"a"', "[-" + "1" * 100 + "]")], 0)
+@example([('"a"', '{"x":1e400}')], 0)
+@example([('"a"', "[1.5E3]"), ('"b"', '{"x":1,"x":NaN}')], 0)
+@example([('"a"', "[1]")], 31)
+@example([('"a"', "[1]")], 30)
+def test_a_nested_message_parses_as_the_usual_walk_decides(members, depth):
+    # Nested messages are parsed with their keys counted and numbers checked as they are read; whatever the
+    # text, the answer (the object, or the first error in the usual order) is the usual parse's.
+    body = "{" + ",".join(f"{k}:{v}" for k, v in members) + "}"
+    text = '{"deep":' + "[" * depth + "1" + "]" * depth + "," + body[1:] if depth else body
+    assert parse_json_object(text.encode("utf-8"), 100_000) == parsing._parse_text(text), text
