@@ -197,8 +197,13 @@ class _Handler(BaseHTTPRequestHandler):
             # Target down: answer as a gateway would, and drop the broken upstream connection.
             self._drop_upstream()
             status, headers, payload = 502, {"Content-Type": "text/plain"}, b"upstream unreachable"
-        self._reply(status, headers, payload)
+        # Recorded before the answer goes back: a client that gave up waiting (its read timeout) still made
+        # the target do the work.
         proxy._record(self.command, self.path, status, False)
+        try:
+            self._reply(status, headers, payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
         proxy = self.server.proxy

@@ -6,7 +6,9 @@ the rejection was the bad entry's, not a transient fault of the good ones.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 import httpx
@@ -39,12 +41,15 @@ class BundleWriter:
         stats: ClientStats,
         pacing: Pacing,
         on_bundle_sent: Callable[[int], None] | None = None,
+        slots: threading.Semaphore | None = None,
     ) -> None:
         self._config = config
         self._http = http
         self._stats = stats
         self._pacing = pacing
         self._on_bundle_sent = on_bundle_sent
+        # Bundles in flight at once, shared with other clients when given (FhirStoreClient's `slots`).
+        self._slots = slots or contextlib.nullcontext()
         self._endpoint = f"POST {errors.redact_url(config.write_base)}"
 
     def write(
@@ -187,10 +192,11 @@ class BundleWriter:
         self._stats.add("bundles")
         if self._on_bundle_sent is not None:
             self._on_bundle_sent(len(entries))
-        return self._http.send(
-            "POST",
-            self._config.write_base,
-            what=f"batch bundle of {len(entries)} entries",
-            content=body,
-            headers=headers,
-        )
+        with self._slots:
+            return self._http.send(
+                "POST",
+                self._config.write_base,
+                what=f"batch bundle of {len(entries)} entries",
+                content=body,
+                headers=headers,
+            )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -62,7 +63,11 @@ class FhirStoreClient:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_bundle_sent: Callable[[int], None] | None = None,
+        slots: threading.Semaphore | None = None,
     ) -> None:
+        """`slots`: a semaphore bounding the bundles in flight across every client that shares it (the
+        write step's clients of one worker process share one per store); each client's own bound is
+        `max_bundles_in_flight` either way."""
         self.config = config
         self.stats = ClientStats()
         pacing = Pacing(sleep=sleep, monotonic=monotonic, rng=rng or random.Random())  # noqa: S311  (jitter)
@@ -77,7 +82,7 @@ class FhirStoreClient:
         )
         self._guard = Guard(self._http, self.stats, config.write_base, config.write_mode)
         # Told the number of entries of every batch bundle sent (retries and split halves included).
-        self._bundles = BundleWriter(config, self._http, self.stats, pacing, on_bundle_sent)
+        self._bundles = BundleWriter(config, self._http, self.stats, pacing, on_bundle_sent, slots)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.max_bundles_in_flight, thread_name_prefix="fhir-store-bundle"
         )

@@ -17,6 +17,7 @@ message is written as soon as the runner hands it over.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -58,6 +59,23 @@ MAX_SOURCE_TIME_SKEW_MS = 24 * 3600 * 1000
 # prompted by the store refusing the credentials.
 SECRET_REFRESH_SECONDS = 600.0
 SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
+
+# The bundles in flight of every write DoFn instance in this worker process, per store. A runner processes
+# several bundles at once (an SDK thread each, with a DoFn instance and a client each): each client's own
+# max_bundles_in_flight alone let the store see that many times more, and a store that validates (HAPI with
+# US Core on: about 40 ms of CPU a Patient) then queued 200-entry bundles past the client's read timeout,
+# and did the work of every resent bundle twice.
+_SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def store_slots(config: FhirStoreConfig) -> threading.BoundedSemaphore:
+    """The process's semaphore of bundles in flight to the store `config` writes to."""
+    key = (config.write_base, config.max_bundles_in_flight)
+    with _SLOTS_LOCK:
+        if key not in _SLOTS:
+            _SLOTS[key] = threading.BoundedSemaphore(config.max_bundles_in_flight)
+        return _SLOTS[key]
 
 
 def source_time_ms(message: RawMessage, now_ms: int | None = None) -> int | None:
@@ -161,7 +179,7 @@ class _WriteBundlesFn(beam.DoFn):
             config = self._config.resolve_secret(self._read_secret)
             if config != self._client_config:
                 # The client's threads note the sizes; _write reports them (Beam metrics count on this thread).
-                client = FhirStoreClient(config, on_bundle_sent=self._sizes_sent.append)
+                client = FhirStoreClient(config, on_bundle_sent=self._sizes_sent.append, slots=store_slots(config))
                 old, self._client, self._client_config = self._client, client, config
                 if old is not None:
                     old.close()

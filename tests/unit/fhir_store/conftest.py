@@ -26,7 +26,9 @@ def make_client(server: FakeFhirServer, fake_time: FakeTime):
         overrides.setdefault("base_url", BASE)
         overrides.setdefault("retry", RetryPolicy(max_attempts=4, total_timeout=60, initial_backoff=1, max_backoff=8))
         transport = overrides.pop("transport", None) or server.transport()
-        kwargs = {k: overrides.pop(k) for k in ("google_credentials", "google_request_factory") if k in overrides}
+        kwargs = {
+            k: overrides.pop(k) for k in ("google_credentials", "google_request_factory", "slots") if k in overrides
+        }
         client = FhirStoreClient(
             FhirStoreConfig(**overrides),
             transport=transport,
