@@ -757,14 +757,19 @@ def memo(tx: Any, key: str, c: Collection, compute: Callable[[Collection], Colle
     shared between messages, which is safe because nothing changes a collection in place (templates copy
     what they write: rt_one). Anything but one text is computed each time."""
     if len(c) == 1 and type(text := c[0]) is str:
-        table = tx.memo if tx is not None else _MEMO
-        found = table.get((key, text))
-        if found is None:
-            if len(table) >= MEMO_LIMIT:
-                table.clear()
-            found = table[(key, text)] = compute(c)
-        return found
+        return _memoised(tx, (key, text), compute, c)
     return compute(c)
+
+
+def _memoised(tx: Any, key: tuple[str, Any], compute: Callable[[Any], Collection], arg: Any) -> Collection:  # noqa: ANN401
+    """compute(arg) from the memo table, worked out and kept when it is not there yet."""
+    table = tx.memo if tx is not None else _MEMO
+    found = table.get(key)
+    if found is None:
+        if len(table) >= MEMO_LIMIT:
+            table.clear()
+        found = table[key] = compute(arg)
+    return found
 
 
 _TEXT_OR_NONE = frozenset({str, type(None)})
@@ -778,13 +783,7 @@ def memo_item(tx: Any, key: str, item: Any, names: tuple[str, ...], compute: Cal
     values = _memo_key(tuple(map(item.get, names))) if type(item) is dict else None
     if values is None:
         return compute(item)
-    table = tx.memo if tx is not None else _MEMO
-    found = table.get((key, values))
-    if found is None:
-        if len(table) >= MEMO_LIMIT:
-            table.clear()
-        found = table[(key, values)] = compute(item)
-    return found
+    return _memoised(tx, (key, values), compute, item)
 
 
 def _memo_key(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
