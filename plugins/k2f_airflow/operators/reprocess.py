@@ -83,9 +83,14 @@ def newest_summary_object(cfg: K2fConfig, job_name: str) -> Callable[[], bytes]:
     launch sorts last); it raises FileNotFoundError while there is none."""
     from k2f_airflow.hooks.gcs import StorageHook
 
-    bucket = StorageHook(cfg.gcp_conn_id).bucket(cfg.error_bucket)
+    buckets: list[Any] = []
 
     def read() -> bytes:
+        # Built on first use: a connection that cannot be set up is waited out like a missing object, and
+        # the report then falls back to the job's counters.
+        if not buckets:
+            buckets.append(StorageHook(cfg.gcp_conn_id).bucket(cfg.error_bucket))
+        bucket = buckets[0]
         names = sorted(blob.name for blob in bucket.list_blobs(prefix=reprocess_summary_prefix(job_name)))
         if not names:
             raise FileNotFoundError(f"no summary object under {reprocess_summary_prefix(job_name)}")

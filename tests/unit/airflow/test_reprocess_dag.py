@@ -143,9 +143,10 @@ def test_run_reprocess_refuses_wrong_params_when_rendered(context):
         _rendered(LOCAL, context, {"to": "2026-12-03"})
 
 
-def _report(context, jobs, params, bucket=None, wait=0):  # noqa: ANN001, ANN202
+def _report(context, jobs, params, bucket=None, wait=0, storage_error=None):  # noqa: ANN001, ANN202
     """report_reprocess as the DAG declares it, rendered with the run's `params`, on a runner with `jobs`,
-    its error bucket `bucket` (empty by default), waiting `wait` seconds for a summary object."""
+    its error bucket `bucket` (empty by default; `storage_error` raised instead), waiting `wait` seconds for
+    a summary object."""
     from tests.unit.airflow.test_replay import Bucket
 
     op = ReportReprocessOperator(
@@ -154,12 +155,25 @@ def _report(context, jobs, params, bucket=None, wait=0):  # noqa: ANN001, ANN202
     op = rendered(op, {**context, "params": params})
     storage = mock.MagicMock()
     storage.return_value.bucket.return_value = bucket if bucket is not None else Bucket()
+    if storage_error is not None:
+        storage.return_value.bucket.side_effect = storage_error
     with (
         mock.patch("k2f_airflow.hooks.jobs.jobs_hook", return_value=jobs),
         mock.patch("k2f_airflow.hooks.gcs.StorageHook", storage),
         mock.patch("k2f_airflow.operators.reprocess.SUMMARY_WAIT_SECONDS", wait),
     ):
         return op.execute(context)
+
+
+def test_a_bucket_the_report_cannot_reach_is_waited_out_then_the_counters_summarise(context):
+    jobs = mock.create_autospec(LocalJobsClient, instance=True)
+    jobs.jobs_named.return_value = [JobInfo("job-7", "kafka-to-fhir-reprocess-x", "DONE")]
+    jobs.state.return_value = "DONE"
+    jobs.counters.return_value = {"reprocess/messages": 3, "write_to_fhir_store/messages_written": 3}
+    with mock.patch("beam_pipeline.contracts.reprocess_summary.time.sleep") as slept:
+        report = _report(context, jobs, {"dry_run": False}, wait=2, storage_error=RuntimeError("no credentials"))
+    assert (report["from"], report["written"], report["accounted"]) == ("counters", 3, True)
+    assert slept.call_count == 3  # two polls for the object, then one for the counters to agree
 
 
 def test_the_report_is_the_summary_object_the_job_wrote_waited_for_and_the_newest_launchs(context):
