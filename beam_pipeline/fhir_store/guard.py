@@ -50,11 +50,17 @@ class Guard:
         guarded = [e for e in entries if bundles.is_guarded(e, self._mode)]
         send = [e for e in entries if not bundles.is_guarded(e, self._mode)]
         # Only on an entry's first round: one that lost a race is always read before it is decided again.
-        unread = [e for e in guarded if not attempts[e.position] and self._all_new.get(e.resource_type, False)]
+        # Each entry is asked once: another thread may change _all_new meanwhile, and an entry counted on both
+        # sides would be sent twice, on neither not at all.
+        unread: list[PreparedEntry] = []
+        to_read: list[PreparedEntry] = []
+        for e in guarded:
+            first_of_new = not attempts[e.position] and self._all_new.get(e.resource_type, False)
+            (unread if first_of_new else to_read).append(e)
         if unread:
             self._stats.add("unread_creates", len(unread))
             send.extend(bundles.guarded_create(e, unread=True) for e in unread)
-            guarded = [e for e in guarded if attempts[e.position] or not self._all_new.get(e.resource_type, False)]
+        guarded = to_read
         if not guarded:
             return send
         try:
