@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ from apache_beam.options.pipeline_options import (  # noqa: E402
 from beam_pipeline.contracts.error_record import ErrorRecord  # noqa: E402
 from beam_pipeline.contracts.job_settings import DEFAULT_JOB_NAME, comma_list  # noqa: E402
 from beam_pipeline.contracts.kafka_secret import KafkaSecretError, parse_kafka_secret  # noqa: E402
+from beam_pipeline.contracts.reference_retry import DEFAULT_DELAYS as DEFAULT_RETRY_DELAYS  # noqa: E402
+from beam_pipeline.contracts.reference_retry import RetrySchedule  # noqa: E402
 from beam_pipeline.delivery.committer import OffsetCommitter  # noqa: E402
 from beam_pipeline.delivery.drain_signal import DrainSignal  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreConfig  # noqa: E402
@@ -48,6 +50,11 @@ from beam_pipeline.transforms.commit_offsets import CommitOffsets  # noqa: E402
 from beam_pipeline.transforms.dead_letter import DeadLetter  # noqa: E402
 from beam_pipeline.transforms.parse_and_map import MapToFhir, ParseAndValidate  # noqa: E402
 from beam_pipeline.transforms.read import ReadKafkaMessages  # noqa: E402
+from beam_pipeline.transforms.reference_retry import (  # noqa: E402
+    AwaitRetryDue,
+    KafkaProducerFactory,
+    RetryUnresolvedReferences,
+)
 from beam_pipeline.transforms.windowed_files import default_storage_client  # noqa: E402
 from beam_pipeline.transforms.write import WriteToFhirStore  # noqa: E402
 from beam_pipeline.us_core import TransformConfig  # noqa: E402
@@ -72,6 +79,11 @@ class JobSettings:
     # The archive's and error bucket's storage client (a module-level function, pickled into the graph):
     # tests hand in an in-memory one.
     storage_client: Callable[[], Any] = default_storage_client
+    # The job's own retry of rows whose reference target has not arrived (off without a topic), and the
+    # producer that publishes to it (tests hand in their own).
+    retry_topic: str = ""
+    retry_schedule: RetrySchedule = field(default_factory=lambda: RetrySchedule.parse(DEFAULT_RETRY_DELAYS))
+    retry_producer: Callable[[], Any] | None = None
 
 
 def parse_and_map(
@@ -90,14 +102,21 @@ def process_steps(
 ) -> dict[str, Any]:
     """The steps every source feeds (Kafka, or a reprocess's bounded read): parse, map, write, dead-letter.
     `extra_failures` are the source's own error records, dead-lettered beside the steps'. Returns each
-    outcome, the messages dead-lettered ("dead_lettered") once their records are written, and the write
-    step's tally ("write_tally", transforms/tally.py)."""
+    outcome, the messages dead-lettered ("dead_lettered") once their records are written, those sent to the
+    retry topic ("deferred", None without one) and the write step's tally ("write_tally", transforms/tally.py)."""
     parsed, mapped = parse_and_map(messages, settings)
     write_order = compiled(settings.mapping.mappings).write_order
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
         settings.fhir, settings.job_name, write_order=write_order
     )
     failures = (parsed.invalid, mapped.failed, written.failed, *extra_failures) | "AllFailures" >> beam.Flatten()
+    deferred = None
+    if settings.retry_topic:
+        producer = settings.retry_producer or KafkaProducerFactory(settings.kafka_secret_resource_name)
+        retry = failures | "RetryUnresolvedReferences" >> RetryUnresolvedReferences(
+            settings.retry_topic, settings.retry_schedule, producer
+        )
+        failures, deferred = retry.failed, retry.deferred
     dead_lettered = failures | "DeadLetter" >> DeadLetter(
         settings.error_bucket, settings.window_seconds, settings.storage_client, job_name=settings.job_name
     )
@@ -106,6 +125,7 @@ def process_steps(
         "failed": failures,
         "filtered": parsed.filtered,
         "dead_lettered": dead_lettered,
+        "deferred": deferred,
         "write_tally": written.tally,
     }
 
@@ -146,8 +166,12 @@ def resolve_settings(options: PipelineOptions) -> tuple[JobSettings, dict[str, s
         step_settings(options),
         kafka_secret_resource_name=opts.kafka_secret_resource_name,
         consumer_group=consumer["group.id"],
+        retry_topic=(opts.reference_retry_topic or "").strip(),
+        retry_schedule=RetrySchedule.parse(opts.reference_retry_delays),
     )
     topics = comma_list(opts.topics)
+    if settings.retry_topic in topics:
+        raise ValueError("--reference_retry_topic must not be one of --topics: the job reads it apart")
     return settings, consumer, topics
 
 
@@ -169,6 +193,14 @@ def build_pipeline(
     drain = DrainSignal(settings.archive_bucket, settings.job_name, int(time.time() * 1000), default_storage_client)
     # The label is the step name dashboards and the graph tests look for.
     messages = pipeline | "ReadFromKafka" >> ReadKafkaMessages(consumer, topics, expansion_service, drain=drain)
+    if settings.retry_topic:
+        # Its own read: a message waiting for its time there never holds back one from the main topics.
+        retried = (
+            pipeline
+            | "ReadRetryTopic" >> ReadKafkaMessages(consumer, [settings.retry_topic], expansion_service, drain=drain)
+            | "AwaitRetryDue" >> AwaitRetryDue()
+        )
+        messages = (messages, retried) | "WithRetries" >> beam.Flatten()
     steps = build_steps(messages, settings)
     settled = {
         "read": messages,
@@ -177,6 +209,8 @@ def build_pipeline(
         "filtered": steps["filtered"],
         "dead_lettered": steps["dead_lettered"],
     }
+    if steps["deferred"] is not None:
+        settled["deferred"] = steps["deferred"]
     committer = OffsetCommitter(settings.kafka_secret_resource_name, settings.consumer_group)
     _ = settled | "CommitOffsets" >> CommitOffsets(committer, drain, settings.job_name)
     return steps

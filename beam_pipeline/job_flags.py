@@ -14,6 +14,7 @@ from apache_beam.options import pipeline_options as _beam_options
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipeline.contracts.job_settings import DEFAULT_CONSUMER_GROUP
+from beam_pipeline.contracts.reference_retry import DEFAULT_DELAYS as DEFAULT_RETRY_DELAYS
 from beam_pipeline.fhir_store.config import AUTH_KINDS, WRITE_MODES
 from beam_pipeline.kafka.connection import KAFKA_READ_EXPERIMENT
 from beam_pipeline.us_core.config import add_mapping_flags
@@ -63,6 +64,21 @@ def add_kafka_flags(parser: Any, *, required: bool) -> None:  # noqa: ANN401
         default=[],
         metavar="KEY=VALUE",
         help="Extra Kafka consumer property, repeatable, e.g. --kafka_consumer_property max.poll.records=500.",
+    )
+    kafka.add_argument(
+        "--reference_retry_topic",
+        default="",
+        help="Kafka topic the job retries a row through when what it refers to (its patient, encounter, "
+        "organization...) is not in the store yet: the row waits there and is written again after each of "
+        "--reference_retry_delays, then becomes a retryable reference_not_found error record. Give it one "
+        "partition per delay. Default: no retry in the job (such rows go to the error bucket at once).",
+    )
+    kafka.add_argument(
+        "--reference_retry_delays",
+        default=DEFAULT_RETRY_DELAYS,
+        help=f"Comma-separated seconds a row waits before each retry (default {DEFAULT_RETRY_DELAYS}: 10 s, "
+        "1 min, 5 min). A delivery attempt past the last delay is dead-lettered; the replay DAG's attempt "
+        "cap counts these retries too.",
     )
     kafka.add_argument(
         "--expansion_service",

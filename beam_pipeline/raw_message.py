@@ -46,6 +46,14 @@ class RawMessage:
         return Delivery(self.topic, self.partition, self.offset)
 
     @property
+    def source_topic(self) -> str:
+        """The topic the message was first published to (what says its type): for a replay or the job's own
+        retry, the origin its headers name; otherwise where it was read."""
+        if not self.headers:
+            return self.topic
+        return failed_message.message_origin(self).source.topic
+
+    @property
     def coordinates(self) -> KafkaCoordinates:
         return KafkaCoordinates(self.topic, self.partition, self.offset, self.timestamp_ms, **key_fields(self.key))
 

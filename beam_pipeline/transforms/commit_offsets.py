@@ -39,6 +39,7 @@ EVENTS: Mapping[str, int] = {
     "stored": DONE,
     "filtered": DONE,
     "dead_lettered": DONE,
+    "deferred": DONE,  # sent to the retry topic, which now holds it
 }
 EVENT_NAMES = {READ: "read", ARCHIVED: "archived", DONE: "done"}
 GLOBAL = (window.GlobalWindow(),)

@@ -21,12 +21,13 @@ class DeadLetter(WindowedNdjsonStep):
         return (
             records
             | "CountByStageAndCode" >> beam.Map(_count)
-            | "ToErrorLine" >> beam.Map(lambda r: (error_partition(r), r.to_json(), _delivery(r)))
+            | "ToErrorLine" >> beam.Map(lambda r: (error_partition(r), r.to_json(), record_delivery(r)))
             | "WriteErrorFiles" >> self._writer
         )
 
 
-def _delivery(record: ErrorRecord) -> Delivery | None:
+def record_delivery(record: ErrorRecord) -> Delivery | None:
+    """Where the failed delivery was read: what settles once its record is written (or it is retried)."""
     where = record.delivery
     if where is None or where.partition is None or where.offset is None:
         return None

@@ -82,7 +82,7 @@ class _ParseFn(beam.DoFn):
         # Whatever one message does, it ends as one output here: an exception would fail the runner's
         # bundle, which Dataflow retries for ever while the stream stalls behind it.
         try:
-            result = parse_and_validate(message.value, message.topic, self._config)
+            result = parse_and_validate(message.value, message.source_topic, self._config)
         except Exception as exc:  # noqa: BLE001
             result = _internal_error(PARSE, "ParseAndValidate", exc)
         if isinstance(result, Parsed):

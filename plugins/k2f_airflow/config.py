@@ -86,7 +86,14 @@ class K2fConfig:
     health_max_data_freshness_seconds: int = _setting(600, "health fails above this Dataflow data freshness")
     health_lookback_minutes: int = _setting(10, "window of a manually triggered health run")
     health_resource_type: str = _setting("Patient", "FHIR resource type whose writes show progress")
-    replay_max_attempts: int = _setting(5, "error records at this attempt count go to quarantine/")
+    replay_max_attempts: int = _setting(
+        8,
+        "error records at this attempt count go to quarantine/; the count includes the job's own retries of "
+        "unresolved references (3 with --reference_retry_delays' default)",
+    )
+    reference_retry_topic: str = _setting(
+        "", "topic the job retries rows through whose reference target has not arrived (--reference_retry_topic)"
+    )
     replay_retry_topic: str = _setting("", "topic replays go to (default: the record's original topic)")
     replay_max_objects: int = _setting(200, "error objects one replay run handles at most")
     alert_webhook_url: str = _setting("", "URL a failed health task POSTs its summary to (JSON)")

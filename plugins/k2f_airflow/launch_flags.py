@@ -34,6 +34,8 @@ def pipeline_options(cfg: K2fConfig) -> dict[str, Any]:
         "kafka_secret_resource_name": cfg.kafka_secret_resource_name,
         "kafka_consumer_group": cfg.kafka_consumer_group,
     }
+    if cfg.reference_retry_topic:
+        kafka["reference_retry_topic"] = cfg.reference_retry_topic
     return job_options(cfg, {**kafka, "gcs_archive_bucket": cfg.archive_bucket, "streaming": True})
 
 

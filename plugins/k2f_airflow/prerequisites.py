@@ -63,15 +63,17 @@ def kafka_secret(cfg: K2fConfig, access: Callable[[str], bytes] | None = None) -
 def kafka_topics(cfg: K2fConfig, kafka: KafkaClient | None = None) -> str:
     cfg.require("topics", "kafka_secret_resource_name")
     kafka = kafka or KafkaClient(cfg.kafka_secret_resource_name)
+    topics = [*cfg.topic_list, *([cfg.reference_retry_topic] if cfg.reference_retry_topic else [])]
     try:
-        missing = kafka.missing_topics(cfg.topic_list)
+        missing = kafka.missing_topics(topics)
     except KafkaProblem as exc:
         raise PrerequisiteFailed(str(exc)) from None
     if missing:
         raise PrerequisiteFailed(
-            f"Kafka has no topic(s) {', '.join(missing)}: create them, or fix {setting_name('topics')}"
+            f"Kafka has no topic(s) {', '.join(missing)}: create them, or fix {setting_name('topics')} "
+            f"or {setting_name('reference_retry_topic')}"
         )
-    return f"Kafka reachable; topics {', '.join(cfg.topic_list)} exist"
+    return f"Kafka reachable; topics {', '.join(topics)} exist"
 
 
 def fhir_store(cfg: K2fConfig, client_factory: Callable[[Any], Any] | None = None) -> str:

@@ -1,13 +1,15 @@
 """A small synthetic population end to end: Kafka (two topics) -> the streaming job on Prism -> HAPI.
 
-50 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions,
-three observations, an immunization, an allergy, a procedure, a medication) on a second topic, typed by
-their MESSAGE_TYPE. The rows of 5 patients are published before any patient: they fail as retryable
-reference_not_found records, and the replay (the replay DAG's ErrorReplayer) lands them once their patients
-are there. With the later rows, 10 HL7 v2 ADT events (the second feed, mappings/adt/) on the same clinical
-topic, each a Patient and an Encounter that refers to it. Then: the count per type in HAPI, every reference
-resolved (counted through the patient's identifier), each ADT event's Patient and Encounter found by their
-identifiers and linked, no error record, and a re-publish of everything changes nothing.
+50 patients on a topic typed by --topic_types, and 10 clinical rows each (an encounter, two conditions, three
+observations, an immunization, an allergy, a procedure, a medication) on a second topic, typed by their
+MESSAGE_TYPE. The rows of 5 patients are published before any patient: the job sends them to its retry topic
+(--reference_retry_topic) instead of the error bucket, and writes them again once their patients are there;
+the rows of one patient whose Patient comes only later become retryable reference_not_found records after the
+job's last retry, and the replay (the replay DAG's ErrorReplayer) lands them once that patient is there. With
+the later rows, 10 HL7 v2 ADT events (the second feed, mappings/adt/) on the same clinical topic, each a
+Patient and an Encounter that refers to it. Then: the count per type in HAPI, every reference resolved
+(counted through the patient's identifier), each ADT event's Patient and Encounter found by their identifiers
+and linked, no error record, and a re-publish of everything changes nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from tests.support.adt import VISIT_NUMBER_SYSTEM, adt_messages  # noqa: E402
 pytestmark = pytest.mark.integration
 
 PATIENTS, EARLY = 50, 5
+# The job's retry delays (seconds): short, so the orphan's rows reach the error bucket within the test.
+RETRY_DELAYS = (2, 8, 20)
 # HL7 v2 ADT events (A01, A04, A08, A03): each writes a Patient and an Encounter, under the run's system.
 ADT = 10
 # The rows each patient gets: (MESSAGE_TYPE, CODE) picks them out of clinical_rows().
@@ -78,6 +82,11 @@ def _rows(patient: str, encounter: str) -> list[bytes]:
     return rows
 
 
+def _type_of(row: bytes) -> str:
+    kind = json.loads(row)["MESSAGE_TYPE"]
+    return {"allergy": "AllergyIntolerance", "medication": "MedicationRequest"}.get(kind, kind.capitalize())
+
+
 def _counts(env, system: str) -> dict[str, int]:
     """Resources per type whose patient reference resolved to a Patient of this run (chained search)."""
     out = {}
@@ -102,7 +111,12 @@ def _outcomes(env, job_id: str) -> tuple[int, int]:
     read = sum(v for k, v in counters.items() if k.startswith("parse_and_validate/"))
     done = counters.get("write_to_fhir_store/resources_written", 0) + counters.get("parse_and_validate/filtered", 0)
     done += sum(v for k, v in counters.items() if k.startswith("dead_letter/"))
-    return read, done
+    return read, done + counters.get("reference_retry/deferred", 0)
+
+
+def _counter(env, job_id: str, name: str) -> int:
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        return jobs.counters(job_id).get(name, 0)
 
 
 def _settled(env, job_id: str, published: int, adt_published: int = 0) -> bool:
@@ -135,17 +149,22 @@ def _adt_landed(env, system: str, events: list[tuple[str, str, bytes]]) -> None:
         assert _total(env, "Encounter", **linked) == 1, visit
 
 
-def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
+def test_population_lands_with_early_rows_retried_and_nothing_duplicated(env):
     run = uuid.uuid4().hex[:8]
     system = f"urn:k2f-clinical-e2e:{run}"
     patients_topic, clinical_topic = f"clinical-e2e-{run}-patients", f"clinical-e2e-{run}-rows"
+    retry_topic = f"clinical-e2e-{run}-retry"
     create_topics(kafka_plain(env), [patients_topic, clinical_topic])
+    create_topics(kafka_plain(env), [retry_topic], partitions=len(RETRY_DELAYS))  # one partition per delay
     ids = [(f"{run}-patient-{i:03d}", f"{run}-encounter-{i:03d}") for i in range(PATIENTS)]
     # Patients carry no MESSAGE_TYPE: their topic's type says what they are.
     patients = [
         json.dumps({k: v for k, v in patient_row(p, i).items() if k != "MESSAGE_TYPE"}).encode()
         for i, (p, _) in enumerate(ids)
     ]
+    # The first patient's Patient comes only after the job's last retry of its rows.
+    orphan, patients_first = patients[0], patients[1:]
+    orphan_rows = _rows(*ids[0])
     early = [row for p, e in ids[:EARLY] for row in _rows(p, e)]
     late = [row for p, e in ids[EARLY:] for row in _rows(p, e)]
     events = adt_messages(f"{run}-adt", ADT)
@@ -160,40 +179,55 @@ def test_population_lands_with_early_rows_replayed_and_nothing_duplicated(env):
         f"--source_id_system={system}",
         f"--topic_types={patients_topic}=patient",
         "--archive_window_seconds=5",
+        f"--reference_retry_topic={retry_topic}",
+        f"--reference_retry_delays={','.join(map(str, RETRY_DELAYS))}",
     )
     try:
-        # 1. The early rows find no patient: each is a retryable reference_not_found record.
-        wait_for(lambda: len(_write_errors(env, clinical_topic)) >= len(early), 300, "early rows' error records", 2)
-        records = _write_errors(env, clinical_topic)
-        assert Counter((r["code"], r["retryable"]) for r in records) == {("reference_not_found", True): len(early)}
+        # 1. The early rows find no patient: the job sends each to its retry topic, not to the error bucket.
+        deferred = lambda: _counter(env, job_id, "reference_retry/deferred") >= len(early)  # noqa: E731
+        wait_for(deferred, 300, "early rows sent to the retry topic", 1)
+        assert _write_errors(env, clinical_topic) == []
         assert fhir_count(env, system) == 0
 
-        # 2. The patients, then the other rows.
-        published += publish(kafka_plain(env), patients_topic, patients)
-        wait_for(lambda: fhir_count(env, system) >= PATIENTS, 300, f"{PATIENTS} Patients in HAPI", 2)
+        # 2. The patients but one, then the other rows: the early rows land from the retry topic.
+        started = time.monotonic()
+        published += publish(kafka_plain(env), patients_topic, patients_first)
         published += publish(kafka_sasl(env), clinical_topic, late)
         # The ADT events with them: each is its own Patient and an Encounter that refers to it.
         adt_published = publish(kafka_sasl(env), clinical_topic, adt)
         published += adt_published
-        wait_for(lambda: _settled(env, job_id, published, adt_published), 300, "every message finished", 2)
+        without_orphan = {t: n - sum(1 for r in orphan_rows if _type_of(r) == t) for t, n in EXPECTED.items()}
+        wait_for(lambda: _counts(env, system) == without_orphan, 300, "the retried rows in HAPI", 2)
+        print(f"clinical e2e: retried rows landed {time.monotonic() - started:.0f} s after their patients")
 
-        # 3. Replay, as the replay DAG does, until every retryable record has landed.
+        # 3. The orphan's rows, retried after each delay, are error records once the last one has passed.
+        wait_for(lambda: len(_write_errors(env, clinical_topic)) >= len(orphan_rows), 300, "orphan records", 2)
+        records = _write_errors(env, clinical_topic)
+        assert Counter((r["code"], r["retryable"], r["attempt"]) for r in records) == {
+            ("reference_not_found", True, len(RETRY_DELAYS) + 1): len(orphan_rows)
+        }
+        assert {r["source"]["topic"] for r in records} == {clinical_topic}  # where they were first published
+        assert {r["payload"].encode() for r in records} == set(orphan_rows)
+
+        # 4. Its Patient, then a replay as the replay DAG does: the orphan's rows land too.
+        published += publish(kafka_plain(env), patients_topic, [orphan])
+        wait_for(lambda: fhir_count(env, system) >= PATIENTS + ADT, 300, "every Patient in HAPI", 2)
         bucket = storage.Client(project="k2f-local").bucket(env["GCS_ERROR_BUCKET"])
         replayed = rounds = 0
         for rounds in range(5):  # noqa: B007  (reported below)
             time.sleep(8)  # the last error window (5 s) reaches the bucket
             if not _write_errors(env, clinical_topic):
                 break
-            counts = ErrorReplayer(bucket, Producer(kafka_plain(env)), max_attempts=5).run(
+            counts = ErrorReplayer(bucket, Producer(kafka_plain(env)), max_attempts=8).run(
                 prefix=f"errors/stage=write/topic={clinical_topic}/"
             )
             assert counts.quarantined == 0
             replayed += counts.replayed
             published += counts.replayed
-            settled = lambda total=published: _settled(env, job_id, total, adt_published)  # noqa: E731
-            wait_for(settled, 300, "replayed messages finished", 2)
+            wait_for(lambda: _counts(env, system) == EXPECTED, 300, "replayed messages in HAPI", 2)
         print(f"clinical e2e: {replayed} messages replayed in {rounds} rounds")
-        assert replayed >= len(early)
+        assert replayed == len(orphan_rows)
+        wait_for(lambda: _settled(env, job_id, published, adt_published), 300, "every message finished", 2)
         assert _write_errors(env, clinical_topic) == []
         assert fhir_count(env, system) == PATIENTS + ADT
         assert _counts(env, system) == EXPECTED

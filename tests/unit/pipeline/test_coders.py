@@ -95,7 +95,7 @@ def test_the_whole_graph_after_the_read_builds_with_the_registered_coders():
     )
     steps = build_steps(messages, settings)
     # The keys the entry point and the reprocess entry point read.
-    assert set(steps) == {"written", "failed", "filtered", "archived", "dead_lettered", "write_tally"}
+    assert set(steps) == {"written", "failed", "filtered", "archived", "dead_lettered", "deferred", "write_tally"}
     assert MappedMessageCoder in _coders_under(pipeline, "MapToFhir")
     assert RawMessageCoder in _coders_under(pipeline, "ParseAndValidate")
     assert RawMessageCoder in _coders_under(pipeline, "WriteBundles")
