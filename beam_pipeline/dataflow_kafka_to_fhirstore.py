@@ -198,7 +198,7 @@ def build_pipeline(
         retried = (
             pipeline
             | "ReadRetryTopic" >> ReadKafkaMessages(consumer, [settings.retry_topic], expansion_service, drain=drain)
-            | "AwaitRetryDue" >> AwaitRetryDue()
+            | "AwaitRetryDue" >> AwaitRetryDue(drain)
         )
         messages = (messages, retried) | "WithRetries" >> beam.Flatten()
     steps = build_steps(messages, settings)

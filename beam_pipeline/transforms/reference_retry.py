@@ -23,6 +23,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipeline.contracts.error_record import ErrorRecord, replay_headers
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
 from beam_pipeline.contracts.reference_retry import RetrySchedule, not_before_header, wait_seconds
+from beam_pipeline.delivery.drain_signal import POLL_SECONDS, DrainSignal
 from beam_pipeline.delivery.ledger import Delivery
 from beam_pipeline.fhir_store.errors import REFERENCE_NOT_FOUND
 from beam_pipeline.kafka.connection import librdkafka_config
@@ -174,26 +175,41 @@ class RetryUnresolvedReferences(beam.PTransform):
 
 
 class _AwaitDueFn(beam.DoFn):
-    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, drain: DrainSignal | None, sleep: Callable[[float], None]) -> None:
+        self._drain = drain
         self._sleep = sleep
         self._waited = beam.metrics.Metrics.counter(NAMESPACE, "waited_ms")
         self._redelivered = beam.metrics.Metrics.counter(NAMESPACE, "read_back")
+        self._held = beam.metrics.Metrics.counter(NAMESPACE, "left_for_next_job")
 
     def process(self, message: RawMessage) -> Iterable[RawMessage]:
-        seconds = wait_seconds(message.headers)
-        if seconds > 0:
-            self._waited.inc(int(seconds * 1000))
-            self._sleep(seconds)
+        left = wait_seconds(message.headers)
+        self._waited.inc(int(left * 1000))
+        while True:
+            if self._drain is not None and self._drain.requested():
+                # A drain does not wait out a delay: never settled, the message stays in the retry topic for
+                # the next job (as the read step's StopAtDrain leaves the main topics' messages).
+                self._held.inc()
+                return
+            if left <= 0:
+                break
+            step = min(left, POLL_SECONDS)
+            self._sleep(step)
+            left -= step
         self._redelivered.inc()
         yield message
 
 
 class AwaitRetryDue(beam.PTransform):
-    """RawMessage read from the retry topic -> the same message once its not-before time has come."""
+    """RawMessage read from the retry topic -> the same message once its not-before time has come; with a
+    drain signal, none once a local drain is asked for."""
 
-    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, drain: DrainSignal | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__()
+        self._drain = drain
         self._sleep = sleep
 
     def expand(self, messages: beam.PCollection[RawMessage]) -> beam.PCollection[RawMessage]:
-        return messages | "WaitUntilDue" >> beam.ParDo(_AwaitDueFn(self._sleep)).with_output_types(RawMessage)
+        return messages | "WaitUntilDue" >> beam.ParDo(_AwaitDueFn(self._drain, self._sleep)).with_output_types(
+            RawMessage
+        )

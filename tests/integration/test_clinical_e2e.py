@@ -50,7 +50,9 @@ pytestmark = pytest.mark.integration
 
 PATIENTS, EARLY = 50, 5
 # The job's retry delays (seconds): short, so the orphan's rows reach the error bucket within the test.
-RETRY_DELAYS = (2, 8, 20)
+# A row waits for its patient, and a row referring to an encounter waits for the encounter's own retry: the
+# third attempt must come after the patients have landed.
+RETRY_DELAYS = (2, 15, 30)
 # HL7 v2 ADT events (A01, A04, A08, A03): each writes a Patient and an Encounter, under the run's system.
 ADT = 10
 # The rows each patient gets: (MESSAGE_TYPE, CODE) picks them out of clinical_rows().
@@ -192,6 +194,7 @@ def test_population_lands_with_early_rows_retried_and_nothing_duplicated(env):
         # 2. The patients but one, then the other rows: the early rows land from the retry topic.
         started = time.monotonic()
         published += publish(kafka_plain(env), patients_topic, patients_first)
+        wait_for(lambda: fhir_count(env, system) >= len(patients_first), 300, "the Patients in HAPI", 1)
         published += publish(kafka_sasl(env), clinical_topic, late)
         # The ADT events with them: each is its own Patient and an Encounter that refers to it.
         adt_published = publish(kafka_sasl(env), clinical_topic, adt)

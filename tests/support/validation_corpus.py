@@ -66,7 +66,7 @@ def population_resources() -> list[tuple[str, dict[str, Any]]]:
     """(profile, resource) for every resource the shipped mappings write from the committed Synthea 3.3.0
     population (tests/data/synthea-10), in the exporter's order."""
     from beam_pipeline.us_core import Ok, TransformConfig, transform
-    from tests.support.synthea_population import messages
+    from dev.synthea_population import messages
 
     config = TransformConfig(structural_validation=False)
     out = []

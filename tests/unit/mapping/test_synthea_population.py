@@ -17,7 +17,7 @@ import pytest
 from beam_pipeline.us_core import Error, Filtered, Ok, TransformConfig, mapping_set, transform
 from beam_pipeline.us_core.rules import check_resource
 from beam_pipeline.validation.validator import validate
-from tests.support.synthea_population import TABLE_TYPES, messages, table_rows
+from dev.synthea_population import TABLE_TYPES, messages, table_rows
 
 CONFIG = TransformConfig(structural_validation=False)
 

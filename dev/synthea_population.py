@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-POPULATION = Path(__file__).resolve().parents[1] / "data" / "synthea-10"
+POPULATION = Path(__file__).resolve().parents[1] / "tests" / "data" / "synthea-10"
 
 # Synthea 3.3.0's CSVExporter writes, per person, the patient, then per encounter the encounter, its claim
 # (and the claim's transactions), conditions, allergies, observations, procedures, medications,
