@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,13 +47,24 @@ def patient_ids(folder: Path = POPULATION) -> list[str]:
 def population(folder: Path = POPULATION, patients: Collection[str] | None = None) -> list[bytes]:
     """Every row as a message, tables in the exporter's order; with `patients`, only those patients' rows
     (and the directory tables whole)."""
-    out = []
+    rows, directory = population_parts(folder, patients)
+    return rows + directory
+
+
+def population_parts(
+    folder: Path = POPULATION, patients: Collection[str] | None = None
+) -> tuple[list[bytes], list[bytes]]:
+    """population() in its two parts: the patients' rows, then the directory the exporter writes last."""
+    rows: list[bytes] = []
+    directory: list[bytes] = []
     for table in TABLE_TYPES:
         column = _PATIENT_COLUMN.get(table, "PATIENT")
         for row in table_rows(table, folder):
-            if patients is None or table in DIRECTORY or row.get(column) in patients:
-                out.append(json.dumps(row).encode())
-    return out
+            if table in DIRECTORY:
+                directory.append(json.dumps(row).encode())
+            elif patients is None or row.get(column) in patients:
+                rows.append(json.dumps(row).encode())
+    return rows, directory
 
 
 def expected_counts(messages: Iterable[bytes], config: TransformConfig) -> dict[str, int]:
@@ -110,7 +121,7 @@ class Landing:
     landed: dict[str, int] = field(default_factory=dict)
     publish_seconds: float = 0.0
     total_seconds: float = 0.0  # first message published to every resource in the store
-    after_last_row: float = 0.0  # last message published to every resource in the store
+    after_last_row: float = 0.0  # the last batch published to every resource in the store
     complete: bool = False
 
     @property
@@ -119,22 +130,27 @@ class Landing:
         return self.published / self.total_seconds if self.total_seconds else 0.0
 
 
-def publish_and_wait(
+def publish_and_wait(  # noqa: PLR0913
     publish: Callable[[list[bytes]], int],
-    messages: list[bytes],
+    batches: Sequence[list[bytes]],
     expected: dict[str, int],
     counts: Callable[[], dict[str, int]],
     timeout: float,
     progress: Callable[[str], None] = lambda _line: None,
+    between: Callable[[], None] = lambda: None,
     poll: float = 5.0,
 ) -> Landing:
-    """Publish, then look at the store until every expected resource is there or `timeout` passes."""
-    landing = Landing(published=len(messages), expected=expected)
+    """Publish the batches in turn (calling `between` after each but the last), then look at the store
+    until every expected resource is there or `timeout` passes."""
+    landing = Landing(published=sum(len(b) for b in batches), expected=expected)
     start = time.monotonic()
-    publish(messages)
+    for n, batch in enumerate(batches):
+        if n:
+            between()
+        publish(batch)
+        progress(f"published {len(batch)} messages")
     published = time.monotonic()
     landing.publish_seconds = published - start
-    progress(f"published {len(messages)} messages in {landing.publish_seconds:.1f} s")
     deadline = published + timeout
     last_line = 0.0
     while True:

@@ -4,9 +4,8 @@ Google cannot be reached here, so the launcher writes a classic template to a lo
 the GCS emulator; the test reads back the staged pipeline proto and checks what Dataflow would run.
 The KafkaIO read is expanded by a Java expansion service with Beam's default (Docker) environment, the
 one Dataflow uses, started by this test on the local Beam Java classpath with the arguments the launch
-gives Beam's own (EXPANSION_SERVICE_ARGS). A second build with FHIR
-credentials in Secret Manager checks that none of them reaches the template, the proto or the staged
-files, in any form.
+gives Beam's own (EXPANSION_SERVICE_ARGS). The same build has FHIR credentials in Secret Manager, and
+the second test checks that none of them reaches the template, the proto or the staged files, in any form.
 """
 
 from __future__ import annotations
@@ -78,18 +77,29 @@ def docker_env_expansion_service(env, tmp_path_factory):
         log.close()
 
 
-def test_original_flags_build_a_dataflow_streaming_graph(env, tmp_path, docker_env_expansion_service):
-    template = tmp_path / "template.json"
+@pytest.fixture(scope="module")
+def template_build(env, tmp_path_factory, docker_env_expansion_service):
+    """One build for both tests: the original command, plus a FHIR server whose credentials are in Secret
+    Manager and the job's retry topic. Returns (the launcher's run, the template's path, the secret's name)."""
+    secret_name = _fhir_auth_secret()
+    template = tmp_path_factory.mktemp("template") / "template.json"
     values = {
         "archive": env["GCS_ARCHIVE_BUCKET"],
         "errors": env["GCS_ERROR_BUCKET"],
         "secret": env["KAFKA_SECRET_RESOURCE"],
     }
     flags = [f.format(**values) for f in ORIGINAL_FLAGS]
+    flags += ["--fhir_base_url", "https://fhir.k2f.test/fhir", "--fhir_auth", "oauth2",
+              "--fhir_auth_secret_resource_name", secret_name, "--reference_retry_topic", "patients-retry"]  # fmt: skip
     command = [sys.executable, "-m", "beam_pipeline.dataflow_kafka_to_fhirstore", *flags,
                f"--template_location={template}", f"--expansion_service={docker_env_expansion_service}"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ})
     assert done.returncode == 0, done.stderr[-3000:]
+    return done, template, secret_name
+
+
+def test_original_flags_build_a_dataflow_streaming_graph(template_build):
+    done, template, _ = template_build
     assert json.loads(done.stdout.strip().splitlines()[-1])["template_location"] == str(template)
 
     job = json.loads(template.read_text())
@@ -111,7 +121,11 @@ def test_original_flags_build_a_dataflow_streaming_graph(env, tmp_path, docker_e
     )
     transforms = pipeline.components.transforms
     [root] = pipeline.root_transform_ids
-    assert [transforms[t].unique_name for t in transforms[root].subtransforms][:6] == STEPS
+    steps = [transforms[t].unique_name for t in transforms[root].subtransforms]
+    assert [t for t in steps if t in STEPS] == STEPS
+    # The retry topic's own read, its wait, and the step that sends unresolved rows to it.
+    assert steps.index("ReadRetryTopic") < steps.index("AwaitRetryDue") < steps.index("ArchiveRaw")
+    assert steps.index("AllFailures") < steps.index("RetryUnresolvedReferences") < steps.index("DeadLetter")
     kafka = [t for t in transforms.values() if t.unique_name.startswith("ReadFromKafka/KafkaIO/") and t.environment_id]
     assert kafka, "the KafkaIO read was not expanded into the graph"
     # The arguments a launch without --expansion_service gives Beam's own: KafkaIO's UnboundedSource reader.
@@ -198,21 +212,8 @@ def _fhir_auth_secret() -> str:
     return f"{created.name}/versions/latest"
 
 
-def test_no_fhir_credential_is_in_the_dataflow_template_in_any_form(env, tmp_path, docker_env_expansion_service):
-    secret_name = _fhir_auth_secret()
-    template = tmp_path / "template.json"
-    values = {
-        "archive": env["GCS_ARCHIVE_BUCKET"],
-        "errors": env["GCS_ERROR_BUCKET"],
-        "secret": env["KAFKA_SECRET_RESOURCE"],
-    }
-    flags = [f.format(**values) for f in ORIGINAL_FLAGS]
-    flags += ["--fhir_base_url", "https://fhir.k2f.test/fhir", "--fhir_auth", "oauth2",
-              "--fhir_auth_secret_resource_name", secret_name]  # fmt: skip
-    command = [sys.executable, "-m", "beam_pipeline.dataflow_kafka_to_fhirstore", *flags,
-               f"--template_location={template}", f"--expansion_service={docker_env_expansion_service}"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ})
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_no_fhir_credential_is_in_the_dataflow_template_in_any_form(template_build):
+    done, template, secret_name = template_build
     assert not _leaks((done.stdout + done.stderr).encode())
 
     text = template.read_bytes()
