@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # Where the Python lives (ruff format leaves docs/*.md alone).
 PY_DIRS := beam_pipeline launcher plugins dags tests bench dev deploy
 
-.PHONY: help up down status demo test unit lint bench lock composer-plan
+.PHONY: help up down status demo demo-synthea test unit lint bench lock composer-plan
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ status: ## health and memory of each local service
 
 demo: ## run the main job on the local stack and show what happened
 	@bash dev/demo.sh
+
+demo-synthea: ## a whole Synthea population (tests/data/synthea-10) through the job, in the exporter's order
+	@bash dev/demo.sh synthea
 
 test: ## everything CI runs: lint, unit and integration tests on the local stack
 	@bash dev/test.sh

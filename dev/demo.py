@@ -42,11 +42,11 @@ def wait(condition, timeout: float, what: str) -> bool:  # noqa: ANN001
     return False
 
 
-def launch(env: dict[str, str], airflow: AirflowApi) -> str:
+def launch(env: dict[str, str], airflow: AirflowApi, job_name: str = JOB_NAME) -> str:
     with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
-        running = jobs.active_jobs(JOB_NAME)
+        running = jobs.active_jobs(job_name)
     if running:
-        step(f"job {JOB_NAME} is already running ({running[0].job_id}); reusing it")
+        step(f"job {job_name} is already running ({running[0].job_id}); reusing it")
         return running[0].job_id
     step("triggering the k2f_launch DAG (prerequisite checks, then the Beam operator starts the job)")
     run_id = airflow.trigger("k2f_launch")
