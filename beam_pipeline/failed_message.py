@@ -18,6 +18,7 @@ from beam_pipeline.contracts.error_record import (
     make_error_record,
     replay_origin,
 )
+from beam_pipeline.contracts.reference_retry import job_retries
 
 if TYPE_CHECKING:
     from beam_pipeline.raw_message import RawMessage
@@ -66,4 +67,5 @@ def error_record(
         http_status=http_status,
         operation_outcome=operation_outcome,
     )
-    return replace(record, delivery=message.coordinates)
+    retried = job_retries(message.headers) if message.headers else 0
+    return replace(record, delivery=message.coordinates, job_retries=retried)

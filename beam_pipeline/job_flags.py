@@ -76,9 +76,9 @@ def add_kafka_flags(parser: Any, *, required: bool) -> None:  # noqa: ANN401
     kafka.add_argument(
         "--reference_retry_delays",
         default=DEFAULT_RETRY_DELAYS,
-        help=f"Comma-separated seconds a row waits before each retry (default {DEFAULT_RETRY_DELAYS}: 10 s, "
-        "1 min, 5 min). A delivery attempt past the last delay is dead-lettered; the replay DAG's attempt "
-        "cap counts these retries too.",
+        help=f"Comma-separated seconds a row waits before each retry (default {DEFAULT_RETRY_DELAYS}: from 10 s "
+        "to 10 min, about 19 min in all). After the last, the row is dead-lettered; these retries are not "
+        "attempts of the replay DAG's count.",
     )
     kafka.add_argument(
         "--expansion_service",

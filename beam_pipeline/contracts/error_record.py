@@ -44,6 +44,8 @@ _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 MAX_ATTEMPT = 1_000_000
 MAX_PARTITION = 2**31 - 1
 MAX_OFFSET = 2**63 - 1
+# ErrorRecord fields the job carries with a record and never writes.
+_CARRIED = frozenset({"delivery", "job_retries"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -96,6 +98,9 @@ class ErrorRecord:
     # Where this delivery of the message was read (for a replay, the replay's own coordinates, not `source`):
     # what the pipeline settles once the record is written. Carried through the job, never written.
     delivery: KafkaCoordinates | None = field(default=None, compare=False, repr=False)
+    # How often the job itself has already sent this delivery to its retry topic (contracts/reference_retry.py):
+    # those are not attempts of the replay's count. Carried through the job, never written.
+    job_retries: int = field(default=0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.record_id:
@@ -103,7 +108,7 @@ class ErrorRecord:
 
     def to_json(self) -> str:
         """One NDJSON line, keys sorted so equal records are equal bytes."""
-        data = {k: v for k, v in asdict(self).items() if v is not None and k != "delivery"}
+        data = {k: v for k, v in asdict(self).items() if v is not None and k not in _CARRIED}
         data["source"] = {k: v for k, v in data["source"].items() if v is not None}
         return json_line(data)
 
@@ -196,17 +201,18 @@ def from_json(line: str | bytes) -> ErrorRecord:
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise ValueError(f"unsupported error record schema_version {version!r}")
-    known = set(ErrorRecord.__dataclass_fields__) - {"delivery"}
+    known = set(ErrorRecord.__dataclass_fields__) - _CARRIED
     source_fields = set(KafkaCoordinates.__dataclass_fields__)
     source = KafkaCoordinates(**{k: v for k, v in data.pop("source").items() if k in source_fields})
     return ErrorRecord(source=source, **{k: v for k, v in data.items() if k in known})
 
 
-def replay_headers(record: ErrorRecord) -> list[tuple[str, bytes]]:
-    """The Kafka headers a replay of `record` carries: the next attempt and where it first came from."""
+def replay_headers(record: ErrorRecord, attempt: int | None = None) -> list[tuple[str, bytes]]:
+    """The Kafka headers a replay of `record` carries: the next attempt (or `attempt`) and where it first
+    came from."""
     source = record.source
     values = {
-        HEADER_ATTEMPT: record.next_attempt().attempt,
+        HEADER_ATTEMPT: record.next_attempt().attempt if attempt is None else attempt,
         HEADER_TOPIC: source.topic,
         HEADER_PARTITION: source.partition,
         HEADER_OFFSET: source.offset,

@@ -20,9 +20,9 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pipeline.contracts.error_record import ErrorRecord, replay_headers
+from beam_pipeline.contracts.error_record import ErrorRecord
 from beam_pipeline.contracts.kafka_secret import parse_kafka_secret
-from beam_pipeline.contracts.reference_retry import RetrySchedule, not_before_header, wait_seconds
+from beam_pipeline.contracts.reference_retry import RetrySchedule, retry_headers, wait_seconds
 from beam_pipeline.delivery.drain_signal import POLL_SECONDS, DrainSignal
 from beam_pipeline.delivery.ledger import Delivery
 from beam_pipeline.fhir_store.errors import REFERENCE_NOT_FOUND
@@ -87,7 +87,7 @@ class _DeferFn(beam.DoFn):
         timestamp: Any = beam.DoFn.TimestampParam,  # noqa: ANN401, B008
         window: Any = beam.DoFn.WindowParam,  # noqa: ANN401, B008
     ) -> Iterable[ErrorRecord]:
-        delay = self._schedule.delay_for(record.attempt)
+        delay = self._schedule.delay_for(record.job_retries)
         delivery = record_delivery(record)
         if record.code != REFERENCE_NOT_FOUND or not record.retryable or delivery is None:
             yield record
@@ -143,8 +143,8 @@ class _DeferFn(beam.DoFn):
                     self._topic,
                     value=record.raw_payload(),
                     key=record.source.key_bytes(),
-                    headers=[*replay_headers(record), not_before_header(delay)],
-                    partition=RetrySchedule.partition_for(record.attempt, self._partitions),
+                    headers=retry_headers(record, delay),
+                    partition=RetrySchedule.partition_for(record.job_retries, self._partitions),
                     on_delivery=done,
                 )
             except BufferError:  # the producer's queue is full: empty it once, then give the record up

@@ -86,11 +86,7 @@ class K2fConfig:
     health_max_data_freshness_seconds: int = _setting(600, "health fails above this Dataflow data freshness")
     health_lookback_minutes: int = _setting(10, "window of a manually triggered health run")
     health_resource_type: str = _setting("Patient", "FHIR resource type whose writes show progress")
-    replay_max_attempts: int = _setting(
-        8,
-        "error records at this attempt count go to quarantine/; the count includes the job's own retries of "
-        "unresolved references (3 with --reference_retry_delays' default)",
-    )
+    replay_max_attempts: int = _setting(5, "error records at this attempt count go to quarantine/")
     reference_retry_topic: str = _setting(
         "", "topic the job retries rows through whose reference target has not arrived (--reference_retry_topic)"
     )

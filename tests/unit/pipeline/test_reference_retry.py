@@ -14,12 +14,15 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from beam_pipeline import failed_message
-from beam_pipeline.contracts.error_record import HEADER_ATTEMPT, HEADER_TOPIC, replay_origin
+from beam_pipeline.contracts.error_record import HEADER_ATTEMPT, HEADER_TOPIC, replay_headers, replay_origin
 from beam_pipeline.contracts.reference_retry import (
+    DEFAULT_DELAYS,
+    HEADER_JOB_RETRIES,
     HEADER_NOT_BEFORE,
     MAX_DELAY_SECONDS,
     RetrySchedule,
     RetryScheduleError,
+    job_retries,
     wait_seconds,
 )
 from beam_pipeline.delivery.ledger import Delivery
@@ -42,15 +45,18 @@ def _record(message: RawMessage, code: str = "reference_not_found", *, retryable
 # -- the schedule -------------------------------------------------------------------------------------
 
 
-def test_the_schedule_gives_each_attempt_its_delay_then_stops():
+def test_the_schedule_gives_each_retry_its_delay_then_stops():
     schedule = RetrySchedule.parse(" 10, 60 ,300")
-    assert [schedule.delay_for(a) for a in (1, 2, 3, 4, 0)] == [10, 60, 300, None, None]
-    assert [RetrySchedule.partition_for(a, 3) for a in (1, 2, 3)] == [0, 1, 2]
-    assert [RetrySchedule.partition_for(a, 2) for a in (1, 2, 3)] == [0, 1, 0]
-    assert RetrySchedule.partition_for(1, 0) == 0
+    assert [schedule.delay_for(done) for done in (0, 1, 2, 3, -1)] == [10, 60, 300, None, None]
+    assert [RetrySchedule.partition_for(done, 3) for done in (0, 1, 2)] == [0, 1, 2]
+    assert [RetrySchedule.partition_for(done, 2) for done in (0, 1, 2)] == [0, 1, 0]
+    assert RetrySchedule.partition_for(0, 0) == 0
+    assert RetrySchedule.parse(DEFAULT_DELAYS).delays == (10, 30, 60, 120, 300, 600)
 
 
-@pytest.mark.parametrize("text", ["", "ten", "10,,60", "10;60", "-5", "0", f"{MAX_DELAY_SECONDS + 1}", "1.5"])
+@pytest.mark.parametrize(
+    "text", ["", "ten", "10,,60", "10;60", "-5", "0", f"{MAX_DELAY_SECONDS + 1}", "1.5", ",".join(["1"] * 101)]
+)
 def test_a_schedule_that_cannot_be_read_names_the_flag(text):
     with pytest.raises(RetryScheduleError, match="--reference_retry_delays"):
         RetrySchedule.parse(text)
@@ -68,6 +74,14 @@ def test_a_schedule_that_cannot_be_read_names_the_flag(text):
 )
 def test_the_wait_comes_from_the_header_and_is_bounded(value, expected):
     assert wait_seconds([("other", b"x"), (HEADER_NOT_BEFORE, value)], now_ms=60_000) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(b"3", 3), (b"0", 0), (b"-1", 0), (b"101", 0), (b"x", 0), (b"\xff", 0)]
+)
+def test_the_job_retries_come_from_their_header_and_a_bad_one_counts_none(value, expected):
+    assert job_retries([("other", b"7"), (HEADER_JOB_RETRIES, value)]) == expected
+    assert job_retries([]) == 0
 
 
 def test_a_message_without_the_header_does_not_wait():
@@ -170,7 +184,8 @@ def test_unresolved_rows_go_to_the_retry_topic_with_replay_headers_and_settle_th
     assert produced["value"] == b'{"row": 7}'
     assert produced["key"] == b"key"
     headers = produced["headers"]
-    assert headers[HEADER_ATTEMPT] == b"2"
+    assert headers[HEADER_ATTEMPT] == b"1"  # the job's retries are not attempts of the replay's count
+    assert headers[HEADER_JOB_RETRIES] == b"1"
     assert headers[HEADER_TOPIC] == b"rows"
     assert 9_000 < int(headers[HEADER_NOT_BEFORE]) - time.time() * 1000 <= 10_000
 
@@ -179,7 +194,8 @@ def test_each_retry_waits_the_next_delay_then_the_record_is_dead_lettered_with_i
     first = _record(_message(7, key=b"\xff\x00"))
     _run([first])
     again = _record(_replayed(first, 2))  # read back from the retry topic, failed again
-    assert again.attempt == 2 and again.source.offset == 7 and again.source.topic == "rows"
+    assert again.attempt == 1 and again.job_retries == 1
+    assert again.source.offset == 7 and again.source.topic == "rows"
     _, deferred = _run([again])
     assert deferred == [Delivery(RETRY_TOPIC, 0, 102)]  # settles where this delivery was read
     assert [p["partition"] for p in PRODUCED] == [0, 1]
@@ -187,10 +203,14 @@ def test_each_retry_waits_the_next_delay_then_the_record_is_dead_lettered_with_i
     third = _record(_replayed(again, 3))
     _run([third])
     last = _record(_replayed(third, 4))
-    assert last.attempt == 4
+    assert (last.attempt, last.job_retries) == (1, 3)
     failed, deferred = _run([last])
-    assert deferred == [] and [r.attempt for r in failed] == [4]
+    assert deferred == [] and [r.attempt for r in failed] == [1]
     assert failed[0].source.offset == 7 and failed[0].first_failure_time == first.first_failure_time
+    assert '"job_retries"' not in failed[0].to_json()  # carried through the job, never written
+    # The replay DAG's next delivery of it starts the job's retries again.
+    replayed = _record(_message(50, headers=tuple(replay_headers(failed[0]))))
+    assert (replayed.attempt, replayed.job_retries) == (2, 0)
     assert [p["partition"] for p in PRODUCED] == [0, 1, 2]
 
 
