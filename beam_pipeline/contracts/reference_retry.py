@@ -48,8 +48,7 @@ class RetrySchedule:
         """From the flag's text, e.g. "10,30,60"."""
         if not _DELAYS.match(text or ""):
             raise RetryScheduleError(
-                f"--reference_retry_delays takes comma-separated seconds (at most {MAX_RETRIES}), "
-                f"e.g. {DEFAULT_DELAYS}"
+                f"--reference_retry_delays takes comma-separated seconds (at most {MAX_RETRIES}), e.g. {DEFAULT_DELAYS}"
             )
         delays = tuple(int(d) for d in text.split(","))
         if not all(1 <= d <= MAX_DELAY_SECONDS for d in delays):
@@ -77,28 +76,29 @@ def retry_headers(record: ErrorRecord, delay_seconds: int, now_ms: int | None = 
     ]
 
 
-def job_retries(headers: Iterable[tuple[str, bytes]]) -> int:
-    """How often the job has retried a message it read: 0 without a readable header (a header is input: a
-    wrong one costs at most the retries it hides, never a loop, as the schedule ends)."""
-    for name, value in headers:
-        if name == HEADER_JOB_RETRIES:
+def _int_header(headers: Iterable[tuple[str, bytes]], name: str) -> int | None:
+    """The header `name` as an integer; None when it is absent or not one (a header is input)."""
+    for key, value in headers:
+        if key == name:
             try:
-                count = int(value.decode("ascii"))
+                return int(value.decode("ascii"))
             except (UnicodeDecodeError, ValueError, AttributeError):
-                return 0
-            return count if 0 <= count <= MAX_RETRIES else 0
-    return 0
+                return None
+    return None
+
+
+def job_retries(headers: Iterable[tuple[str, bytes]]) -> int:
+    """How often the job has retried a message it read: 0 without a readable header (a wrong one costs at
+    most the retries it hides, never a loop: the schedule ends)."""
+    count = _int_header(headers, HEADER_JOB_RETRIES)
+    return count if count is not None and 0 <= count <= MAX_RETRIES else 0
 
 
 def wait_seconds(headers: Iterable[tuple[str, bytes]], now_ms: int | None = None) -> float:
     """How long to wait before writing a message read from the retry topic: 0 without a readable header,
     never more than MAX_DELAY_SECONDS."""
-    for name, value in headers:
-        if name == HEADER_NOT_BEFORE:
-            try:
-                not_before = int(value.decode("ascii"))
-            except (UnicodeDecodeError, ValueError, AttributeError):
-                return 0.0
-            now = int(time.time() * 1000) if now_ms is None else now_ms
-            return min(max(not_before - now, 0), MAX_DELAY_SECONDS * 1000) / 1000
-    return 0.0
+    not_before = _int_header(headers, HEADER_NOT_BEFORE)
+    if not_before is None:
+        return 0.0
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return min(max(not_before - now, 0), MAX_DELAY_SECONDS * 1000) / 1000
