@@ -1,7 +1,7 @@
 """Benchmark: a whole Synthea population through the streaming job, beside the ceiling of the same HAPI.
 
     python bench/bench_synthea.py [--patients 30 | --population DIR] [--bundle-size 200]
-                                  [--retry-delays 10,60,300,900] [--timeout 3600]
+                                  [--retry-delays 10,30,60,120,300,600] [--timeout 3600]
 
 On the running local stack (`make up`; HAPI as it is configured):
 1. ceiling: every resource the population maps to, loaded straight into HAPI with the FHIR store client
@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from beam_pipeline.contracts.reference_retry import DEFAULT_DELAYS  # noqa: E402
 from beam_pipeline.fhir_store import FhirStoreClient, FhirStoreConfig, WriteItem  # noqa: E402
 from beam_pipeline.us_core import Ok, TransformConfig, transform  # noqa: E402
 from dev.local_stack import cancel_job, create_topics, kafka_plain, launch_local_job, publish  # noqa: E402
@@ -71,7 +72,9 @@ def main() -> None:
     source.add_argument("--patients", type=int, default=30, help="generate a population of N patients (default 30)")
     source.add_argument("--population", type=Path, help="a Synthea CSV export folder instead")
     parser.add_argument("--bundle-size", type=int, default=200, help="resources per batch bundle (both loads)")
-    parser.add_argument("--retry-delays", default="10,60,300,900", help="the job's --reference_retry_delays")
+    parser.add_argument(
+        "--retry-delays", default=DEFAULT_DELAYS, help="the job's --reference_retry_delays (default: its own)"
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the store")
     args = parser.parse_args()
     env = {**os.environ, **stack_env()}

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewPartitions
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,11 +47,16 @@ SYSTEM = "urn:kafka-to-fhir:synthea-demo"
 
 
 def _ensure_topics(env: dict[str, str]) -> None:
-    existing = AdminClient(kafka_plain(env)).list_topics(timeout=30).topics
+    admin = AdminClient(kafka_plain(env))
+    existing = admin.list_topics(timeout=30).topics
     if TOPIC not in existing:
         create_topics(kafka_plain(env), [TOPIC], partitions=2)
-    if RETRY_TOPIC not in existing:  # one partition per retry delay
-        create_topics(kafka_plain(env), [RETRY_TOPIC], partitions=len(DEFAULT_DELAYS.split(",")))
+    delays = len(DEFAULT_DELAYS.split(","))  # one partition of the retry topic per delay
+    if RETRY_TOPIC not in existing:
+        create_topics(kafka_plain(env), [RETRY_TOPIC], partitions=delays)
+    elif len(existing[RETRY_TOPIC].partitions) < delays:  # made by a version with fewer delays
+        for future in admin.create_partitions([NewPartitions(RETRY_TOPIC, delays)]).values():
+            future.result(timeout=30)
 
 
 def main() -> None:
