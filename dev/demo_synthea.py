@@ -59,6 +59,13 @@ def _ensure_topics(env: dict[str, str]) -> None:
             future.result(timeout=30)
 
 
+def _messages_settled(env: dict[str, str], job_id: str) -> int:
+    """Messages whose outcome is durable and archived (the offset commit's count; a row read back from the
+    retry topic counts again)."""
+    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        return jobs.counters(job_id).get("commit_offsets/messages_settled", 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--population", type=Path, default=POPULATION, help="a Synthea CSV export folder")
@@ -88,6 +95,7 @@ def main() -> None:
         job_id = launch(env, airflow, JOB_NAME)
     step(f"streaming job {JOB_NAME} running on Prism as {job_id}")
 
+    settled_before = _messages_settled(env, job_id)
     landing = publish_and_wait(
         lambda batch: publish(kafka_sasl(env), TOPIC, batch),
         [messages],
@@ -96,6 +104,8 @@ def main() -> None:
         timeout=args.timeout,
         progress=step,
         poll=10,
+        # A rerun finds every resource there already: the job must also have settled what was published.
+        settled=lambda: _messages_settled(env, job_id) - settled_before >= len(messages),
     )
     linked = linked_encounters(env["FHIR_BASE_URL"], SYSTEM)
     with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:

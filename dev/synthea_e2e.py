@@ -139,9 +139,11 @@ def publish_and_wait(  # noqa: PLR0913
     progress: Callable[[str], None] = lambda _line: None,
     between: Callable[[], None] = lambda: None,
     poll: float = 5.0,
+    settled: Callable[[], bool] = lambda: True,
 ) -> Landing:
     """Publish the batches in turn (calling `between` after each but the last), then look at the store
-    until every expected resource is there or `timeout` passes."""
+    until every expected resource is there (and `settled` says the job has settled what was published: on a
+    rerun the resources are there before) or `timeout` passes."""
     landing = Landing(published=sum(len(b) for b in batches), expected=expected)
     start = time.monotonic()
     for n, batch in enumerate(batches):
@@ -156,7 +158,7 @@ def publish_and_wait(  # noqa: PLR0913
     while True:
         landing.landed = counts()
         now = time.monotonic()
-        if landing.landed == expected:
+        if landing.landed == expected and settled():
             landing.complete = True
             break
         if now >= deadline:
