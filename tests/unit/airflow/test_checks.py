@@ -238,3 +238,14 @@ def test_alerts_go_to_the_webhook_and_email(local_cfg):
     post.assert_called_once_with("http://hook.test/x", json=body, timeout=10.0)
     assert email.call_args.args[0] == ["a@x.test", "b@x.test"]
     assert send_alert(body, local_cfg, post=post, email=email) == []
+
+
+def test_the_retry_topic_is_checked_with_the_topics(local_cfg):
+    kafka = mock.create_autospec(KafkaClient, instance=True)
+    kafka.missing_topics.return_value = []
+    retried = local_cfg.with_overrides({"reference_retry_topic": "patients-retry"})
+    assert "patients-retry" in prerequisites.kafka_topics(retried, kafka)
+    assert kafka.missing_topics.call_args.args[0] == [*local_cfg.topic_list, "patients-retry"]
+    kafka.missing_topics.return_value = ["patients-retry"]
+    with pytest.raises(prerequisites.PrerequisiteFailed, match="k2f.reference_retry_topic"):
+        prerequisites.kafka_topics(retried, kafka)

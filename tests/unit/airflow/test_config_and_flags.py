@@ -123,3 +123,15 @@ def test_profile_validation_is_passed_when_set_and_the_pipeline_parses_it(datafl
     assert known.profile_validation == "warn"
     with pytest.raises(ConfigError, match="k2f.profile_validation must be one of off, warn, enforce"):
         load_config({VARIABLE: '{"profile_validation": "strict"}'}.get)
+
+
+def test_the_retry_topic_is_passed_when_set_and_the_pipeline_parses_it(dataflow_cfg):
+    from airflow.providers.apache.beam.hooks.beam import beam_options_to_args
+
+    from beam_pipeline.dataflow_kafka_to_fhirstore import help_parser
+
+    assert "reference_retry_topic" not in pipeline_options(dataflow_cfg)  # no retry in the job then
+    retried = dataflow_cfg.with_overrides({"reference_retry_topic": "patients-retry"})
+    assert pipeline_options(retried)["reference_retry_topic"] == "patients-retry"
+    known, _ = help_parser().parse_known_args(beam_options_to_args(pipeline_options(retried)))
+    assert known.reference_retry_topic == "patients-retry"
