@@ -124,7 +124,7 @@ def test_no_stop_loses_a_message(env):
                     progress(f"{what}: relaunched")
                 # The next stop comes when the job has caught up: each one meets a job in its steady state.
                 done = (i + 1) * PER_PHASE
-                wait_for(lambda n=done: fhir_count(env, system) >= n, 600, f"the job to catch up after: {what}", poll=3)
+                wait_for(lambda n=done: fhir_count(env, system) >= n, 600, f"the job to catch up after: {what}", poll=1)
                 progress(f"{what}: caught up")
                 if i == 0:
                     # A drained job's successor reads again only what the drained job had not settled, and
