@@ -79,7 +79,8 @@ def expected_counts(messages: Iterable[bytes], config: TransformConfig) -> dict[
     return {rtype: len(ids) for rtype, ids in sorted(seen.items())}
 
 
-def _total(base_url: str, rtype: str, params: Mapping[str, str]) -> int:
+def resource_total(base_url: str, rtype: str, params: Mapping[str, str]) -> int:
+    """How many `rtype` resources the store finds for a search (its _summary=count, never cached)."""
     response = httpx.get(
         f"{base_url}/{rtype}",
         params={**params, "_summary": "count"},
@@ -98,14 +99,14 @@ def store_counts(base_url: str, system: str, types: Iterable[str]) -> dict[str, 
             params = {f"{THROUGH_PATIENT[rtype]}:Patient.identifier": f"{system}|"}
         else:
             params = {"identifier": f"{system}|"}
-        counts[rtype] = _total(base_url, rtype, params)
+        counts[rtype] = resource_total(base_url, rtype, params)
     return counts
 
 
 def linked_encounters(base_url: str, system: str) -> int:
     """This run's Encounters whose serviceProvider resolved to this run's Organization: the rows that came
     before their organization, linked."""
-    return _total(
+    return resource_total(
         base_url,
         "Encounter",
         {"identifier": f"{system}|", "service-provider:Organization.identifier": f"{system}|"},

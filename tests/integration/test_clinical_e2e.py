@@ -21,7 +21,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from confluent_kafka import Producer
 from google.cloud import storage
@@ -43,6 +42,7 @@ from dev.local_stack import (  # noqa: E402
     publish,
     wait_for,
 )
+from dev.synthea_e2e import resource_total  # noqa: E402
 from launcher.job_service import JobServiceClient  # noqa: E402
 from tests.support.adt import VISIT_NUMBER_SYSTEM, adt_messages  # noqa: E402
 
@@ -95,14 +95,7 @@ def _counts(env, system: str) -> dict[str, int]:
     out = {}
     for rtype in EXPECTED:
         param = f"{PATIENT_PARAM.get(rtype, 'subject')}:Patient.identifier"
-        response = httpx.get(
-            f"{env['FHIR_BASE_URL']}/{rtype}",
-            params={param: f"{system}|", "_summary": "count"},
-            headers={"Cache-Control": "no-cache"},
-            timeout=60,
-        )
-        response.raise_for_status()
-        out[rtype] = int(response.json()["total"])
+        out[rtype] = resource_total(env["FHIR_BASE_URL"], rtype, {param: f"{system}|"})
     return out
 
 
@@ -132,14 +125,7 @@ def _write_errors(env, topic: str) -> list[dict]:
 
 
 def _total(env, rtype: str, **params: str) -> int:
-    response = httpx.get(
-        f"{env['FHIR_BASE_URL']}/{rtype}",
-        params={**params, "_summary": "count"},
-        headers={"Cache-Control": "no-cache"},
-        timeout=60,
-    )
-    response.raise_for_status()
-    return int(response.json()["total"])
+    return resource_total(env["FHIR_BASE_URL"], rtype, params)
 
 
 def _adt_landed(env, system: str, events: list[tuple[str, str, bytes]]) -> None:
