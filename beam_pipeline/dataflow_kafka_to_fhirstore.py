@@ -99,15 +99,18 @@ def process_steps(
     messages: beam.PCollection[RawMessage],
     settings: JobSettings,
     extra_failures: Sequence[beam.PCollection[ErrorRecord]] = (),
+    *,
+    spread: bool = True,
 ) -> dict[str, Any]:
     """The steps every source feeds (Kafka, or a reprocess's bounded read): parse, map, write, dead-letter.
-    `extra_failures` are the source's own error records, dead-lettered beside the steps'. Returns each
+    `extra_failures` are the source's own error records, dead-lettered beside the steps'. `spread=False`
+    leaves out the write step's Reshuffle, for a source whose messages come out of a shuffle already. Returns each
     outcome, the messages dead-lettered ("dead_lettered") once their records are written, those sent to the
     retry topic ("deferred", None without one) and the write step's tally ("write_tally", transforms/tally.py)."""
     parsed, mapped = parse_and_map(messages, settings)
     write_order = compiled(settings.mapping.mappings).write_order
     written = mapped.mapped | "WriteToFhirStore" >> WriteToFhirStore(
-        settings.fhir, settings.job_name, write_order=write_order
+        settings.fhir, settings.job_name, write_order=write_order, spread=spread
     )
     failures = (parsed.invalid, mapped.failed, written.failed, *extra_failures) | "AllFailures" >> beam.Flatten()
     deferred = None

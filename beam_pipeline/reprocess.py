@@ -156,7 +156,9 @@ def build_reprocess(
         ]
         done = failures
     else:
-        outputs = process_steps(messages, settings, extra_failures=[read[FAILED]])
+        # The archive's messages come out of GroupCopies, spread and checkpointed: a second shuffle before the
+        # write would only hold every write back until all of them are mapped (a batch stage boundary).
+        outputs = process_steps(messages, settings, extra_failures=[read[FAILED]], spread=bool(source.input_pattern))
         counted = [
             outputs["write_tally"],
             outputs["failed"] | "CountFailed" >> beam.Map(_dead_lettered_as),

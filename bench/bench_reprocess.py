@@ -64,6 +64,7 @@ from dev.reprocess_checks import (  # noqa: E402
     summary_problems,
 )
 from dev.stack_env import stack_env  # noqa: E402
+from dev.stack_resources import STORE_CPUS_HELP, cpu_set, require_disk, store_pinned  # noqa: E402
 from dev.synthetic import synthetic_rows  # noqa: E402
 
 CORRUPT = {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}
@@ -188,9 +189,12 @@ def rate(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> 
         # A HAPI just restarted runs its first thousands of writes on a cold JIT: warm it before measuring.
         ceiling(env, synthetic_rows(args.warmup_messages, seed=4, id_prefix=f"w{uuid.uuid4().hex[:6]}-"), 200, "warmup")
     history = History(env, "rate", n, args.per_object, corrupt=False)
-    ceiling_rate = ceiling(env, synthetic_rows(n, seed=12, id_prefix=f"c{uuid.uuid4().hex[:6]}-"), args.bundle_size)
-    summary, seconds = history.reprocess("rate", f"--bundle_size={args.bundle_size}", loopback=args.loopback)
-    ended = time.time()
+    with store_pinned(env, cpu_set(args.store_cpus)):
+        ceiling_rate, _, _ = ceiling(
+            env, synthetic_rows(n, seed=12, id_prefix=f"c{uuid.uuid4().hex[:6]}-"), args.bundle_size
+        )
+        summary, seconds = history.reprocess("rate", f"--bundle_size={args.bundle_size}", loopback=args.loopback)
+        ended = time.time()
     check("rate: summary", summary_problems(summary, {"messages": n, "written": n, "failed": {}}), failures)
     times = stored_at(env, history.system)
     first, last = (min(times.values()), max(times.values())) if times else (float("nan"), float("nan"))
@@ -200,7 +204,8 @@ def rate(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> 
         f"(the job starting, listing, reading and de-duplicating the archive), {span:.0f} s writing, "
         f"{ended - last:.0f} s from the last Patient stored to the command's end (the summary)"
     )
-    print(f"d. rate over {n} messages in {history.objects} objects, bundle size {args.bundle_size}:")
+    pinned = f"; HAPI pinned to CPU {args.store_cpus}, the rest to the others" if args.store_cpus else ""
+    print(f"d. rate over {n} messages in {history.objects} objects, bundle size {args.bundle_size}{pinned}:")
     print(f"{'':44} {'Patients/s':>10} {'of ceiling':>10}")
     print(f"{'ceiling: client straight to HAPI':44} {ceiling_rate:10.1f}")
     for what, value in (
@@ -218,10 +223,12 @@ def main() -> None:
     parser.add_argument("--superseded", type=int, default=10, help="Patients of the history a later message wrote")
     parser.add_argument("--per-object", type=int, default=1000, help="archive lines per object")
     parser.add_argument("--warmup-messages", type=int, default=2000, help="untimed Patients before the ceiling")
+    parser.add_argument("--store-cpus", help=STORE_CPUS_HELP)
     parser.add_argument("--loopback", action="store_true", help="the job's Python steps in this process")
     args = parser.parse_args()
     env = {**stack_env(), **{k: v for k, v in os.environ.items() if k.startswith(("K2F_", "STORAGE_", "SECRET_"))}}
     os.environ.update({k: env[k] for k in ("STORAGE_EMULATOR_HOST", "SECRET_MANAGER_ENDPOINT", "FHIR_BASE_URL")})
+    require_disk(env)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; HAPI at {env['FHIR_BASE_URL']}")
     print(f"the job's Python steps: {'this process (LOOPBACK)' if args.loopback else 'the stack worker pool'}")
     failures: list[str] = []

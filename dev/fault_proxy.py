@@ -54,7 +54,8 @@ class Seen:
     path: str
     status: int
     injected: bool
-    at: float
+    at: float  # when the answer came (or the fault was given)
+    arrived: float  # when the request came in: at - arrived is the time it was at the target
 
 
 class FaultProxy:
@@ -136,9 +137,9 @@ class FaultProxy:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def _record(self, method: str, path: str, status: int, injected: bool) -> None:
+    def _record(self, method: str, path: str, status: int, injected: bool, arrived: float) -> None:
         with self._lock:
-            self.seen.append(Seen(method, path, status, injected, time.monotonic()))
+            self.seen.append(Seen(method, path, status, injected, time.monotonic(), arrived))
 
 
 class _Server(ThreadingHTTPServer):
@@ -171,6 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         proxy = self.server.proxy
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if proxy.latency:
@@ -181,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with contextlib.suppress(OSError):
                     self._forward(body)
             self.close_connection = True  # no answer: the client sees the connection closed
-            proxy._record(self.command, self.path, 0, True)
+            proxy._record(self.command, self.path, 0, True, arrived)
             return
         fault = proxy._next_fault()
         if fault is not None:
@@ -189,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
             self._reply(fault.status, headers, fault.body)
-            proxy._record(self.command, self.path, fault.status, True)
+            proxy._record(self.command, self.path, fault.status, True, arrived)
             return
         try:
             status, headers, payload = self._forward(body)
@@ -199,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, payload = 502, {"Content-Type": "text/plain"}, b"upstream unreachable"
         # Recorded before the answer goes back: a client that gave up waiting (its read timeout) still made
         # the target do the work.
-        proxy._record(self.command, self.path, status, False)
+        proxy._record(self.command, self.path, status, False, arrived)
         try:
             self._reply(status, headers, payload)
         except (BrokenPipeError, ConnectionResetError):

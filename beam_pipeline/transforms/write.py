@@ -305,10 +305,14 @@ class WriteToFhirStore(beam.PTransform):
         job_name: str,
         read_secret: Callable[[str], bytes] = access_secret,
         write_order: Mapping[str, int] | None = None,
+        *,
+        spread: bool = True,
     ) -> None:
         """`write_order`: resourceType -> tier, from the job's mapping set (MappingSet.write_order); by default
-        the shipped mappings'."""
+        the shipped mappings'. `spread=False`: no SpreadOverWorkers, for messages a shuffle just spread and
+        checkpointed (a reprocess of the archive, grouped by Kafka coordinates)."""
         super().__init__()
+        self._spread = spread
         self._config = config
         self._read_secret = read_secret
         self._job_name = job_name
@@ -320,12 +324,13 @@ class WriteToFhirStore(beam.PTransform):
         # the same ones. Prism keeps it as a stage boundary only. No window or timer holds a message back:
         # GroupIntoBatches' buffering timers are mishandled by Prism under load (apache/beam#35771), and a
         # windowed GroupByKey waits for the watermark.
-        results = (
-            mapped
-            | "SpreadOverWorkers" >> beam.Reshuffle().with_input_types(MappedMessage).with_output_types(MappedMessage)
-            | "WriteBundles"
-            >> beam.ParDo(_WriteBundlesFn(self._config, self._job_name, self._read_secret, self._write_order))
-            .with_output_types(RawMessage, **{FAILED: ErrorRecord, TALLY: tuple[str, int]})
-            .with_outputs(FAILED, TALLY, main=WRITTEN)
+        if self._spread:
+            mapped = mapped | "SpreadOverWorkers" >> beam.Reshuffle().with_input_types(MappedMessage).with_output_types(
+                MappedMessage
+            )
+        results = mapped | "WriteBundles" >> beam.ParDo(
+            _WriteBundlesFn(self._config, self._job_name, self._read_secret, self._write_order)
+        ).with_output_types(RawMessage, **{FAILED: ErrorRecord, TALLY: tuple[str, int]}).with_outputs(
+            FAILED, TALLY, main=WRITTEN
         )
         return WriteResult(written=results[WRITTEN], failed=results[FAILED], tally=results[TALLY])

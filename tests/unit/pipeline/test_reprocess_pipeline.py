@@ -382,3 +382,22 @@ def test_without_a_summary_object_the_command_gives_up_after_its_wait(tmp_path, 
     OBJECTS["errors"]["reprocess/odd.json"] = b'{"counts": {"reprocess/messages": "many"}}'
     assert wait_for_summary_object(settings, "reprocess/odd.json", sleep=slept.append) is None
     assert sum(slept) == 3  # a malformed object is not waited for
+
+
+@pytest.mark.parametrize(
+    ("source", "reshuffles_before_the_write"),
+    [
+        # GroupCopies (the archive's copies of one Kafka message grouped) already spread and checkpointed them.
+        (RANGE, 0),
+        # A raw file is read by one worker: its lines are spread before the write.
+        (ReprocessSource(("legacy",), input_pattern="/history/*.ndjson"), 1),
+    ],
+)
+def test_the_write_is_spread_over_workers_only_when_no_shuffle_did_it(source, reshuffles_before_the_write):  # noqa: ANN001
+    p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    build_reprocess(p, source, _settings("gs://archive"), dry_run=False)
+    labels = [t.unique_name for t in p.to_runner_api().components.transforms.values()]
+    assert len([label for label in labels if label.endswith("WriteToFhirStore/SpreadOverWorkers")]) == (
+        reshuffles_before_the_write
+    )
+    assert any(label.endswith("WriteToFhirStore/WriteBundles") for label in labels)
