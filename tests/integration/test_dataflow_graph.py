@@ -1,11 +1,14 @@
 """The job graph builds for Dataflow without submitting it: a classic template, with the original flags.
 
 Google cannot be reached here, so the launcher writes a classic template to a local path and stages to
-the GCS emulator; the test reads back the staged pipeline proto and checks what Dataflow would run.
+the GCS emulator; the tests read back the staged pipeline proto and check what Dataflow would run.
 The KafkaIO read is expanded by a Java expansion service with Beam's default (Docker) environment, the
-one Dataflow uses, started by this test on the local Beam Java classpath with the arguments the launch
-gives Beam's own (EXPANSION_SERVICE_ARGS). The same build has FHIR credentials in Secret Manager, and
-the second test checks that none of them reaches the template, the proto or the staged files, in any form.
+one Dataflow uses, started by this module on the local Beam Java classpath with the arguments the launch
+gives Beam's own (EXPANSION_SERVICE_ARGS), staging the Kafka ConfigProvider jar (java/kafka-config-provider)
+as the Java workers on Dataflow need it. One build serves every test: it also has FHIR credentials in
+Secret Manager and the retry topic, and the credential tests search every byte the launcher wrote (the
+template, the staged pipeline proto, every staged file) for the FHIR store's and the Kafka secret's
+credentials, in any form.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from apache_beam.internal import pickler
 from apache_beam.portability.api import beam_runner_api_pb2
 from google.cloud import storage
 
+from beam_pipeline.kafka.connection import jaas_reference
 from beam_pipeline.kafka.expansion import EXPANSION_SERVICE_ARGS
 from dev.local_stack import ROOT, wait_for
 
@@ -58,14 +62,35 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _jar(function: str) -> str:
+    """A jar that dev/beam/java.sh builds (cached), by the name of its function there."""
+    done = subprocess.run(
+        ["bash", "-c", f"source dev/lib.sh && source dev/beam/java.sh && {function}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 @pytest.fixture(scope="module")
-def docker_env_expansion_service(env, tmp_path_factory):
+def provider_jar() -> str:
+    return _jar("kafka_config_provider_jar")
+
+
+@pytest.fixture(scope="module")
+def docker_env_expansion_service(env, tmp_path_factory, provider_jar):
+    """KafkaIO's expansion service (on 127.0.0.1) with Beam's default (Docker) environment, staging the
+    provider jar."""
     port = _free_port()
     libs = Path(env["K2F_CACHE_DIR"]) / "beam-java" / env["BEAM_JAVA_VERSION"] / "libs"
+    classpath = f"{libs}/*:{_jar('beam_java_launchers')}:{provider_jar}"
     log = (tmp_path_factory.mktemp("expansion") / "expansion.log").open("w")
     process = subprocess.Popen(
-        ["java", "-Xmx512m", "-cp", f"{libs}/*", "org.apache.beam.sdk.expansion.service.ExpansionService",
-         str(port), f"--filesToStage={ROOT / 'dev/beam/pom.xml'}", *EXPANSION_SERVICE_ARGS],
+        ["java", "-Xmx512m", "-cp", classpath, "dev.k2f.beam.LoopbackExpansionService", str(port),
+         f"--filesToStage={provider_jar}", *EXPANSION_SERVICE_ARGS],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -258,3 +283,49 @@ def test_no_fhir_credential_is_in_the_dataflow_template_in_any_form(template_bui
         if "WriteToFhirStore/WriteBundles" in transform.unique_name:
             assert secret_name in strings.decode("utf-8", "surrogatepass")
     assert write_fns == 1, "the write step's DoFn was not found in the graph"
+
+
+def _kafka_forms(secret: str) -> list[bytes]:
+    """The secret as it could sit in a file: plain, base64 (at each alignment), JSON-escaped."""
+    raw = secret.encode()
+    forms = [raw, json.dumps(secret)[1:-1].encode()]
+    for shift in range(3):
+        # Base64 of the secret at each offset modulo 3, without the first and last 4-character groups,
+        # which also depend on the bytes around it.
+        encoded = base64.b64encode(b"\0" * shift + raw)
+        forms.append(encoded[4 if shift else 0 : -4])
+    return forms
+
+
+def test_the_template_names_the_kafka_secret_without_its_credentials(env, template_build, provider_jar):
+    done, template, _ = template_build
+    job = json.loads(template.read_text())
+    options = job["environment"]["sdkPipelineOptions"]["options"]
+    bucket, _, name = options["pipelineUrl"].removeprefix("gs://").partition("/")
+    client = storage.Client(project="k2f-local")
+    proto_bytes = client.bucket(bucket).blob(name).download_as_bytes()
+    pipeline = beam_runner_api_pb2.Pipeline.FromString(proto_bytes)
+    staging_prefix = name.rsplit("/", 1)[0] + "/"
+    staged = {b.name: b.download_as_bytes() for b in client.list_blobs(bucket, prefix=staging_prefix)}
+    assert name in staged
+
+    # No form of the credentials anywhere the launcher wrote.
+    everything = {"launcher output": (done.stdout + done.stderr).encode(), "template.json": template.read_bytes()}
+    everything.update(staged)
+    for credential in (env["KAFKA_SASL_PASSWORD"], f'password="{env["KAFKA_SASL_PASSWORD"]}"'):
+        for form in _kafka_forms(credential):
+            leaks = [path for path, data in everything.items() if form in data]
+            assert not leaks, f"a form of the Kafka apiSecret is in {leaks}"
+
+    # KafkaIO's configuration holds the reference the worker resolves, so the read can still log in.
+    assert jaas_reference(env["KAFKA_SECRET_RESOURCE"]).encode() in proto_bytes
+
+    # The provider jar travels with the job: an artifact of the Java environment, staged for the workers.
+    java_envs = [e for e in pipeline.components.environments.values() if b"beam_java" in e.payload]
+    assert java_envs, "no Java environment in the graph"
+    for environment in java_envs:
+        staged_names = [
+            beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(a.role_payload).staged_name
+            for a in environment.dependencies
+        ]
+        assert any(n.startswith("kafka-config-provider") for n in staged_names), staged_names
