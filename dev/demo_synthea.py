@@ -59,11 +59,10 @@ def _ensure_topics(env: dict[str, str]) -> None:
             future.result(timeout=30)
 
 
-def _messages_settled(env: dict[str, str], job_id: str) -> int:
+def _messages_settled(jobs: JobServiceClient, job_id: str) -> int:
     """Messages whose outcome is durable and archived (the offset commit's count; a row read back from the
     retry topic counts again)."""
-    with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
-        return jobs.counters(job_id).get("commit_offsets/messages_settled", 0)
+    return jobs.counters(job_id).get("commit_offsets/messages_settled", 0)
 
 
 def main() -> None:
@@ -95,21 +94,21 @@ def main() -> None:
         job_id = launch(env, airflow, JOB_NAME)
     step(f"streaming job {JOB_NAME} running on Prism as {job_id}")
 
-    settled_before = _messages_settled(env, job_id)
-    landing = publish_and_wait(
-        lambda batch: publish(kafka_sasl(env), TOPIC, batch),
-        [messages],
-        expected,
-        lambda: store_counts(env["FHIR_BASE_URL"], SYSTEM, expected),
-        timeout=args.timeout,
-        progress=step,
-        poll=10,
-        # A rerun finds every resource there already: the job must also have settled what was published.
-        settled=lambda: _messages_settled(env, job_id) - settled_before >= len(messages),
-    )
-    linked = linked_encounters(env["FHIR_BASE_URL"], SYSTEM)
     with JobServiceClient(env["PRISM_ENDPOINT"]) as jobs:
+        settled_before = _messages_settled(jobs, job_id)
+        landing = publish_and_wait(
+            lambda batch: publish(kafka_sasl(env), TOPIC, batch),
+            [messages],
+            expected,
+            lambda: store_counts(env["FHIR_BASE_URL"], SYSTEM, expected),
+            timeout=args.timeout,
+            progress=step,
+            poll=10,
+            # A rerun finds every resource there already: the job must also have settled what was published.
+            settled=lambda: _messages_settled(jobs, job_id) - settled_before >= len(messages),
+        )
         counters = jobs.counters(job_id)
+    linked = linked_encounters(env["FHIR_BASE_URL"], SYSTEM)
     base = env["FHIR_BASE_URL"]
     rows = "\n".join(
         f"    {rtype:20} {landing.landed.get(rtype, 0):>7} of {n:>7}" for rtype, n in sorted(expected.items())

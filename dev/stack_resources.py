@@ -18,8 +18,8 @@ BENCH_FREE_DISK_GB = 15
 
 def service_processes(env: dict[str, str]) -> dict[int, tuple[str, int]]:
     """pid -> (service, CPU ticks used so far) for every process of a local service."""
-    pid_files = (Path(env["K2F_STATE_DIR"]) / "run").glob("*.pid")
-    groups = {int(f.read_text()): f.stem for f in pid_files if f.read_text().strip()}
+    pid_files = {f.stem: f.read_text().strip() for f in (Path(env["K2F_STATE_DIR"]) / "run").glob("*.pid")}
+    groups = {int(group): name for name, group in pid_files.items() if group}
     out = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
