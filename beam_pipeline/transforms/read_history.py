@@ -38,6 +38,9 @@ GS = "gs://"
 MESSAGES = "messages"
 # The topic of raw file lines when --topics names none (their error records go under it).
 RAW_FILES_TOPIC = "raw-files"
+# How much of an object is read at a time. Iterating google-cloud-storage's BlobReader line by line reads
+# it a byte at a time through Python (readline over read(1)): 20,000 archived lines took 6 s of CPU.
+READ_CHUNK_BYTES = 1 << 20
 
 
 def counter(name: str) -> Any:  # noqa: ANN401  (a Beam metrics counter)
@@ -62,6 +65,22 @@ def source_error(
     )
     ident = f"{REPROCESS}|{path}|{line_number}"
     return replace(record, record_id=hashlib.sha256(ident.encode()).hexdigest()[:24])
+
+
+def lines_of(handle: IO[bytes], chunk_bytes: int = READ_CHUNK_BYTES) -> Iterable[bytes]:
+    """The lines of a binary stream, each without its line ending ("\\n" or "\\r\\n"), read `chunk_bytes` at a
+    time; the last line may lack its "\\n". A line longer than a chunk is joined once, not chunk by chunk."""
+    pending: list[bytes] = []
+    while chunk := handle.read(chunk_bytes):
+        pending.append(chunk)
+        if b"\n" not in chunk:
+            continue
+        lines = b"".join(pending).split(b"\n")
+        pending = [lines.pop()]
+        for line in lines:
+            yield line.removesuffix(b"\r")
+    if rest := b"".join(pending):
+        yield rest.removesuffix(b"\r")
 
 
 def file_partition(path: str) -> int:
@@ -162,8 +181,8 @@ class _ReadLinesFn(beam.DoFn):
         line_number = 0
         try:
             with self._reading.open(path, self._client) as handle:
-                for line_number, line in enumerate(handle, start=1):
-                    yield from self._line(path, line_number, line.rstrip(b"\r\n"))
+                for line_number, line in enumerate(lines_of(handle), start=1):
+                    yield from self._line(path, line_number, line)
         except Exception as exc:  # noqa: BLE001  (an unreadable object is an error record, the job goes on)
             detail = f"{path} could not be read after {line_number} lines ({type(exc).__name__})"
             yield self._reading.failure(path, None, UNREADABLE_OBJECT, detail, b"")

@@ -4,6 +4,7 @@ back (corrupt ones included), the source flags, and the error records of what ca
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from beam_pipeline.transforms.read_history import (
     _LazyClient,
     _ReadLinesFn,
     file_partition,
+    lines_of,
     source_error,
 )
 
@@ -231,3 +233,29 @@ def test_a_line_whose_reading_fails_unexpectedly_costs_only_that_line(tmp_path):
     assert [t.value for t in tally] == [("reprocess/lines_read", 2), ("reprocess/objects_read", 1)]
     assert (bad.value.value.code, "(RecursionError)" in bad.value.value.detail) == (CORRUPT_ARCHIVE_LINE, True)
     assert kept.value == good
+
+
+class _CountingReads(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
+def test_an_object_reads_as_its_lines_whatever_the_chunk_boundaries(chunk):
+    data = b'{"a": 1}\r\n\n{"b": "long line past any small chunk"}\n\r\nlast without newline'
+    expected = [b'{"a": 1}', b"", b'{"b": "long line past any small chunk"}', b"", b"last without newline"]
+    assert list(lines_of(io.BytesIO(data), chunk)) == expected  # empty lines kept: line numbers stay true
+    assert list(lines_of(io.BytesIO(data + b"\n"), chunk)) == expected
+    assert list(lines_of(io.BytesIO(b""), chunk)) == []
+
+
+def test_an_object_is_read_in_chunks_not_a_line_or_a_byte_at_a_time():
+    data = b"".join(b'{"n": %d}\n' % i for i in range(10_000))
+    handle = _CountingReads(data)
+    assert len(list(lines_of(handle, 64 * 1024))) == 10_000
+    assert handle.reads == -(-len(data) // (64 * 1024)) + 1  # whole chunks, and the empty read that ends it
