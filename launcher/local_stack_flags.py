@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 RUNNER = "launcher.prism_runner.LocalPrismRunner"
+# Beam's experiment that skips staging the submitting environment's `pip freeze`.
+SKIP_SUBMISSION_FREEZE = "disable_logging_submission_environment"
 
 
 def _require(env: Mapping[str, str], name: str) -> str:
@@ -49,6 +51,9 @@ class LocalStack:
             # The pool's workers run in the project's environment and install nothing, so a --requirements_file
             # (kept for Dataflow) is staged as is instead of `pip download`ing every package at each launch.
             "requirements_cache": "skip",
+            # Nor can their packages differ from the submitter's: the `pip freeze` Beam runs at every launch
+            # to report such a difference (about 0.6 s here) has nothing to report.
+            "experiments": SKIP_SUBMISSION_FREEZE,
         }
         return {**options, "streaming": True} if streaming else options
 
