@@ -11,15 +11,21 @@ reads the secret in setup(), again every SECRET_REFRESH_SECONDS and after the st
 Batching has one owner each way: the runner decides which messages travel together (its bundle: the
 DoFn buffers one and writes it at finish_bundle, or as soon as it fills every bundle in flight), the
 client decides how they are cut into FHIR batch bundles. Nothing waits for a window or a timer, so a
-message is written as soon as the runner hands it over.
+message is written as soon as the runner hands it over. A full group is written on a thread of the step
+while the next one fills (GROUPS_IN_FLIGHT): a long runner bundle (a reprocess's, a backlog's) keeps the
+store's bundles in flight back to back instead of pausing for the step to map the next group and for the
+slowest bundle of the last one. A group's messages leave the step, in order, once it has settled.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -66,6 +72,10 @@ SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
 # US Core on: about 40 ms of CPU a Patient) then queued 200-entry bundles past the client's read timeout,
 # and did the work of every resent bundle twice.
 _SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+# Groups of bundle_size * max_bundles_in_flight messages one write DoFn has sent and not yet settled: the
+# one being written and the next, whose bundles take the store slots the first one's free. A third full
+# group waits for the first to settle (and its messages to leave the step).
+GROUPS_IN_FLIGHT = 2
 _SLOTS_LOCK = threading.Lock()
 
 
@@ -125,6 +135,31 @@ def tiers(messages: list[MappedMessage], order: Mapping[str, int]) -> list[list[
     return [group for group in grouped if group]
 
 
+@dataclass
+class _Group:
+    """Messages sent to the store together, and what became of them: `outcomes` from the thread that writes
+    them, or `failure` for all of them when they could not be sent."""
+
+    pending: list[tuple[MappedMessage, Any]]
+    origins: list[ReplayOrigin]
+    started: float
+    outcomes: concurrent.futures.Future[list[WriteOutcome]] | None = None
+    failure: FhirStoreError | None = None
+
+
+def send_tiers(
+    client: FhirStoreClient, messages: list[MappedMessage], source_times: list[int | None], order: Mapping[str, int]
+) -> list[WriteOutcome]:
+    """The messages' resources written tier by tier (each after the one before has settled); every outcome,
+    keyed by message index. Runs on the step's writing thread: it touches no Beam metric."""
+    outcomes: list[WriteOutcome] = []
+    for tier in tiers(messages, order):
+        outcomes.extend(
+            client.write([WriteItem(r.resource, r.identifier, key=i, source_time_ms=source_times[i]) for i, r in tier])
+        )
+    return outcomes
+
+
 class _WriteBundlesFn(beam.DoFn):
     def __init__(
         self,
@@ -156,19 +191,27 @@ class _WriteBundlesFn(beam.DoFn):
         # One client per DoFn instance: its keep-alive pool and cached token live as long as the worker.
         self._client: FhirStoreClient | None = None
         self._sizes_sent: list[int] = []
+        self._stats_seen: dict[str, int] = {}
         self._client_config: FhirStoreConfig | None = None
         self._secret_read_at = float("-inf")
         self._secret_error: FhirStoreError | None = None
+        self._refresh_due = False
+        self._groups: deque[_Group] = deque()
+        self._writer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=GROUPS_IN_FLIGHT, thread_name_prefix="fhir-store-write"
+        )
         self._refresh_client(force=True)
 
     def teardown(self) -> None:
+        self._writer.shutdown(wait=True)
         if self._client is not None:
             self._client.close()
 
     def _refresh_client(self, *, force: bool = False) -> None:
         """(Re)build the client when its config changed: on setup, and when the named secret is due to be
         read again. A secret that cannot be read, or a client that cannot be built (no credentials on the
-        worker), leaves the messages retryable, and is tried again."""
+        worker), leaves the messages retryable, and is tried again. Never while a group is in flight (the
+        old client is closed): callers settle them first."""
         now = time.monotonic()
         if not force and now - self._secret_read_at < SECRET_REFRESH_SECONDS:
             return
@@ -178,9 +221,10 @@ class _WriteBundlesFn(beam.DoFn):
         try:
             config = self._config.resolve_secret(self._read_secret)
             if config != self._client_config:
-                # The client's threads note the sizes; _write reports them (Beam metrics count on this thread).
+                # The client's threads note the sizes; _settle reports them (Beam metrics count on this thread).
                 client = FhirStoreClient(config, on_bundle_sent=self._sizes_sent.append, slots=store_slots(config))
                 old, self._client, self._client_config = self._client, client, config
+                self._stats_seen = client.stats.snapshot()
                 if old is not None:
                     old.close()
         except Exception as exc:  # noqa: BLE001  (the messages stay retryable; the type names the cause)
@@ -198,7 +242,7 @@ class _WriteBundlesFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._pending: list[tuple[MappedMessage, Any]] = []
-        self._refresh_client()
+        self._refresh_client()  # no group is in flight between runner bundles
 
     def process(
         self,
@@ -206,30 +250,60 @@ class _WriteBundlesFn(beam.DoFn):
         timestamp: Any = beam.DoFn.TimestampParam,  # noqa: B008 (Beam's parameter marker)
     ) -> Iterable[Any]:
         # Held to the end of the runner's bundle, so the client can keep several FHIR bundles in flight;
-        # written at once when there is enough to fill them all.
+        # sent at once when there is enough to fill them all.
         self._pending.append((mapped, timestamp))
         if len(self._pending) >= self._config.bundle_size * self._config.max_bundles_in_flight:
-            yield from self._flush()
+            yield from self._send()
 
     def finish_bundle(self) -> Iterable[Any]:
-        yield from self._flush()
+        yield from self._send()
+        while self._groups:
+            yield from self._settle(self._groups.popleft())
 
-    def _flush(self) -> Iterable[Any]:
+    def _send(self) -> Iterable[Any]:
+        """The pending messages as a group on the writing thread; first the oldest group settled when
+        GROUPS_IN_FLIGHT are out, or every one when the client must be built again."""
         pending, self._pending = self._pending, []
         if not pending:
             return
-        started = time.monotonic()
+        while len(self._groups) >= GROUPS_IN_FLIGHT:
+            yield from self._settle(self._groups.popleft())
+        retry_secret = self._client is None or self._secret_error is not None
+        if (retry_secret or self._refresh_due) and (
+            time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS
+        ):
+            while self._groups:
+                yield from self._settle(self._groups.popleft())
+            self._refresh_due = False
+            self._refresh_client(force=True)  # the secret may have been rotated
         # Each message's replay headers, read once: for the write's source time and any error record.
         origins = [message_origin(mapped.message) for mapped, _ in pending]
+        group = _Group(pending, origins, time.monotonic())
+        client = self._client
+        if client is None or self._secret_error is not None:
+            group.failure = self._secret_error or FhirStoreError(
+                code=errors.AUTH_ERROR, retryable=True, transient=False, detail="no FHIR store client"
+            )
+        else:
+            now_ms = int(time.time() * 1000)
+            source_times = [trusted_source_time(origin, now_ms) for origin in origins]
+            messages = [mapped for mapped, _ in pending]
+            group.outcomes = self._writer.submit(send_tiers, client, messages, source_times, self._write_order)
+        self._groups.append(group)
+
+    def _settle(self, group: _Group) -> Iterable[Any]:
+        """A group's messages out of the step, once its writes are done: settled, or as error records."""
         settled: dict[int, list[WriteOutcome]] = {}
         try:
-            first_failure = self._write([mapped for mapped, _ in pending], origins, settled)
-        except Exception as exc:  # noqa: BLE001  (never lose a bundle: its messages stay retryable)
-            log.error("WriteToFhirStore: unexpected %s; %d messages left retryable", type(exc).__name__, len(pending))
+            first_failure = self._outcomes(group, settled)
+        except Exception as exc:  # noqa: BLE001  (never lose a group: its messages stay retryable)
+            log.error(
+                "WriteToFhirStore: unexpected %s; %d messages left retryable", type(exc).__name__, len(group.pending)
+            )
             error = errors.internal_error(f"unexpected {type(exc).__name__} in the write step")
-            first_failure = dict.fromkeys(range(len(pending)), error)
-        self._flush_latency.update(int((time.monotonic() - started) * 1000))
-        for index, (mapped, timestamp) in enumerate(pending):
+            first_failure = dict.fromkeys(range(len(group.pending)), error)
+        self._flush_latency.update(int((time.monotonic() - group.started) * 1000))
+        for index, (mapped, timestamp) in enumerate(group.pending):
             failure = first_failure.get(index)
             if failure is None:
                 self._tally.inc(f"messages_{settled_as(settled.get(index, ()))}")
@@ -238,7 +312,7 @@ class _WriteBundlesFn(beam.DoFn):
             self._tally.inc("messages_failed")
             record = failed_message.error_record(
                 mapped.message,
-                origin=origins[index],
+                origin=group.origins[index],
                 stage=WRITE,
                 code=failure.code,
                 retryable=failure.retryable,
@@ -249,51 +323,48 @@ class _WriteBundlesFn(beam.DoFn):
             )
             yield pvalue.TaggedOutput(FAILED, WindowedValue(record, timestamp, GLOBAL))
         for pair in self._tally.take():
-            yield pvalue.TaggedOutput(TALLY, WindowedValue(pair, pending[-1][1], GLOBAL))
+            yield pvalue.TaggedOutput(TALLY, WindowedValue(pair, group.pending[-1][1], GLOBAL))
 
-    def _write(
-        self, messages: list[MappedMessage], origins: list[ReplayOrigin], settled: dict[int, list[WriteOutcome]]
-    ) -> dict[int, FhirStoreError]:
-        """Write the messages' resources, tier by tier; the first error of each message that failed, by index.
-        `settled` receives each message's successful outcomes."""
-        if self._client is None or self._secret_error is not None:
-            if time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS:
-                self._refresh_client(force=True)
-        client = self._client
-        if client is None or self._secret_error is not None:
-            error = self._secret_error or FhirStoreError(
-                code=errors.AUTH_ERROR, retryable=True, transient=False, detail="no FHIR store client"
-            )
-            return dict.fromkeys(range(len(messages)), error)
-        now_ms = int(time.time() * 1000)
-        source_times = [trusted_source_time(origin, now_ms) for origin in origins]
-        sent_before = client.stats.snapshot()
+    def _outcomes(self, group: _Group, settled: dict[int, list[WriteOutcome]]) -> dict[int, FhirStoreError]:
+        """The first error of each message of the group that failed, by index; `settled` receives each
+        message's successful outcomes. Counted here, on the DoFn's thread (Beam metrics are per thread)."""
+        if group.failure is not None or group.outcomes is None:
+            error = group.failure or errors.internal_error("the group was not sent")
+            return dict.fromkeys(range(len(group.pending)), error)
         # A message succeeds only when all of its resources did; its first failure is its error record.
         first_failure: dict[int, FhirStoreError] = {}
-        refused = False
-        for tier in tiers(messages, self._write_order):
-            items = [
-                WriteItem(r.resource, r.identifier, key=index, source_time_ms=source_times[index]) for index, r in tier
-            ]
-            for outcome in client.write(items):
-                if outcome.ok:
-                    settled.setdefault(outcome.key, []).append(outcome)
-                    self._tally.inc("resources_written")
-                    self._tally.inc("resources_created", outcome.created)
-                    self._tally.inc("superseded", outcome.superseded)
-                    self._tally.inc("unchanged", outcome.unchanged)
-                elif outcome.error is not None:
-                    first_failure.setdefault(outcome.key, outcome.error)
-                    refused = refused or outcome.error.http_status in CREDENTIALS_REFUSED_STATUSES
-        sent_after = client.stats.snapshot()
+        try:
+            outcomes = group.outcomes.result()
+        finally:
+            self._count_sent()
+        for outcome in outcomes:
+            if outcome.ok:
+                settled.setdefault(outcome.key, []).append(outcome)
+                self._tally.inc("resources_written")
+                self._tally.inc("resources_created", outcome.created)
+                self._tally.inc("superseded", outcome.superseded)
+                self._tally.inc("unchanged", outcome.unchanged)
+            elif outcome.error is not None:
+                first_failure.setdefault(outcome.key, outcome.error)
+                if outcome.error.http_status in CREDENTIALS_REFUSED_STATUSES:
+                    self._refresh_due = True  # read the secret again before the next group
+        return first_failure
+
+    def _count_sent(self) -> None:
+        """What the client sent since the last count (bundles, retries, splits, lookups, bundle sizes)."""
+        if self._client is None:
+            return
+        now = self._client.stats.snapshot()
         for name, metric in self._sent.items():
-            metric.inc(sent_after[name] - sent_before[name])
-        sizes, self._sizes_sent[:] = list(self._sizes_sent), []
+            metric.inc(now.get(name, 0) - self._stats_seen.get(name, 0))
+        self._stats_seen = now
+        # The writing threads append to this list (the client holds its append): take what is there, in
+        # place, so a size noted meanwhile waits for the next count.
+        taken = len(self._sizes_sent)
+        sizes = self._sizes_sent[:taken]
+        del self._sizes_sent[:taken]
         for size in sizes:
             self._bundle_size.update(size)
-        if refused and time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS:
-            self._refresh_client(force=True)  # the secret may have been rotated
-        return first_failure
 
 
 class WriteToFhirStore(beam.PTransform):

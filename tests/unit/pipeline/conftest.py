@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from urllib.parse import parse_qs
 
 import httpx
@@ -24,6 +25,7 @@ class FakeStore:
         self.stored_source_time: int | None = None
         self.keeps_version = False
         self.bundles: list[list[str]] = []  # resource types of each batch bundle, in the order received
+        self.gate: threading.Event | None = None  # when set, each batch bundle waits for it (a slow store)
 
     @property
     def batches(self) -> int:
@@ -48,6 +50,8 @@ class FakeStore:
             return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
         entries = json.loads(request.content)["entry"]
         self.bundles.append([e["resource"]["resourceType"] for e in entries])
+        if self.gate is not None:
+            assert self.gate.wait(30), "the test never opened the store's gate"
         created = {"status": "201 Created", "location": "X/1/_history/1"}
         version = "4" if self.keeps_version else "5"
         updated = {"status": "200 OK", "location": f"Patient/1/_history/{version}", "etag": f'W/"{version}"'}

@@ -1,8 +1,11 @@
 """How WriteToFhirStore batches: the runner's bundle is buffered and written at its end (or as soon as it
-fills every bundle in flight), tier by tier, and the metrics count the batch bundles actually sent."""
+fills every bundle in flight, on a thread, while the next group fills), tier by tier, and the metrics count
+the batch bundles actually sent."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -90,16 +93,46 @@ def _messages(outputs: Iterable[Any]) -> list[WindowedValue]:
     return [o for o in outputs if isinstance(o, WindowedValue)]
 
 
-def test_a_full_buffer_is_written_at_once_and_the_rest_at_the_end_of_the_runner_bundle(store):
+def _wait_for(condition: Any, timeout: float = 10.0) -> None:  # noqa: ANN401
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_full_group_is_sent_at_once_and_its_messages_leave_when_it_settles(store):
     config = FhirStoreConfig(base_url="http://fhir.test/fhir", bundle_size=2, max_bundles_in_flight=2)
     fn = _WriteBundlesFn(config, "job")
     fn.setup()
     fn.start_bundle()
-    early = [_messages(fn.process(_mapped(i), timestamp=0)) for i in range(5)]
-    assert [len(out) for out in early] == [0, 0, 0, 4, 0]  # four fill both bundles in flight
-    assert sorted(len(b) for b in store.bundles) == [2, 2]
-    late = _messages(fn.finish_bundle())
-    assert [o.value.offset for o in late] == [4]
+    early = [_messages(fn.process(_mapped(i), timestamp=0)) for i in range(4)]
+    assert early == [[], [], [], []]
+    _wait_for(lambda: len(store.bundles) == 2)  # four fill both bundles in flight: sent before the bundle ends
+    later = [_messages(fn.process(_mapped(i), timestamp=0)) for i in range(4, 12)]
+    # The third full group waits for the first to settle, whose messages then leave the step, in order.
+    assert [len(out) for out in later] == [0] * 7 + [4]
+    assert [o.value.offset for o in later[-1]] == [0, 1, 2, 3]
+    assert _messages(fn.process(_mapped(12), timestamp=0)) == []
+    assert [o.value.offset for o in _messages(fn.finish_bundle())] == list(range(4, 13))
+    assert sorted(len(b) for b in store.bundles) == [1] + [2] * 6
+    fn.teardown()
+
+
+def test_the_step_maps_the_next_group_while_the_store_writes_the_last(store):
+    config = FhirStoreConfig(base_url="http://fhir.test/fhir", bundle_size=2, max_bundles_in_flight=2)
+    store.gate = threading.Event()
+    fn = _WriteBundlesFn(config, "job")
+    fn.setup()
+    fn.start_bundle()
+    started = time.monotonic()
+    for i in range(8):  # two groups: the first held by the store, the second waiting for its slots
+        assert _messages(fn.process(_mapped(i), timestamp=0)) == []
+    assert time.monotonic() - started < 5  # process() never waited for the store
+    _wait_for(lambda: len(store.bundles) == 2)
+    assert len(store.bundles) == 2  # the second group's bundles wait for the first's slots
+    store.gate.set()
+    assert [o.value.offset for o in _messages(fn.finish_bundle())] == list(range(8))
+    assert len(store.bundles) == 4
     fn.teardown()
 
 
