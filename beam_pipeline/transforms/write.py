@@ -242,7 +242,11 @@ class _WriteBundlesFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._pending: list[tuple[MappedMessage, Any]] = []
-        self._refresh_client()  # no group is in flight between runner bundles
+        # Groups left by a runner bundle that failed before its end: the runner sends its messages again, so
+        # theirs never leave the step; their writes are let end (the client may be rebuilt just below).
+        stale, self._groups = self._groups, deque()
+        concurrent.futures.wait([group.outcomes for group in stale if group.outcomes is not None])
+        self._refresh_client()
 
     def process(
         self,

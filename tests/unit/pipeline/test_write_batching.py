@@ -163,3 +163,16 @@ def test_the_metrics_count_the_bundles_actually_sent(store):
     assert sum(d.committed.sum for d in sizes) == resources == sum(len(b) for b in store.bundles)
     assert sum(d.committed.count for d in sizes) == len(store.bundles) == sum(c.committed for c in sent)
     assert max(d.committed.max for d in sizes) <= config.bundle_size
+
+
+def test_groups_of_a_runner_bundle_that_failed_never_leave_the_step_later(store):
+    config = FhirStoreConfig(base_url="http://fhir.test/fhir", bundle_size=2, max_bundles_in_flight=2)
+    fn = _WriteBundlesFn(config, "job")
+    fn.setup()
+    fn.start_bundle()
+    for i in range(4):  # a full group sent; then the runner's bundle fails elsewhere: no finish_bundle
+        assert _messages(fn.process(_mapped(i), timestamp=0)) == []
+    fn.start_bundle()  # the runner retries those messages in a new bundle
+    assert [o.value.offset for o in _messages(fn.process(_mapped(9), timestamp=0))] == []
+    assert [o.value.offset for o in _messages(fn.finish_bundle())] == [9]
+    fn.teardown()
