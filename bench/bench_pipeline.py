@@ -60,16 +60,23 @@ from dev.synthetic import synthetic_rows  # noqa: E402
 
 
 def ceiling(
-    env: dict[str, str], rows: list[bytes], bundle_size: int, tag: str = "ceiling"
+    env: dict[str, str],
+    rows: list[bytes],
+    bundle_size: int,
+    tag: str = "ceiling",
+    source_times_ms: list[int] | None = None,
 ) -> tuple[float, dict[str, float], float]:
-    """Resources per second, the CPU seconds each service used meanwhile, and the wall seconds."""
+    """Resources per second, the CPU seconds each service used meanwhile, and the wall seconds.
+    `source_times_ms`: each row's source time, written with its resources as the job writes a message's
+    Kafka timestamp (a meta.tag code each: the store indexes every new one); none by default."""
     system = f"urn:k2f-bench:{tag}-{uuid.uuid4().hex[:8]}"
     config = TransformConfig(source_id_system=system, structural_validation=False)
     items = []
-    for row in rows:
+    for i, row in enumerate(rows):
         result = transform(row, config=config)
         assert isinstance(result, Ok)
-        items.extend(WriteItem(r.resource, r.identifier) for r in result.resources)
+        at_ms = source_times_ms[i] if source_times_ms is not None else None
+        items.extend(WriteItem(r.resource, r.identifier, source_time_ms=at_ms) for r in result.resources)
     store = FhirStoreConfig(base_url=env["FHIR_BASE_URL"], bundle_size=bundle_size, max_bundles_in_flight=4)
     with FhirStoreClient(store) as client:
         cpu_before, own_before = service_cpu_seconds(env), time.process_time()

@@ -3,7 +3,7 @@ ceiling of the same HAPI.
 
     python bench/bench_reprocess.py [--messages 5000] [--rate-messages 20000] [--bundle-size 200]
                                     [--superseded 10] [--per-object 1000] [--warmup-messages 2000] [--rounds 1]
-                                    [--store-cpus 1] [--loopback]
+                                    [--untagged-ceiling] [--store-cpus 1] [--loopback]
 
 In one run, on the running local stack (`make up`):
 a. history: --messages synthetic Patients (dev/synthetic.py) archived for yesterday straight into the GCS
@@ -17,7 +17,8 @@ c. a reprocess with a copy of the mappings whose one file changed (a new content
    the same again: every Patient unchanged (counted so, no new version);
 d. rate: --rounds times, --rate-messages new Patients archived the same way and reprocessed, each round
    between two ceiling loads of as many fresh Patients (bench_pipeline.ceiling: the FHIR store client
-   straight into HAPI, after --warmup-messages untimed), because HAPI slows as its database grows; the
+   straight into HAPI, after --warmup-messages untimed, each Patient with the source-time tag the reprocess
+   writes, unless --untagged-ceiling), because HAPI slows as its database grows; the
    reprocess's rate as messages over the whole command (submission to the job's end) and over the span HAPI
    stored them in (first to last meta.lastUpdated), each against the mean of the two ceilings around it.
    Goal: the whole command >= 90% of the ceiling.
@@ -74,6 +75,12 @@ from dev.synthetic import synthetic_rows  # noqa: E402
 CORRUPT = {f"{REPROCESS}.{CORRUPT_ARCHIVE_LINE}": 1}
 
 
+def archive_spacing_ms(n: int) -> int:
+    """How far apart n archived messages' Kafka timestamps are: spread over the day (at least 1 ms apart),
+    so a range of that day selects them all."""
+    return max(1, 86_000_000 // max(1, n))
+
+
 class History:
     """One archived history in the GCS emulator: its topic, identifier system, day and identifier values."""
 
@@ -84,8 +91,7 @@ class History:
         self.day = yesterday()
         self.rows = synthetic_rows(n, seed=11, id_prefix=f"rp{tag}{run}-")
         self.values = {f"rp{tag}{run}-{i:012d}" for i in range(n)}
-        # Spread over the day (at least 1 ms apart), so a range of that day selects them all.
-        spacing = max(1, 86_000_000 // max(1, n))
+        spacing = archive_spacing_ms(n)
         objects = archive_objects(archived(self.topic, self.rows, day_start_ms(self.day), spacing), per_object, run)
         if corrupt:
             first = sorted(objects)[0]
@@ -188,9 +194,15 @@ def mapping_change(env: dict[str, str], args: argparse.Namespace, failures: list
 
 
 def _ceiling(env: dict[str, str], args: argparse.Namespace) -> float:
-    """The ceiling on --rate-messages fresh Patients: the FHIR store client straight into HAPI."""
-    rows = synthetic_rows(args.rate_messages, seed=12, id_prefix=f"c{uuid.uuid4().hex[:6]}-")
-    rate_s, _, _ = ceiling(env, rows, args.bundle_size)
+    """The ceiling on --rate-messages fresh Patients: the FHIR store client straight into HAPI, each Patient
+    with the source time a reprocess writes (its archived Kafka timestamp: History spreads them over a day,
+    one a millisecond at least, so each is a meta.tag code of its own that HAPI indexes, about a millisecond
+    of its CPU a Patient); --untagged-ceiling writes them without, as bench_pipeline.py does."""
+    n = args.rate_messages
+    rows = synthetic_rows(n, seed=12, id_prefix=f"c{uuid.uuid4().hex[:6]}-")
+    start, spacing = day_start_ms(yesterday()), archive_spacing_ms(n)
+    times = None if args.untagged_ceiling else [start + i * spacing for i in range(n)]
+    rate_s, _, _ = ceiling(env, rows, args.bundle_size, source_times_ms=times)
     return rate_s
 
 
@@ -228,7 +240,8 @@ def rate(env: dict[str, str], args: argparse.Namespace, failures: list[str]) -> 
             rounds.append(_reprocess_round(env, args, failures))
             ceilings.append(_ceiling(env, args))
     pinned = f"; HAPI pinned to CPU {args.store_cpus}, the rest to the others" if args.store_cpus else ""
-    print(f"d. rate over {args.rate_messages} messages a round, bundle size {args.bundle_size}{pinned}:")
+    tags = "without source-time tags" if args.untagged_ceiling else "with the reprocess's source-time tags"
+    print(f"d. rate over {args.rate_messages} messages a round, bundle {args.bundle_size}{pinned}; ceiling {tags}:")
     print(f"{'round':>5} {'ceiling before':>14} {'after':>7} {'whole command':>20} {'while writing':>20}")
     whole_ratios, writing_ratios = [], []
     for i, (whole, writing) in enumerate(rounds):
@@ -254,6 +267,11 @@ def main() -> None:
     parser.add_argument("--per-object", type=int, default=1000, help="archive lines per object")
     parser.add_argument("--warmup-messages", type=int, default=2000, help="untimed Patients before the ceiling")
     parser.add_argument("--rounds", type=int, default=1, help="reprocesses timed, each between two ceiling loads")
+    parser.add_argument(
+        "--untagged-ceiling",
+        action="store_true",
+        help="the ceiling's Patients without the source-time tag a reprocess writes (bench_pipeline.py's way)",
+    )
     parser.add_argument("--store-cpus", help=STORE_CPUS_HELP)
     parser.add_argument("--loopback", action="store_true", help="the job's Python steps in this process")
     args = parser.parse_args()
