@@ -45,6 +45,7 @@ from beam_pipeline.contracts.reprocess_summary import (  # noqa: E402
     NAMESPACE,
     SUMMARY_WAIT_SECONDS,
     WOULD_WRITE_MESSAGES,
+    counter_totals,
     final_summary,
     from_counts,
     metric_key,
@@ -179,15 +180,10 @@ def build_reprocess(
     return outputs
 
 
-def job_counters(result: PipelineResult) -> dict[str, int]:
-    """ "namespace/name" -> value of every counter of a finished job (committed where the runner has it)."""
-    out: dict[str, int] = {}
-    for item in result.metrics().query()["counters"]:
-        value = item.committed if item.committed is not None else item.attempted
-        key = metric_key(item.key.metric.namespace, item.key.metric.name)
-        # A counter is reported per step that increments it: the summary wants the job's total.
-        out[key] = out.get(key, 0) + int(value or 0)
-    return out
+def job_counters(result: PipelineResult, *, running: bool = False) -> dict[str, int]:
+    """ "namespace/name" -> value of every counter of the job (contracts/reprocess_summary.counter_totals):
+    committed where the runner has it; `running`, with what its unfinished bundles counted so far."""
+    return counter_totals(result.metrics().query()["counters"], running=running)
 
 
 def _job_id(result: PipelineResult) -> str | None:
@@ -263,7 +259,7 @@ class Progress:
     def _run(self) -> None:
         while not self._stop.wait(self._seconds):
             try:
-                counters = job_counters(self._result)
+                counters = job_counters(self._result, running=True)
             except Exception as exc:  # noqa: BLE001  (progress is a courtesy; the job's end is what counts)
                 log.info("reprocess progress: no counters yet (%s)", type(exc).__name__)
                 continue

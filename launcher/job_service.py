@@ -14,6 +14,7 @@ import grpc
 from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
 from apache_beam.runners.portability.portable_runner import PortableMetrics
 
+from beam_pipeline.contracts.reprocess_summary import counter_totals
 from launcher.job_states import TERMINAL, JobInfo
 
 
@@ -62,15 +63,11 @@ class JobServiceClient:
         response = self._stub.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id), timeout=self._timeout)
         return beam_job_api_pb2.JobState.Enum.Name(response.state)
 
-    def counters(self, job_id: str) -> dict[str, int]:
-        """The job's Beam counters as {"namespace/name": value}, summed over steps (committed when known)."""
+    def counters(self, job_id: str, *, running: bool = False) -> dict[str, int]:
+        """The job's Beam counters as {"namespace/name": value}, summed over steps: committed when known;
+        `running`, with what its unfinished bundles counted so far (reprocess_summary.counter_totals)."""
         response = self._stub.GetJobMetrics(beam_job_api_pb2.GetJobMetricsRequest(job_id=job_id), timeout=self._timeout)
-        totals: dict[str, int] = {}
-        for result in PortableMetrics(response).query()["counters"]:
-            name = f"{result.key.metric.namespace}/{result.key.metric.name}"
-            value = result.committed if result.committed is not None else result.attempted
-            totals[name] = totals.get(name, 0) + int(value or 0)
-        return totals
+        return counter_totals(PortableMetrics(response).query()["counters"], running=running)
 
     def wait_for(self, job_id: str, states: set[str], timeout: float, poll: float = 1.0) -> str:
         """Poll until the job reaches one of `states` (or a terminal state); the last state seen."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from beam_pipeline.contracts.outcome import DEAD_LETTER_METRICS, REPROCESS, SETTLED_OUTCOMES, WRITE_METRICS
@@ -33,6 +33,24 @@ FILTERED = "parse_and_validate/filtered"
 def metric_key(namespace: str, name: str) -> str:
     """A count's name in a summary: its counter's namespace and name."""
     return f"{namespace}/{name}"
+
+
+def counter_totals(results: Iterable[Any], *, running: bool = False) -> dict[str, int]:
+    """Beam counter results (MetricResult: key.metric.namespace and name, committed, attempted) as
+    {"namespace/name": value}, summed over the steps that count each. The committed value where the runner
+    has one: what finished bundles counted, exactly once. `running`: a running job's progress, the larger of
+    the committed and the attempted value, which counts the bundles still in progress too (Prism runs a
+    batch job's write as one bundle, whose committed counts stay 0 until it ends)."""
+    totals: dict[str, int] = {}
+    for item in results:
+        committed, attempted = item.committed, item.attempted
+        if running:
+            value = max(int(committed or 0), int(attempted or 0))
+        else:
+            value = int((committed if committed is not None else attempted) or 0)
+        key = metric_key(item.key.metric.namespace, item.key.metric.name)
+        totals[key] = totals.get(key, 0) + value
+    return totals
 
 
 def summary_object(job_name: str, launch_ms: int, counts: dict[str, int]) -> bytes:

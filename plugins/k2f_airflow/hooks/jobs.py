@@ -53,10 +53,11 @@ class LocalJobsClient:
         with self._client() as client:
             return client.state(job_id)
 
-    def counters(self, job_id: str) -> dict[str, int]:
-        """The job's Beam counters, {"namespace/name": value} summed over steps."""
+    def counters(self, job_id: str, *, running: bool = False) -> dict[str, int]:
+        """The job's Beam counters, {"namespace/name": value} summed over steps; `running`: with what its
+        unfinished bundles counted so far (Prism's attempted values)."""
         with self._client() as client:
-            return client.counters(job_id)
+            return client.counters(job_id, running=running)
 
     def cancel(self, job_id: str) -> str:
         with self._client() as client:
@@ -128,20 +129,25 @@ class DataflowJobsHook(DataflowHook):
         """Unfinished jobs of this name (a launch's own job is found by id, from the Beam operator)."""
         return self.active_jobs(job_name)
 
-    def counters(self, job_id: str) -> dict[str, int]:
-        """The job's user counters, {"namespace/name": value} summed over steps (jobs.getMetrics; the
-        tentative values of a running job are left out)."""
+    def counters(self, job_id: str, *, running: bool = False) -> dict[str, int]:
+        """The job's user counters, {"namespace/name": value} summed over steps (jobs.getMetrics): the
+        committed values; `running`, per counter the larger of those and the tentative ones (what the work
+        in progress has counted)."""
         jobs_api = self.get_conn().projects().locations().jobs()
         request = jobs_api.getMetrics(projectId=self.project, location=self.location, jobId=job_id)
-        totals: dict[str, int] = {}
+        totals: dict[bool, dict[str, int]] = {False: {}, True: {}}
         for metric in request.execute(num_retries=self.num_retries).get("metrics", []):
             name = metric.get("name", {})
             context = name.get("context", {})
-            if name.get("origin") != "user" or context.get("tentative") == "true" or "namespace" not in context:
+            if name.get("origin") != "user" or "namespace" not in context:
                 continue
+            found = totals[context.get("tentative") == "true"]
             key = f"{context['namespace']}/{name.get('name', '')}"
-            totals[key] = totals.get(key, 0) + int(metric.get("scalar") or 0)
-        return totals
+            found[key] = found.get(key, 0) + int(metric.get("scalar") or 0)
+        committed, tentative = totals[False], totals[True]
+        if not running:
+            return committed
+        return {key: max(committed.get(key, 0), tentative.get(key, 0)) for key in committed.keys() | tentative.keys()}
 
     def state(self, job_id: str) -> str:
         job = self.get_job(job_id=job_id, project_id=self.project, location=self.location)

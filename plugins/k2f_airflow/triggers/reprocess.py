@@ -65,7 +65,7 @@ class ReprocessWaitTrigger(JobStateTrigger):
             active = hook.active_jobs(self.job_name)
             if not active:
                 return None
-            counters = hook.counters(active[0].job_id)
+            counters = hook.counters(active[0].job_id, running=True)
         except Exception as exc:  # noqa: BLE001  (the type only: the wait is what matters)
             self.log.info("reprocess progress: the job's counters could not be read (%s)", type(exc).__name__)
             return None

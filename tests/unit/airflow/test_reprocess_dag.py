@@ -258,7 +258,8 @@ def test_dataflow_counters_are_the_jobs_committed_user_counters_summed_over_step
             ]
         }
         assert jobs.counters("j1") == {"reprocess/messages": 5}
-    jobs_api.getMetrics.assert_called_once_with(projectId="df-project", location="europe-west1", jobId="j1")
+        assert jobs.counters("j1", running=True) == {"reprocess/messages": 9}  # the work in progress counted
+    jobs_api.getMetrics.assert_called_with(projectId="df-project", location="europe-west1", jobId="j1")
 
 
 # -- the wait logs the running job's progress --------------------------------------------------------------
@@ -276,8 +277,8 @@ class RunningReprocess:
     def active_jobs(self, name: str) -> list[JobInfo]:
         return [JobInfo("job-9", name, "RUNNING")] if self.clock["now"] < self.ends_at else []
 
-    def counters(self, job_id: str) -> dict[str, int]:
-        assert job_id == "job-9"
+    def counters(self, job_id: str, *, running: bool = False) -> dict[str, int]:
+        assert job_id == "job-9" and running  # progress counts the bundles still running
         if self.unreadable:
             raise ConnectionError("refused")
         done = int(10 * self.clock["now"])

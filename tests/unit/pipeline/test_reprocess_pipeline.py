@@ -18,7 +18,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from beam_pipeline.contracts.error_record import from_json
 from beam_pipeline.contracts.outcome import CORRUPT_ARCHIVE_LINE, REPROCESS
 from beam_pipeline.contracts.reprocess_source import ReprocessSource
-from beam_pipeline.contracts.reprocess_summary import counts_of, summary
+from beam_pipeline.contracts.reprocess_summary import counter_totals, counts_of, summary
 from beam_pipeline.dataflow_kafka_to_fhirstore import JobSettings
 from beam_pipeline.fhir_store import FhirStoreConfig
 from beam_pipeline.raw_message import RawMessage
@@ -268,7 +268,9 @@ def test_a_running_reprocess_logs_its_progress_from_its_counters(caplog):
             if self.looks == 1:
                 raise RuntimeError("no metrics yet")
             done = SimpleNamespace(key=SimpleNamespace(metric=SimpleNamespace(namespace="reprocess", name="messages")))
-            return SimpleNamespace(query=lambda: {"counters": [SimpleNamespace(**vars(done), committed=7)]})
+            # Prism, while the bundle that counts runs: nothing committed yet, 7 attempted.
+            counted = SimpleNamespace(**vars(done), committed=0, attempted=7)
+            return SimpleNamespace(query=lambda: {"counters": [counted]})
 
     caplog.set_level(logging.INFO, logger="kafka_to_fhir.reprocess")
     with reprocess.Progress(Running(), seconds=0.01):
@@ -401,3 +403,21 @@ def test_the_write_is_spread_over_workers_only_when_no_shuffle_did_it(source, re
         reshuffles_before_the_write
     )
     assert any(label.endswith("WriteToFhirStore/WriteBundles") for label in labels)
+
+
+def _counter(namespace: str, name: str, committed: int | None, attempted: int | None) -> SimpleNamespace:
+    key = SimpleNamespace(metric=SimpleNamespace(namespace=namespace, name=name))
+    return SimpleNamespace(key=key, committed=committed, attempted=attempted)
+
+
+def test_counters_are_committed_at_the_end_and_include_bundles_in_progress_while_running():
+    results = [
+        _counter("reprocess", "messages", 0, 2400),  # one step, its bundle still running (Prism)
+        _counter("reprocess", "messages", 5, 5),  # another step, done
+        _counter("write_to_fhir_store", "messages_written", None, 3),  # a runner without committed values
+    ]
+    assert counter_totals(results) == {"reprocess/messages": 5, "write_to_fhir_store/messages_written": 3}
+    assert counter_totals(results, running=True) == {
+        "reprocess/messages": 2405,
+        "write_to_fhir_store/messages_written": 3,
+    }
