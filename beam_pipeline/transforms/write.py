@@ -72,11 +72,11 @@ SECRET_REREAD_AFTER_REFUSAL_SECONDS = 30.0
 # US Core on: about 40 ms of CPU a Patient) then queued 200-entry bundles past the client's read timeout,
 # and did the work of every resent bundle twice.
 _SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
 # Groups of bundle_size * max_bundles_in_flight messages one write DoFn has sent and not yet settled: the
 # one being written and the next, whose bundles take the store slots the first one's free. A third full
 # group waits for the first to settle (and its messages to leave the step).
 GROUPS_IN_FLIGHT = 2
-_SLOTS_LOCK = threading.Lock()
 
 
 def store_slots(config: FhirStoreConfig) -> threading.BoundedSemaphore:
@@ -261,7 +261,11 @@ class _WriteBundlesFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterable[Any]:
         yield from self._send()
-        while self._groups:
+        yield from self._settle_down_to(0)
+
+    def _settle_down_to(self, groups: int) -> Iterable[Any]:
+        """The oldest groups settled, in order, until at most `groups` are in flight."""
+        while len(self._groups) > groups:
             yield from self._settle(self._groups.popleft())
 
     def _send(self) -> Iterable[Any]:
@@ -270,14 +274,12 @@ class _WriteBundlesFn(beam.DoFn):
         pending, self._pending = self._pending, []
         if not pending:
             return
-        while len(self._groups) >= GROUPS_IN_FLIGHT:
-            yield from self._settle(self._groups.popleft())
+        yield from self._settle_down_to(GROUPS_IN_FLIGHT - 1)
         retry_secret = self._client is None or self._secret_error is not None
         if (retry_secret or self._refresh_due) and (
             time.monotonic() - self._secret_read_at > SECRET_REREAD_AFTER_REFUSAL_SECONDS
         ):
-            while self._groups:
-                yield from self._settle(self._groups.popleft())
+            yield from self._settle_down_to(0)
             self._refresh_due = False
             self._refresh_client(force=True)  # the secret may have been rotated
         # Each message's replay headers, read once: for the write's source time and any error record.
@@ -332,9 +334,8 @@ class _WriteBundlesFn(beam.DoFn):
     def _outcomes(self, group: _Group, settled: dict[int, list[WriteOutcome]]) -> dict[int, FhirStoreError]:
         """The first error of each message of the group that failed, by index; `settled` receives each
         message's successful outcomes. Counted here, on the DoFn's thread (Beam metrics are per thread)."""
-        if group.failure is not None or group.outcomes is None:
-            error = group.failure or errors.internal_error("the group was not sent")
-            return dict.fromkeys(range(len(group.pending)), error)
+        if group.outcomes is None:  # not sent: `failure` says why
+            return dict.fromkeys(range(len(group.pending)), group.failure)
         # A message succeeds only when all of its resources did; its first failure is its error record.
         first_failure: dict[int, FhirStoreError] = {}
         try:

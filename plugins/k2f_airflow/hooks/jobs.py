@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.providers.google.cloud.hooks.dataflow import AsyncDataflowHook, DataflowHook
 
+from beam_pipeline.contracts.reprocess_summary import metric_key
 from k2f_airflow.config import K2fConfig
 
 DATAFLOW_STATE_PREFIX = "JOB_STATE_"
@@ -142,7 +143,7 @@ class DataflowJobsHook(DataflowHook):
             if name.get("origin") != "user" or "namespace" not in context:
                 continue
             found = totals[context.get("tentative") == "true"]
-            key = f"{context['namespace']}/{name.get('name', '')}"
+            key = metric_key(context["namespace"], name.get("name", ""))
             found[key] = found.get(key, 0) + int(metric.get("scalar") or 0)
         committed, tentative = totals[False], totals[True]
         if not running:
