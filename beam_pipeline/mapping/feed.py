@@ -500,7 +500,7 @@ def _fused_lets(
     for name in fields:
         body += [
             f"    v = g({name!r})",
-            f"    F[{name!r}] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
+            f"    F[{name!r}] = {runtime.READ_V}",
         ]
     below: dict[str, list[str]] = {}
     for path in sorted(paths, key=runtime.path_order):
@@ -512,7 +512,7 @@ def _fused_lets(
         for name in names:
             body += [
                 f"        v = h({name!r})",
-                f"        F['{parent}.{name}'] = ([v] if (v := v.strip()) else []) if type(v) is str else scalar(v)",
+                f"        F['{parent}.{name}'] = {runtime.READ_V}",
             ]
         body.append("    else:")
         body += [f"        F['{parent}.{name}'] = nav(c, {name!r})" for name in names]

@@ -421,6 +421,9 @@ class _Compiler:
         if node.kind == "binary" and node.value in ("and", "or"):
             left, right = (self.cond(a) for a in node.args)
             return f"({left} {node.value} {right})"
+        membership = self.item_membership(node)
+        if membership is not None:
+            return membership
         if node.kind == "binary" and node.value == "implies":
             return f"(is_false({self.expr(node.args[0])}) or {self.cond(node.args[1])})"
         if node.kind == "call" and node.value in ("exists", "all") and len(node.args) == 1:
@@ -455,6 +458,34 @@ class _Compiler:
             left, right = (self.expr(a) for a in node.args)
             return f"is_before({left}, {right})" if node.value == "<" else f"is_before({right}, {left})"
         return f"truth({self.expr(node)})"
+
+    def item_membership(self, node: Node) -> str | None:
+        """`T in ('a' | 'b')` or `(T in (...)).not()` inside a criterion, where T is the item (`$this`) or one
+        of its fields, optionally lower()/upper()-ed: a set test on the one text when T is one, else the
+        general code (runtime's _in, truth and is_false: the same answer, since text equals text only)."""
+        negated = node.kind == "call" and node.value == "not" and not node.args and node.target is not None
+        test = node.target if negated else node
+        if not self.fast or self.depth == 0 or test is None or test.kind != "binary" or test.value != "in":
+            return None
+        left, right = test.args
+        if not _constant(right):
+            return None
+        texts = eval(self.expr_uncached(right), dict(runtime.NAMESPACE))  # noqa: S307  (literals only)
+        if not texts or not all(type(t) is str for t in texts):
+            return None
+        call = ""
+        if left.kind == "call" and left.value in _SINGLE_CALLS and not left.args and left.target is not None:
+            call, left = f".{left.value}()", left.target
+        general = f"is_false({self.expr(test)})" if negated else f"truth({self.expr(test)})"
+        member = "not in" if negated else "in"
+        item, t = self.focus_item(), f"t{self.depth}"
+        options = "{" + ", ".join(repr(t) for t in sorted(set(texts))) + "}"  # a constant frozenset, compiled
+        if left.kind == "this":
+            return f"(({item}{call} {member} {options}) if type({item}) is str else {general})"
+        if left.kind == "name" and left.target is None and "." not in left.value:
+            read = f"type({item}) is dict and type({t} := {item}.get({left.value!r})) is str"
+            return f"((({t} := {t}.strip()) != '' and {t}{call} {member} {options}) if {read} else {general})"
+        return None
 
     def criterion(self, node: Node) -> tuple[str, str]:
         """The item variable and the condition source of a per-item criterion: where(), exists(), all() test

@@ -55,6 +55,15 @@ def scalar(value: Any) -> Collection:  # noqa: ANN401  (any JSON value)
     return [value]
 
 
+# scalar(v) as generated code writes it for a value `v` just read: the usual kinds (text, absent, one object,
+# a list of objects) without a call, anything else through scalar(). Needs the names `OBJECTS` and `scalar`.
+READ_V = (
+    "(([v] if (v := v.strip()) else []) if (k := type(v)) is str else [] if v is None else [v] if k is dict"
+    " else v.copy() if k is list and OBJECTS.issuperset(map(type, v)) else scalar(v))"
+)
+OBJECTS = _OBJECTS
+
+
 def get(item: Any, name: str) -> Collection:  # noqa: ANN401
     """`name` of one focus item: a record field, or an element of a value the mapping made."""
     if type(item) is dict:
@@ -816,4 +825,5 @@ NAMESPACE: dict[str, Any] = {}
 
 NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})
 NAMESPACE["NO_TEXT"] = NO_TEXT
+NAMESPACE["OBJECTS"] = OBJECTS
 NAMESPACE["PLACEHOLDERS"] = PLACEHOLDERS

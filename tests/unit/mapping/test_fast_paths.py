@@ -290,3 +290,36 @@ def test_a_comparison_of_two_computed_sides_compiles_to_is_before() -> None:
         compile_expression("a < b.lower() and c.where(d.exists()).empty()", condition=True).source.count("is_before(")
         == 0
     )
+
+
+# -- an item's text among literal texts (a code check in a validate step) ------------------------------
+
+MEMBERSHIPS = [
+    "a.where(($this.lower() in ('home' | 'x' | 'ma')).not())", "a.where($this.upper() in ('HOME' | 'MA'))",
+    "a.where($this in ('x' | ' Home ' | 'M')).exists()", "a.where((b.lower() in ('home' | 'ma')).not()).exists()",
+    "a.where(c.exists() and (b.upper() in ('X' | 'N/A')).not())", "a.where(b in ('x' | 'é'))",
+    "a.exists(($this.lower() in ('home' | 'x')).not())", "a.all(b.lower() in ('home' | 'ma'))",
+]  # fmt: skip
+
+
+def test_a_code_check_on_an_items_text_is_a_set_test() -> None:
+    for text in MEMBERSHIPS:
+        assert " in {" in compile_expression(text, fast=True).source, text
+        assert " in {" not in compile_expression(text).source, text
+
+
+_VALUES = ["", " ", "x", " Home ", "HOME", "home", "N/A", "ma", "MA", "é", 7, 1.5, True, None, {"b": "x"}, ["x", "HOME"]]
+# Each value as the item, and as an item's field: the cases a random record seldom holds all of.
+GRID = [{"a": v} for v in _VALUES] + [{"a": [{"b": v, "c": "1"}, {"b": "ma"}]} for v in _VALUES]
+
+
+def test_a_set_test_on_an_items_text_answers_as_the_operators_on_every_kind_of_value() -> None:
+    for text in MEMBERSHIPS:
+        for record in GRID:
+            assert _run(text, record, fast=True) == _run(text, record, fast=False), (text, record)
+
+
+@CASES
+@given(st.sampled_from(MEMBERSHIPS), RECORDS)
+def test_a_set_test_on_an_items_text_answers_as_the_operators(text: str, record: dict[str, Any]) -> None:
+    assert _run(text, record, fast=True) == _run(text, record, fast=False)
