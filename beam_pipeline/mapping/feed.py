@@ -550,17 +550,21 @@ def _fused_checks(
             ]
         elif step.kind == "required":
             values = ", ".join(f.source for f in step.checks)
+            # The names are listed only when one is missing: a message that has them all pays one test.
             body += [
-                f"    m = [n for n, v in zip(NAMES{i}, ({values},)) if not v]",
-                f"    if m: return o.Error(o.VALIDATE, {step.code!r}, 'missing or empty: ' + ', '.join(m))",
+                f"    if not ({' and '.join(f.source for f in step.checks)}):",
+                f"        m = [n for n, v in zip(NAMES{i}, ({values},)) if not v]",
+                f"        return o.Error(o.VALIDATE, {step.code!r}, 'missing or empty: ' + ', '.join(m))",
             ]
-        else:  # dates
-            values = ", ".join(f.source for f in step.checks)
-            body += [
-                f"    for n, v in zip(NAMES{i}, ({values},)):",
-                "        if v and not (f_toDateTime(v) if len(v) == 1 else all(f_toDateTime([x]) for x in v)):",
-                "            return o.Error(o.VALIDATE, o.INVALID_DATE, n + ' is not a valid date or date-time')",
-            ]
+        else:  # dates, one test each
+            for j, (name, function) in enumerate(zip(step.names, step.checks, strict=True)):
+                detail = f"{name} is not a valid date or date-time"
+                constants[f"DATE{i}_{j}"] = o.Error(o.VALIDATE, o.INVALID_DATE, detail)
+                body += [
+                    f"    v = {function.source}",
+                    "    if v and not (f_toDateTime(v) if len(v) == 1 else all(f_toDateTime([x]) for x in v)):",
+                    f"        return DATE{i}_{j}",
+                ]
     source = "def checks(r, env, plain=False):\n    F = env['$fields']\n" + "\n".join(body) + "\n    return None\n"
     return _function(source, "checks", terminology, **constants)
 

@@ -427,8 +427,9 @@ class _Compiler:
         if node.kind == "binary" and node.value == "implies":
             return f"(is_false({self.expr(node.args[0])}) or {self.cond(node.args[1])})"
         if node.kind == "call" and node.value in ("exists", "all") and len(node.args) == 1:
-            # The collection's one boolean, read directly.
-            return self.expr(node)[1:-1]
+            # The collection's one boolean, read directly (a memoised one is a call: its truth).
+            source = self.expr(node)
+            return source[1:-1] if source.startswith("[") else f"truth({source})"
         if node.kind == "call" and node.target is not None and not node.args:
             item_field = node.target.kind == "name" and node.target.target is None
             item_field = item_field and self.fast and not (self.depth == 0 and self.focus == "r")
@@ -441,7 +442,14 @@ class _Compiler:
             if node.value == "empty":
                 return f"(not {self.expr(node.target)})"
             if node.value == "not":
+                matched = _text_call(node.target, "matches")
+                if matched is not None and self.fast:
+                    return f"text_matches({self.expr(matched[0])}, {matched[1]!r}, negated=True)"
                 return f"is_false({self.expr(node.target)})"
+        text_call = _text_call(node, "contains") or _text_call(node, "matches") if self.fast else None
+        if text_call is not None:
+            function = "text_contains" if node.value == "contains" else "text_matches"
+            return f"{function}({self.expr(text_call[0])}, {text_call[1]!r})"
         if node.kind == "literal" and isinstance(node.value, bool):
             return repr(node.value)
         # count() first: `x.count() > 1` is also a comparison with a literal, and len() answers it directly.
@@ -558,6 +566,14 @@ _CRITERIA = {
 }
 
 _COUNT_COMPARISONS = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+def _text_call(node: Node | None, name: str) -> tuple[Node, str] | None:
+    """`x.contains('T')` (name "contains") as (x, 'T'): a call of `name` on a focus with one text literal."""
+    if node is None or node.kind != "call" or node.value != name or node.target is None or len(node.args) != 1:
+        return None
+    argument = node.args[0]
+    return (node.target, argument.value) if argument.kind == "literal" and type(argument.value) is str else None
 
 
 def _count_comparison(node: Node) -> tuple[Node, str, int] | None:

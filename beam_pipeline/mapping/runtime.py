@@ -499,6 +499,23 @@ def f_matches(c: Collection, pattern: Collection) -> Collection:
     return [] if value is None or regex is None else [regex.search(value) is not None]
 
 
+def text_contains(c: Collection, part: str) -> bool:
+    """`x.contains('part')` as a condition: the one text read directly, anything else as f_contains and
+    truth() answer it."""
+    if len(c) == 1 and type(value := c[0]) is str:
+        return part in value
+    return truth(f_contains(c, [part]))
+
+
+def text_matches(c: Collection, pattern: str, *, negated: bool = False) -> bool:
+    """`x.matches('pattern')` as a condition, or with `negated` `x.matches('pattern').not()`: the one text
+    searched directly, anything else as f_matches with truth() or is_false() answers it."""
+    if len(c) == 1 and type(value := c[0]) is str:
+        regex = _regex(pattern)
+        return regex is not None and (regex.search(value) is None) is negated
+    return is_false(f_matches(c, [pattern])) if negated else truth(f_matches(c, [pattern]))
+
+
 def f_replaceMatches(c: Collection, pattern: Collection, substitution: Collection) -> Collection:  # noqa: N802
     value, text = _strings(c), _strings(pattern)
     regex = _regex(text) if text is not None else None

@@ -119,8 +119,8 @@ NOT_MEMOISED = [
 ]  # fmt: skip
 
 
-def _run(text: str, record: dict[str, Any], *, fast: bool) -> list[Any]:
-    compiled = compile_expression(text, fast=fast)
+def _run(text: str, record: dict[str, Any], *, fast: bool, condition: bool = False) -> Any:  # noqa: ANN401
+    compiled = compile_expression(text, fast=fast, condition=condition)
     fields = runtime.read_fields(record, compiled.fields, compiled.paths)
     function = eval(  # noqa: S307  (source the compiler generated)
         f"lambda r, env: (lambda F: {compiled.source})(env['$fields'])", {**runtime.NAMESPACE, "tx": TERMINOLOGY}
@@ -323,3 +323,32 @@ def test_a_set_test_on_an_items_text_answers_as_the_operators_on_every_kind_of_v
 @given(st.sampled_from(MEMBERSHIPS), RECORDS)
 def test_a_set_test_on_an_items_text_answers_as_the_operators(text: str, record: dict[str, Any]) -> None:
     assert _run(text, record, fast=True) == _run(text, record, fast=False)
+
+
+# -- a text tested by contains() or matches() in a condition ---------------------------------------------
+
+TEXT_TESTS = [
+    "a.contains('T')", "a.contains('ome')", "a.matches('^[a-z]+$')", "a.matches('(Z|[+-][0-9]{2})$').not()",
+    "a.matches('[').not()", "a.matches('[')", "a.b.contains('x') and a.b.matches('a').not()",
+    "a.where(b.matches('^h')).exists()", "a.all(b.contains('m') or $this.matches('x').not())",
+]  # fmt: skip
+
+
+def test_a_text_tested_in_a_condition_is_read_directly() -> None:
+    for text in TEXT_TESTS:
+        assert "text_" in compile_expression(text, condition=True, fast=True).source, text
+        assert "text_" not in compile_expression(text, condition=True).source, text
+
+
+def test_a_text_tested_in_a_condition_answers_as_the_functions_on_every_kind_of_value() -> None:
+    grid = [*GRID, {"a": "2024-03-05T14:20:00-05:00"}, {"a": "2024-03-05T14:20"}, {"a": {"b": "home"}}]
+    for text in TEXT_TESTS:
+        for record in grid:
+            fast = _run(text, record, fast=True, condition=True)
+            assert fast is _run(text, record, fast=False, condition=True), (text, record)
+
+
+@CASES
+@given(st.sampled_from(TEXT_TESTS), RECORDS)
+def test_a_text_tested_in_a_condition_answers_as_the_functions(text: str, record: dict[str, Any]) -> None:
+    assert _run(text, record, fast=True, condition=True) is _run(text, record, fast=False, condition=True)
