@@ -662,8 +662,9 @@ def _clean_kinds(values: list[Any]) -> bool:
     """True when every value (a list's items counted, one level) is text, a number or null: `_clean_leaves`
     for a record whose text is known to hold no control character."""
     kinds = set(map(type, values))
-    if list in kinds:
-        kinds = set(map(type, _flat(values)))
+    if list in kinds:  # the lists' items' kinds in their place (a list in a list stays a list: not clean)
+        kinds.discard(list)
+        kinds.update(map(type, chain.from_iterable([v for v in values if type(v) is list])))
     return kinds <= _SCALAR_KINDS
 
 

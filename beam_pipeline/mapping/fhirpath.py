@@ -435,7 +435,10 @@ class _Compiler:
             item_field = item_field and self.fast and not (self.depth == 0 and self.focus == "r")
             if item_field and node.value in ("exists", "empty"):
                 # A field of the focus item tested without making its collection (runtime.has).
-                found = f"has({self.focus_item()}, {node.target.value!r})"
+                item, name, t = self.focus_item(), node.target.value, f"t{self.depth}"
+                # runtime.has, inlined for an object's text field; anything else asks has().
+                read = f"type({item}) is dict and type({t} := {item}.get({name!r})) is str"
+                found = f"(({t}.strip() != '') if {read} else has({item}, {name!r}))"
                 return found if node.value == "exists" else f"(not {found})"
             if node.value == "exists":
                 return f"bool({self.expr(node.target)})"
@@ -468,15 +471,15 @@ class _Compiler:
         return f"truth({self.expr(node)})"
 
     def item_membership(self, node: Node) -> str | None:
-        """`T in ('a' | 'b')` or `(T in (...)).not()` inside a criterion, where T is the item (`$this`) or one
+        """`T in ('a' | 'b')`, `T = 'a'` or either .not()-ed inside a criterion, where T is the item (`$this`) or one
         of its fields, optionally lower()/upper()-ed: a set test on the one text when T is one, else the
         general code (runtime's _in, truth and is_false: the same answer, since text equals text only)."""
         negated = node.kind == "call" and node.value == "not" and not node.args and node.target is not None
         test = node.target if negated else node
-        if not self.fast or self.depth == 0 or test is None or test.kind != "binary" or test.value != "in":
+        if not self.fast or self.depth == 0 or test is None or test.kind != "binary" or test.value not in ("in", "="):
             return None
         left, right = test.args
-        if not _constant(right):
+        if not _constant(right) or (test.value == "=" and (right.kind != "literal" or type(right.value) is not str)):
             return None
         texts = eval(self.expr_uncached(right), dict(runtime.NAMESPACE))  # noqa: S307  (literals only)
         if not texts or not all(type(t) is str for t in texts):

@@ -843,4 +843,5 @@ NAMESPACE: dict[str, Any] = {}
 NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})
 NAMESPACE["NO_TEXT"] = NO_TEXT
 NAMESPACE["OBJECTS"] = OBJECTS
+NAMESPACE["FLAT"] = _FLAT
 NAMESPACE["PLACEHOLDERS"] = PLACEHOLDERS

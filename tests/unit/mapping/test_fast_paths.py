@@ -299,13 +299,15 @@ MEMBERSHIPS = [
     "a.where($this in ('x' | ' Home ' | 'M')).exists()", "a.where((b.lower() in ('home' | 'ma')).not()).exists()",
     "a.where(c.exists() and (b.upper() in ('X' | 'N/A')).not())", "a.where(b in ('x' | 'é'))",
     "a.exists(($this.lower() in ('home' | 'x')).not())", "a.all(b.lower() in ('home' | 'ma'))",
+    "a.where(b.upper() = 'MA')", "a.where(($this = 'x').not()).exists()", "a.where(b.exists() or c.empty())",
 ]  # fmt: skip
 
 
 def test_a_code_check_on_an_items_text_is_a_set_test() -> None:
-    for text in MEMBERSHIPS:
+    for text in MEMBERSHIPS[:-1]:
         assert " in {" in compile_expression(text, fast=True).source, text
         assert " in {" not in compile_expression(text).source, text
+    assert ".strip() != ''" in compile_expression(MEMBERSHIPS[-1], fast=True).source
 
 
 _VALUES = ["", " ", "x", " Home ", "HOME", "home", "N/A", "ma", "MA", "é", 7, 1.5, True, None, {"b": "x"}, ["x", "MA"]]
