@@ -17,6 +17,7 @@ with the position in the expression.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -435,10 +436,12 @@ class _Compiler:
             item_field = item_field and self.fast and not (self.depth == 0 and self.focus == "r")
             if item_field and node.value in ("exists", "empty"):
                 # A field of the focus item tested without making its collection (runtime.has).
-                item, name, t = self.focus_item(), node.target.value, f"t{self.depth}"
-                # runtime.has, inlined for an object's text field; anything else asks has().
-                read = f"type({item}) is dict and type({t} := {item}.get({name!r})) is str"
-                found = f"(({t}.strip() != '') if {read} else has({item}, {name!r}))"
+                item, name = self.focus_item(), node.target.value
+                get = f"{item}.get({name!r})"
+                # runtime.has, inlined for an object's text field; anything else asks has(). (No walrus: the
+                # condition may end up in a comprehension's iterable, a.where(..).where(..), which forbids it.)
+                text = f"type({item}) is dict and type({get}) is str"
+                found = f"(({get}.strip() != '') if {text} else has({item}, {name!r}))"
                 return found if node.value == "exists" else f"(not {found})"
             if node.value == "exists":
                 return f"bool({self.expr(node.target)})"
@@ -489,13 +492,16 @@ class _Compiler:
             call, left = f".{left.value}()", left.target
         general = f"is_false({self.expr(test)})" if negated else f"truth({self.expr(test)})"
         member = "not in" if negated else "in"
-        item, t = self.focus_item(), f"t{self.depth}"
-        options = "{" + ", ".join(repr(t) for t in sorted(set(texts))) + "}"  # a constant frozenset, compiled
+        item = self.focus_item()
         if left.kind == "this":
-            return f"(({item}{call} {member} {options}) if type({item}) is str else {general})"
+            return f"(({item}{call} {member} {_text_set(texts)}) if type({item}) is str else {general})"
         if left.kind == "name" and left.target is None and "." not in left.value:
-            read = f"type({item}) is dict and type({t} := {item}.get({left.value!r})) is str"
-            return f"((({t} := {t}.strip()) != '' and {t}{call} {member} {options}) if {read} else {general})"
+            # An empty text is no value (the test's collection is empty, so it is false either way): it is
+            # kept out of the set for `in` and put in it for `not in`. No walrus: see cond's has().
+            get = f"{item}.get({left.value!r})"
+            options = _text_set({*texts, ""} if negated else set(texts) - {""})
+            text = f"type({item}) is dict and type({get}) is str"
+            return f"(({get}.strip(){call} {member} {options}) if {text} else {general})"
         return None
 
     def criterion(self, node: Node) -> tuple[str, str]:
@@ -569,6 +575,11 @@ _CRITERIA = {
 }
 
 _COUNT_COMPARISONS = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+def _text_set(texts: Iterable[str]) -> str:
+    """Source of a set display of `texts`: after `in`, Python compiles it to one constant frozenset."""
+    return "{" + ", ".join(repr(t) for t in sorted(set(texts))) + "}"
 
 
 def _text_call(node: Node | None, name: str) -> tuple[Node, str] | None:

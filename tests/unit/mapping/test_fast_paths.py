@@ -299,7 +299,9 @@ MEMBERSHIPS = [
     "a.where($this in ('x' | ' Home ' | 'M')).exists()", "a.where((b.lower() in ('home' | 'ma')).not()).exists()",
     "a.where(c.exists() and (b.upper() in ('X' | 'N/A')).not())", "a.where(b in ('x' | 'é'))",
     "a.exists(($this.lower() in ('home' | 'x')).not())", "a.all(b.lower() in ('home' | 'ma'))",
-    "a.where(b.upper() = 'MA')", "a.where(($this = 'x').not()).exists()", "a.where(b.exists() or c.empty())",
+    "a.where(b.upper() = 'MA')", "a.where(($this = 'x').not()).exists()", "a.where((b in ('' | 'x')).not())",
+    "a.where(b.where(c.lower() = 'x').exists()).where(c.upper() in ('MA' | '')).exists()",
+    "a.where(b.exists() or c.empty()).where(c.exists())",
 ]  # fmt: skip
 
 
