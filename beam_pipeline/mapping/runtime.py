@@ -844,4 +844,5 @@ NAMESPACE.update({name: value for name, value in globals().items() if callable(v
 NAMESPACE["NO_TEXT"] = NO_TEXT
 NAMESPACE["OBJECTS"] = OBJECTS
 NAMESPACE["FLAT"] = _FLAT
+NAMESPACE["TEXTS"] = _TEXT
 NAMESPACE["PLACEHOLDERS"] = PLACEHOLDERS

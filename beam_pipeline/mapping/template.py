@@ -227,6 +227,13 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
             out.emit(f"    if x := {fast.text.format('x.strip()')}:")
             out.emit(f"        {target} = True")
             out.emit(f"        {items}.append({_one_text(out, path)})")
+            if fast.text == "{}":
+                # A list of texts (given names, address lines): each stripped, the empty ones left out.
+                one = _one_text(out, path, "t")
+                out.emit("elif type(x) is list and TEXTS.issuperset(map(type, x)):")
+                out.emit(f"    if x := [{one} for y in x if (t := y.strip())]:")
+                out.emit(f"        {target} = True")
+                out.emit(f"        {items}.extend(x)")
             out.emit("elif x is not None:")
             pad = "    "
         out.emit(f"{pad}{values} = {general}")
@@ -246,9 +253,9 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
         out.emit(f"{items}.append({item!r})")
 
 
-def _one_text(out: _Emitter, path: tuple[Any, ...]) -> str:
+def _one_text(out: _Emitter, path: tuple[Any, ...], x: str = "x") -> str:
     """Source of what a non-empty text `x` writes: itself, unless it is a placeholder (rt_one refuses it)."""
-    return f"x if len(x) > 4 or x.upper() not in PLACEHOLDERS else rt_one([x], {out.path_id(path)})"
+    return f"{x} if len({x}) > 4 or {x}.upper() not in PLACEHOLDERS else rt_one([{x}], {out.path_id(path)})"
 
 
 def _single(value: str, focus: str) -> Single | None:

@@ -356,3 +356,12 @@ def test_a_text_tested_in_a_condition_answers_as_the_functions_on_every_kind_of_
 @given(st.sampled_from(TEXT_TESTS), RECORDS)
 def test_a_text_tested_in_a_condition_answers_as_the_functions(text: str, record: dict[str, Any]) -> None:
     assert _run(text, record, fast=True, condition=True) is _run(text, record, fast=False, condition=True)
+
+
+_LISTS = [["Avery", " Quinn "], ["x", ""], [" ", "N/A"], ["Avery", 7], ["a", ["b"]], [], ["Massachusetts"]]
+
+
+def test_an_items_texts_written_directly_are_what_the_general_code_writes_on_every_kind_of_value() -> None:
+    for value in [*_VALUES, *_LISTS]:
+        for record in ({"a": [{"b": value, "c": value}]}, {"a": [{"b": "x", "c": value}, {"c": "y"}], "b": value}):
+            assert FAST(record) == GENERAL(record), record
