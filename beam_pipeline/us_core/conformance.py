@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from beam_pipeline.contracts import outcome as o
 from beam_pipeline.contracts.job_settings import (
@@ -27,9 +26,8 @@ _REPORTED = frozenset({ERROR, WARNING})  # must-support gaps and information are
 _UNKNOWN_PROFILE = "profile"
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileIssue:
-    """One issue of one of a message's resources against one profile it claims."""
+class ProfileIssue(NamedTuple):
+    """One issue of one of a message's resources against one profile it claims (a named tuple, as Issue)."""
 
     resource: int  # the resource's place among those the message mapped to
     profile: str  # the profile's short name, e.g. us-core-patient

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 ERROR, WARNING, INFORMATION = "error", "warning", "information"
 
 
-@dataclass(frozen=True, slots=True)
-class Issue:
+class Issue(NamedTuple):
     """One finding. `path` is FHIRPath-like with indexes (`Patient.name[0].given[1]`); `key` is the
     constraint key (`us-core-6`) or the rule (`cardinality`, `type`, `binding`, `fixed`, `pattern`,
-    `slice:category`, `structure`, `must-support`); `detail` is fixed text from the profile, never data."""
+    `slice:category`, `structure`, `must-support`); `detail` is fixed text from the profile, never data.
+    A named tuple, not a frozen dataclass: a validated resource makes several (must-support gaps, warnings)
+    and a frozen dataclass pays object.__setattr__ for each field (0.49 us an Issue against 0.24)."""
 
     path: str
     key: str
