@@ -7,7 +7,8 @@ import pytest
 from beam_pipeline.validation import guide_profiles, validator_for
 from beam_pipeline.validation.compiler import type_code
 from beam_pipeline.validation.invariants import compile_invariant, environment
-from beam_pipeline.validation.primitives import CHECKS
+from beam_pipeline.validation import primitives
+from beam_pipeline.validation.primitives import CHECKS, _text
 from beam_pipeline.validation.terminology import code_table
 from beam_pipeline.validation.value_rules import matches_pattern
 
@@ -51,8 +52,20 @@ def test_a_value_set_nobody_carries_is_missing_not_empty():
     ],
 )
 def test_primitive_formats(code, good, bad):
-    assert all(CHECKS[code](v) for v in good)
-    assert not any(CHECKS[code](v) for v in bad)
+    for _ in range(2):  # the second time from what the check remembers of the first
+        assert all(CHECKS[code](v) for v in good)
+        assert not any(CHECKS[code](v) for v in bad)
+
+
+def test_a_pattern_check_remembers_passes_only_and_stops_when_full():
+    check = _text(r"[a-z]+")
+    assert check("abc") and check("abc")
+    assert not check("ABC") and not check("ABC")  # a failure is decided again each time, never remembered
+    assert not check(["abc"]) and not check(None)  # not text (and not hashable): no error
+    for n in range(primitives._REMEMBERED + 10):
+        assert check("x" * (n + 1))
+    assert not check("x1")
+    assert len(check.passed) == primitives._REMEMBERED
 
 
 def test_invariants_run_with_choice_names_and_numbers():
