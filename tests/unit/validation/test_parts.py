@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from beam_pipeline.validation import guide_profiles, validator_for
+from beam_pipeline.validation import guide_profiles, primitives, validator_for
 from beam_pipeline.validation.compiler import type_code
 from beam_pipeline.validation.invariants import compile_invariant, environment
-from beam_pipeline.validation import primitives
 from beam_pipeline.validation.primitives import CHECKS, _text
 from beam_pipeline.validation.terminology import code_table
 from beam_pipeline.validation.value_rules import matches_pattern
