@@ -20,6 +20,7 @@ from beam_pipeline.validation.checks import TEXT_TYPES, Complex, Field, linked, 
 from beam_pipeline.validation.issues import ERROR, WARNING, Check, Issue, NotChecked
 from beam_pipeline.validation.package import Definitions
 from beam_pipeline.validation.primitives import CHECKS, is_primitive
+from beam_pipeline.validation.remembered import reads_only_the_value, remembered
 from beam_pipeline.validation.slicing import compile_slicing
 from beam_pipeline.validation.specialise import specialise
 from beam_pipeline.validation.terminology import code_systems, code_table
@@ -125,6 +126,8 @@ class Compiler:
             self._by_url[url] = complex_  # before filling: recursive structures (Extension, Identifier) end
             complex_.root = definition.get("kind") == "resource"
             self._fill(complex_, root, nodes, extra_invariants=())
+            if definition.get("type") == "Extension" and reads_only_the_value(self.definitions, url):
+                complex_.run = remembered(complex_.fastest)
         return self._by_url[url]
 
     # -- building -----------------------------------------------------------------------------------
