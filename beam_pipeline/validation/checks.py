@@ -5,6 +5,7 @@ Complex out as one generated function."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from beam_pipeline.validation import invariants
 from beam_pipeline.validation.issues import ERROR, INFORMATION, Check, Issue
 from beam_pipeline.validation.primitives import CHECKS
+from beam_pipeline.validation.remembered import remembered
 
 if TYPE_CHECKING:
     from beam_pipeline.validation.slicing import SliceMatcher
@@ -246,6 +248,20 @@ class Field:
         item = self.item
         for i, entry in enumerate(value):
             item(entry, f"{parent}.{name}[{i}]", issues, ms, env)
+
+
+class RememberedField(Field):
+    """A Field whose whole array is checked through remembered() (remembered.py): a Patient's extensions
+    (race, ethnicity, birth sex) repeat as a whole, and their slices cost as much as the extensions."""
+
+    __slots__ = ("_remembered",)
+
+    def __init__(self, name: str, is_list: bool, maximum: int | None, item: Check) -> None:  # noqa: FBT001
+        super().__init__(name, is_list, maximum, item)
+        self._remembered = remembered(functools.partial(Field.check, self))
+
+    def check(self, value: Any, parent: str, issues: list[Issue], ms: list[Issue], env: dict[str, list[Any]]) -> None:  # noqa: ANN401
+        self._remembered(value, parent, issues, ms, env)
 
 
 _ELEMENT_CHECK: list[Check] = []  # Element's check, once a Compiler has compiled it (the same in every package)

@@ -16,11 +16,19 @@ from collections.abc import Callable
 from typing import Any
 
 from beam_pipeline.validation import invariants
-from beam_pipeline.validation.checks import TEXT_TYPES, Complex, Field, linked, resolved, set_element_check
+from beam_pipeline.validation.checks import (
+    TEXT_TYPES,
+    Complex,
+    Field,
+    RememberedField,
+    linked,
+    resolved,
+    set_element_check,
+)
 from beam_pipeline.validation.issues import ERROR, WARNING, Check, Issue, NotChecked
 from beam_pipeline.validation.package import Definitions
 from beam_pipeline.validation.primitives import CHECKS, is_primitive
-from beam_pipeline.validation.remembered import reads_only_the_value, remembered
+from beam_pipeline.validation.remembered import reads_only_the_value, reads_variables, remembered
 from beam_pipeline.validation.slicing import compile_slicing
 from beam_pipeline.validation.specialise import specialise
 from beam_pipeline.validation.terminology import code_systems, code_table
@@ -94,6 +102,7 @@ class Compiler:
         self._objects: dict[int, Complex] = {}
         self._primitives: dict[str, Check] = {}
         self._expanded: dict[Node, Complex] = {}  # by snapshot Node (kept alive: ids would be reused)
+        self._extensions_value_only: bool | None = None  # every Extension definition carried (remembered.py)
         if _ELEMENT in definitions.structures:
             set_element_check(linked(self.structure(_ELEMENT)))
 
@@ -218,7 +227,8 @@ class Compiler:
             return names
         code = types[0] if types else "BackboneElement"
         item = self._item(owner, target, code, nodes, expand=True, as_element=child)
-        field = Field(name, is_list, maximum, item)
+        remember = code == "Extension" and is_list and self._reads_only_the_values(child)
+        field = (RememberedField if remember else Field)(name, is_list, maximum, item)
         if child.slices and element.get("slicing"):
             slicing, reason = compile_slicing(
                 child, lambda s: self._item(owner, s, code, nodes, expand=True), element["path"]
@@ -265,6 +275,25 @@ class Compiler:
             complex_ = self._complex_for(owner, node, code, nodes, expand=expand)
             return self._with_value_rules(owner, node.element, code, path, linked(complex_), complex_)
         return self._with_value_rules(owner, node.element, code, path, base)
+
+    def _reads_only_the_values(self, node: Node) -> bool:
+        """Whether checking the values of an element of extensions reads nothing but them (remembered.py):
+        no constraint of the element, its slices or their children reads a %variable, and every extension
+        definition an item may be checked by (the slices', or any the package carries) reads the value alone."""
+        if self._extensions_value_only is None:
+            known = [u for u, d in self.definitions.structures.items() if d.get("type") == "Extension"]
+            self._extensions_value_only = all(reads_only_the_value(self.definitions, u) for u in known)
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            if reads_variables(current.element.get("constraint", [])):
+                return False
+            for kind in current.element.get("type", []):
+                for url in kind.get("profile", []):
+                    if not reads_only_the_value(self.definitions, url.split("|", 1)[0]):
+                        return False
+            pending += current.children + current.slices
+        return self._extensions_value_only
 
     def _is_resource(self, code: str) -> bool:
         definition = self.definitions.datatype(code)

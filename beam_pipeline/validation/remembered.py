@@ -77,7 +77,7 @@ def reads_only_the_value(definitions: Definitions, url: str) -> bool:
         if definition.get("kind") == "resource":
             return False
         for element in definition.get("snapshot", {}).get("element", []):
-            if _reads_variables(element.get("constraint", [])):
+            if reads_variables(element.get("constraint", [])):
                 return False
             for kind in element.get("type", []):
                 pending.extend(p.split("|", 1)[0] for p in kind.get("profile", []))
@@ -87,7 +87,8 @@ def reads_only_the_value(definitions: Definitions, url: str) -> bool:
     return True
 
 
-def _reads_variables(constraints: Iterable[dict[str, Any]]) -> bool:
+def reads_variables(constraints: Iterable[dict[str, Any]]) -> bool:
+    """Whether any of these constraints reads a %variable (but those the module's docstring lists)."""
     return any(
         c.get("key") not in _GUARDED and _VARIABLE.search(c.get("expression") or "") is not None for c in constraints
     )

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from beam_pipeline.us_core.terminology import US_CORE_PATIENT
+from beam_pipeline.validation.checks import RememberedField
 from beam_pipeline.validation.issues import ERROR, INFORMATION, Issue
 from beam_pipeline.validation.package import Definitions, definitions
 from beam_pipeline.validation.remembered import reads_only_the_value, remembered
@@ -96,3 +97,15 @@ def test_a_patient_whose_race_changes_is_judged_on_its_own() -> None:
     race["extension"] = [e for e in race["extension"] if e.get("url") != "text"]  # text is required (1..1)
     paths = [(i.path, i.key) for i in validator.validate(patient).errors]
     assert paths and all(path.startswith("Patient.extension[") for path, _ in paths)
+
+
+def test_a_patients_extensions_are_remembered_as_a_whole_and_a_changed_array_is_judged_on_its_own() -> None:
+    validator = validator_for(US_CORE_PATIENT)
+    field = _compiler().structure(US_CORE_PATIENT).fields["extension"]
+    assert isinstance(field, RememberedField)
+    patient = copy.deepcopy(next(r for p, r in golden_resources() if p == US_CORE_PATIENT))
+    assert not validator.validate(patient).errors
+    race = next(e for e in patient["extension"] if e.get("url") == RACE)
+    patient["extension"].append(copy.deepcopy(race))  # race twice: the slice allows one
+    keys = {(i.path, i.key) for i in validator.validate(patient).errors}
+    assert ("Patient.extension:race", "slice:extension") in keys
