@@ -11,8 +11,8 @@ Speed, "YYYY-MM-DD": about 0.8 Âµs per call; "YYYY-MM-DDThh:mm:ssZ": about 1.7 Â
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 # The FHIR R4 (4.0.1) regular expressions for date, dateTime and instant, as the datatypes page gives them;
 # match them with fullmatch. R5 bounds the fraction to 1-9 digits and loosens the dateTime zone; R4 is what
@@ -40,10 +40,18 @@ _match_moment = re.compile(
 ).fullmatch
 
 
-@dataclass(frozen=True)
-class Moment:
+# The usual date-time in full, "YYYY-MM-DDThh:mm:ss" and a zone: _match_moment's ranges without its optional
+# parts (a leap second, :60, takes the general path, which moves it to an instant Python can hold).
+_seconds_and_zone = re.compile(
+    r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+).fullmatch
+
+
+class Moment(NamedTuple):
     """A parsed date or date-time: the text FHIR takes, the date as the source gave it, and, only when the
-    source pinned a time to a zone, the instant it names. Compare with before(), never with the strings."""
+    source pinned a time to a zone, the instant it names. Compare with before(), never with the strings.
+    A named tuple: immutable like a frozen dataclass, made in half the time (every date of every message)."""
 
     fhir: str
     date: str
@@ -78,6 +86,17 @@ def parse_moment(value: str, *, partial: bool = False) -> Moment | None:
         except ValueError:
             return None
         return Moment(value, value, None)
+    if len(value) in (20, 25) and _seconds_and_zone(value) is not None:
+        # The usual date-time, to the second with its zone: nothing to add or drop, only the calendar to check.
+        try:
+            return Moment(value, value[:10], datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return _parse(value, partial=partial)
+
+
+def _parse(value: str, *, partial: bool) -> Moment | None:
+    """parse_moment for any text (its fast paths answer as this does: the unit tests hold them to it)."""
     match = _match_moment(value)
     if match is None:
         return None

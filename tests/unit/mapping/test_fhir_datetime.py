@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from beam_pipeline.mapping.fhir_datetime import FHIR_DATE, FHIR_DATE_TIME, FHIR_INSTANT, Moment, parse_moment
+from beam_pipeline.mapping.fhir_datetime import FHIR_DATE, FHIR_DATE_TIME, FHIR_INSTANT, Moment, _parse, parse_moment
 
 DIGITS = "0123456789"
 zones = st.one_of(
@@ -237,3 +237,26 @@ def test_neither_is_before_the_other(one, other):
     a, b = parse_moment(one, partial=True), parse_moment(other, partial=True)
     assert not a.before(b)
     assert not b.before(a)
+
+
+# Date-times of the fast path's length and layout, the ranges just inside and outside each part's bounds.
+_TWO = st.sampled_from(["00", "01", "09", "12", "13", "14", "19", "23", "24", "29", "30", "31", "32", "59", "60", "61"])
+near_date_times = st.builds(
+    lambda y, mo, d, h, mi, s, zone: f"{y}-{mo}-{d}T{h}:{mi}:{s}{zone}",
+    st.sampled_from(["0000", "0001", "1987", "2000", "2023", "2024", "9999", "1٩87"]),
+    _TWO,
+    _TWO,
+    _TWO,
+    _TWO,
+    _TWO,
+    st.sampled_from(["Z", "z", "+00:00", "-05:00", "+14:00", "+14:01", "-13:59", "+15:00", "+05:60", "-0500", " 0500"]),
+)
+
+
+@given(near_date_times)
+@example("2024-02-29T23:59:59Z")
+@example("2023-02-29T23:59:59Z")
+@example("2024-06-30T23:59:60+14:00")
+def test_the_fast_path_for_full_date_times_answers_as_the_general_parse(value):
+    assert parse_moment(value) == _parse(value, partial=False)
+    assert parse_moment(value, partial=True) == _parse(value, partial=True)
