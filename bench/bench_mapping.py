@@ -7,9 +7,9 @@ terminology file pays for them.
     python bench/bench_mapping.py [--rows 20000] [--runs 3] [--profile-validation both|off|enforce] [--cpu-time]
 
 Rows are generated (deterministic, synthetic): Synthea-like Patients, the clinical rows the tests use, ADT
-events made from the shipped sample. Pinned to one CPU; each figure is the best of --runs runs. Figures go
-in README.md. --cpu-time times the process's CPU time instead of the wall clock, as
-bench/bench_validation.py does: the figure to read when other work shares the machine.
+events made from the shipped sample (each with its own times and birth date). Pinned to one CPU; each
+figure is the best of --runs runs. Figures go in README.md. --cpu-time times the process's CPU time instead
+of the wall clock, as bench/bench_validation.py does: the figure to read when other work shares the machine.
 """
 
 from __future__ import annotations
@@ -36,12 +36,22 @@ def rss_mb() -> float:
 
 
 def adt_rows(n: int) -> list[bytes]:
-    """ADT events from the shipped sample, each with its own MRN and visit number."""
+    """ADT events from the shipped sample, each with its own MRN, visit number, event and admit times and
+    birth date (a feed's times differ on every message: none of them is parsed once for all)."""
     sample = json.loads((ROOT / "include" / "sample_messages" / "20_adt_a01_admit.json").read_text())
     text = json.dumps(sample)
     mrn = next(i["value"] for i in sample["patient"]["identifiers"] if i.get("type") == "MR")
-    visit = sample["visit"]["visitNumber"]
-    return [text.replace(mrn, f"MRN{i:08d}").replace(visit, f"V{i:09d}").encode() for i in range(n)]
+    visit = sample["visit"]
+    originals = (visit["visitNumber"], sample["eventTime"], visit["admitTime"], sample["patient"]["birthDate"])
+    rows = []
+    for i in range(n):
+        day = f"2024-{1 + i // 40320 % 12:02d}-{1 + i // 1440 % 28:02d}T{i // 60 % 24:02d}:{i % 60:02d}"
+        birth = f"{1930 + i % 90}-{1 + i // 90 % 12:02d}-{1 + i // 1080 % 28:02d}"
+        row = text.replace(mrn, f"MRN{i:08d}")
+        for old, new in zip(originals, (f"V{i:09d}", f"{day}:10-05:00", f"{day}:00-05:00", birth), strict=True):
+            row = row.replace(old, new)
+        rows.append(row.encode())
+    return rows
 
 
 def main() -> None:
