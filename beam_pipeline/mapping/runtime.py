@@ -596,17 +596,31 @@ def f_convertsToInteger(c: Collection) -> Collection:  # noqa: N802
     return [bool(f_toInteger(c))]
 
 
-# A message's dates are read several times (checked, compared, written): parsed once. Moments are immutable.
-_moment = lru_cache(maxsize=4096)(parse_moment)
+# A message's dates are read several times (checked, compared, written): parsed once, kept by text (Moments
+# are immutable). A plain table, emptied when full: a feed's times differ on every message, and an LRU's
+# bookkeeping on each of those misses cost more than the rare re-parse after emptying.
+_MOMENTS: dict[str, Moment | None] = {}
+_MOMENTS_LIMIT = 4096
+_UNSEEN = object()
+
+
+def _moment(value: str) -> Moment | None:
+    if len(_MOMENTS) >= _MOMENTS_LIMIT:
+        _MOMENTS.clear()
+    found = _MOMENTS[value] = parse_moment(value)
+    return found
 
 
 def f_toDateTime(c: Collection) -> Collection:  # noqa: N802
     if len(c) != 1:
         return []
     value = c[0]
-    if isinstance(value, Moment):
-        return [value]
-    moment = _moment(value) if type(value) is str else None
+    if type(value) is str:
+        moment = _MOMENTS.get(value, _UNSEEN)
+        if moment is _UNSEEN:
+            moment = _moment(value)
+    else:
+        moment = value if isinstance(value, Moment) else None
     return [] if moment is None else [moment]
 
 

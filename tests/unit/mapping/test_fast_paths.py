@@ -365,3 +365,14 @@ def test_an_items_texts_written_directly_are_what_the_general_code_writes_on_eve
     for value in [*_VALUES, *_LISTS]:
         for record in ({"a": [{"b": value, "c": value}]}, {"a": [{"b": "x", "c": value}, {"c": "y"}], "b": value}):
             assert FAST(record) == GENERAL(record), record
+
+
+def test_a_date_is_parsed_once_per_text_and_a_full_table_starts_again() -> None:
+    runtime._MOMENTS.clear()
+    first = runtime.f_toDateTime(["2024-03-05T14:20:00-05:00"])
+    assert first == runtime.f_toDateTime(["2024-03-05T14:20:00-05:00"]) and first[0] is runtime._MOMENTS[first[0].fhir]
+    assert runtime.f_toDateTime(["2024-02-30"]) == [] and "2024-02-30" in runtime._MOMENTS  # a refusal is kept too
+    for n in range(runtime._MOMENTS_LIMIT + 5):
+        runtime.f_toDateTime([f"{1000 + n}-01-01"])
+    assert len(runtime._MOMENTS) <= runtime._MOMENTS_LIMIT
+    assert runtime.f_toDateTime([first[0]]) == first  # a Moment is itself
