@@ -651,18 +651,29 @@ _PLAIN = re.compile(r"[A-Za-z0-9._~:/-]+")
 
 
 @lru_cache(maxsize=1024)
-def _reference_prefix(resource_type: str, system: str) -> str:
+def _reference_prefix(resource_type: str, system: str) -> str | None:
+    """`Type?identifier=system|` for a system written as it is (the usual one), else None."""
+    if _PLAIN.fullmatch(system) is None:
+        return None
     return f"{resource_type}?identifier=" + encoded_token(system, "", keep=_REFERENCE_SAFE)
 
 
 def f_reference(resource_type: Collection, system: Collection, value: Collection) -> Collection:
     """A conditional reference by business identifier, `Type?identifier=system|value`: the store resolves
     it when it writes the entry. Empty when the value is."""
+    if len(resource_type) == len(system) == len(value) == 1:
+        # The usual three texts, a system and value that need no escaping: the prefix is worked out once.
+        rtype, system_text, value_text = resource_type[0], system[0], value[0]
+        if type(rtype) is str and type(system_text) is str and type(value_text) is str and rtype and value_text:
+            prefix = _reference_prefix(rtype, system_text) if system_text else None
+            if prefix is not None and _PLAIN.fullmatch(value_text):
+                return [{"reference": prefix + value_text}]
     rtype, system_text, value_text = _strings(resource_type), _strings(system), _strings(value)
     if not rtype or not system_text or not value_text:
         return []
-    if _PLAIN.fullmatch(system_text) and _PLAIN.fullmatch(value_text):
-        return [{"reference": _reference_prefix(rtype, system_text) + value_text}]
+    prefix = _reference_prefix(rtype, system_text)
+    if prefix is not None and _PLAIN.fullmatch(value_text):
+        return [{"reference": prefix + value_text}]
     return [{"reference": f"{rtype}?identifier={encoded_token(system_text, value_text, keep=_REFERENCE_SAFE)}"}]
 
 
@@ -831,9 +842,16 @@ def _memo_key(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
     kinds = set(map(type, values))
     if kinds <= _TEXT_OR_NONE:
         return values
-    if kinds <= _TEXT_NONE_OR_LIST and all(_TEXT_OR_NONE.issuperset(map(type, v)) for v in values if type(v) is list):
-        return tuple(tuple(v) if type(v) is list else v for v in values)
-    return None
+    if not kinds <= _TEXT_NONE_OR_LIST:
+        return None
+    key = []
+    for value in values:
+        if type(value) is list:
+            if not _TEXT_OR_NONE.issuperset(map(type, value)):
+                return None
+            value = tuple(value)
+        key.append(value)
+    return tuple(key)
 
 
 def path_order(path: str) -> tuple[int, str]:
