@@ -452,7 +452,7 @@ class _Compiler:
                 if matched is not None and self.fast:
                     return f"text_matches({self.expr(matched[0])}, {matched[1]!r}, negated=True)"
                 return f"is_false({self.expr(node.target)})"
-        text_call = _text_call(node, "contains") or _text_call(node, "matches") if self.fast else None
+        text_call = (_text_call(node, "contains") or _text_call(node, "matches")) if self.fast else None
         if text_call is not None:
             function = "text_contains" if node.value == "contains" else "text_matches"
             return f"{function}({self.expr(text_call[0])}, {text_call[1]!r})"

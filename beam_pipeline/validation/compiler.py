@@ -289,9 +289,10 @@ class Compiler:
             if reads_variables(current.element.get("constraint", [])):
                 return False
             for kind in current.element.get("type", []):
-                for url in kind.get("profile", []):
-                    if not reads_only_the_value(self.definitions, url.split("|", 1)[0]):
-                        return False
+                datatype = self.definitions.datatype(kind.get("code", ""))
+                urls = [p.split("|", 1)[0] for p in kind.get("profile", [])] + ([datatype["url"]] if datatype else [])
+                if not all(reads_only_the_value(self.definitions, url) for url in urls):
+                    return False
             pending += current.children + current.slices
         return self._extensions_value_only
 
