@@ -16,7 +16,9 @@ _INT32 = 2**31
 
 # Texts a pattern check remembers as passed: codes, systems and URLs recur on every resource of a feed, and a
 # set lookup costs a fifth of the regular expression. Full, it stops remembering (a day's values still pass).
+# Only short texts: an attachment's base64 data or a long URL is checked each time, never kept in memory.
 _REMEMBERED = 4096
+_REMEMBERED_LENGTH = 128
 
 
 def _text(pattern: str | None = None) -> Callable[[object], bool]:
@@ -37,7 +39,7 @@ def _text(pattern: str | None = None) -> Callable[[object], bool]:
             return True
         if value == "" or match(value) is None:
             return False
-        if len(passed) < _REMEMBERED:
+        if len(passed) < _REMEMBERED and len(value) <= _REMEMBERED_LENGTH:
             passed.add(value)
         return True
 
