@@ -5,7 +5,8 @@ fewer, and a value the store rejects loses the whole message. So every part is c
 hours to 23, seconds to 60, offsets within +-14:00), and what FHIR cannot say is dropped rather than guessed:
 a time without a zone keeps only its date. Pure: no clock, no I/O, no exceptions for any text.
 
-Speed, "YYYY-MM-DD": about 0.8 µs per call; "YYYY-MM-DDThh:mm:ssZ": about 1.7 µs per call on this machine.
+Speed on this machine: "YYYY-MM-DD" about 0.45 µs a call; a full date-time with "Z" or an offset about 1.0;
+one the general parse takes (no seconds, a fraction, a leap second) about 1.5.
 """
 
 from __future__ import annotations

@@ -61,7 +61,6 @@ READ_V = (
     "(([v] if (v := v.strip()) else []) if (k := type(v)) is str else [] if v is None else [v] if k is dict"
     " else v.copy() if k is list and OBJECTS.issuperset(map(type, v)) else scalar(v))"
 )
-OBJECTS = _OBJECTS
 
 
 def get(item: Any, name: str) -> Collection:  # noqa: ANN401
@@ -661,17 +660,16 @@ def _reference_prefix(resource_type: str, system: str) -> str | None:
 def f_reference(resource_type: Collection, system: Collection, value: Collection) -> Collection:
     """A conditional reference by business identifier, `Type?identifier=system|value`: the store resolves
     it when it writes the entry. Empty when the value is."""
-    if len(resource_type) == len(system) == len(value) == 1:
-        # The usual three texts, a system and value that need no escaping: the prefix is worked out once.
-        rtype, system_text, value_text = resource_type[0], system[0], value[0]
-        if type(rtype) is str and type(system_text) is str and type(value_text) is str and rtype and value_text:
-            prefix = _reference_prefix(rtype, system_text) if system_text else None
-            if prefix is not None and _PLAIN.fullmatch(value_text):
-                return [{"reference": prefix + value_text}]
-    rtype, system_text, value_text = _strings(resource_type), _strings(system), _strings(value)
+    if not (
+        len(resource_type) == len(system) == len(value) == 1
+        and type(rtype := resource_type[0]) is str
+        and type(system_text := system[0]) is str
+        and type(value_text := value[0]) is str
+    ):  # anything but the usual three texts
+        rtype, system_text, value_text = _strings(resource_type), _strings(system), _strings(value)
     if not rtype or not system_text or not value_text:
         return []
-    prefix = _reference_prefix(rtype, system_text)
+    prefix = _reference_prefix(rtype, system_text)  # worked out once per type and system
     if prefix is not None and _PLAIN.fullmatch(value_text):
         return [{"reference": prefix + value_text}]
     return [{"reference": f"{rtype}?identifier={encoded_token(system_text, value_text, keep=_REFERENCE_SAFE)}"}]
@@ -874,7 +872,7 @@ NAMESPACE: dict[str, Any] = {}
 
 NAMESPACE.update({name: value for name, value in globals().items() if callable(value) and not isinstance(value, type)})
 NAMESPACE["NO_TEXT"] = NO_TEXT
-NAMESPACE["OBJECTS"] = OBJECTS
+NAMESPACE["OBJECTS"] = _OBJECTS
 NAMESPACE["FLAT"] = _FLAT
 NAMESPACE["TEXTS"] = _TEXT
 NAMESPACE["PLACEHOLDERS"] = PLACEHOLDERS

@@ -189,7 +189,7 @@ def _gen(out: _Emitter, node: Any, path: tuple[Any, ...], focus: str, target: st
         out.emit(f"    {target} = True")
         out.emit("    " + write.format("x"))
         # One flat object (a Coding from a ConceptMap, a reference): rt_one's copy, without the calls.
-        out.emit(f"elif len({values}) == 1 and type(x) is dict and FLAT.issuperset(map(type, x.values())):")
+        out.emit(f"elif len({values}) == 1 and {_FLAT_OBJECT}:")
         out.emit(f"    {target} = True")
         out.emit("    " + write.format("x.copy()"))
         out.emit(f"elif {values} != NO_TEXT:")
@@ -241,7 +241,7 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
         out.emit(f"{pad}if len({values}) == 1 and type(x := {values}[0]) is str and len(x) > 4:")
         out.emit(f"{pad}    {target} = True")
         out.emit(f"{pad}    {items}.append(x)")
-        out.emit(f"{pad}elif len({values}) == 1 and type(x) is dict and FLAT.issuperset(map(type, x.values())):")
+        out.emit(f"{pad}elif len({values}) == 1 and {_FLAT_OBJECT}:")
         out.emit(f"{pad}    {target} = True")
         out.emit(f"{pad}    {items}.append(x.copy())")
         out.emit(f"{pad}elif {values}:")
@@ -251,6 +251,10 @@ def _gen_item(out: _Emitter, item: Any, path: tuple[Any, ...], focus: str, items
         _gen_object(out, item, path, focus, target, f"{items}.append({{}})")
     else:
         out.emit(f"{items}.append({item!r})")
+
+
+# `x` (a value's one item) is an object of text, numbers, booleans and nulls only: rt_one copies it as it is.
+_FLAT_OBJECT = "type(x) is dict and FLAT.issuperset(map(type, x.values()))"
 
 
 def _one_text(out: _Emitter, path: tuple[Any, ...], x: str = "x") -> str:

@@ -103,6 +103,7 @@ class Compiler:
         self._primitives: dict[str, Check] = {}
         self._expanded: dict[Node, Complex] = {}  # by snapshot Node (kept alive: ids would be reused)
         self._extensions_value_only: bool | None = None  # every Extension definition carried (remembered.py)
+        self._value_only: dict[str, bool] = {}  # remembered.reads_only_the_value, by definition URL
         if _ELEMENT in definitions.structures:
             set_element_check(linked(self.structure(_ELEMENT)))
 
@@ -135,7 +136,7 @@ class Compiler:
             self._by_url[url] = complex_  # before filling: recursive structures (Extension, Identifier) end
             complex_.root = definition.get("kind") == "resource"
             self._fill(complex_, root, nodes, extra_invariants=())
-            if definition.get("type") == "Extension" and reads_only_the_value(self.definitions, url):
+            if definition.get("type") == "Extension" and self._reads_only_the_value(url):
                 complex_.run = remembered(complex_.fastest)
         return self._by_url[url]
 
@@ -276,13 +277,21 @@ class Compiler:
             return self._with_value_rules(owner, node.element, code, path, linked(complex_), complex_)
         return self._with_value_rules(owner, node.element, code, path, base)
 
+    def _reads_only_the_value(self, url: str) -> bool:
+        """remembered.reads_only_the_value, worked out once per definition (every element of extensions asks
+        about the same few: Extension, its datatypes, the package's extensions)."""
+        found = self._value_only.get(url)
+        if found is None:
+            found = self._value_only[url] = reads_only_the_value(self.definitions, url)
+        return found
+
     def _reads_only_the_values(self, node: Node) -> bool:
         """Whether checking the values of an element of extensions reads nothing but them (remembered.py):
         no constraint of the element, its slices or their children reads a %variable, and every extension
         definition an item may be checked by (the slices', or any the package carries) reads the value alone."""
         if self._extensions_value_only is None:
             known = [u for u, d in self.definitions.structures.items() if d.get("type") == "Extension"]
-            self._extensions_value_only = all(reads_only_the_value(self.definitions, u) for u in known)
+            self._extensions_value_only = all(self._reads_only_the_value(u) for u in known)
         pending = [node]
         while pending:
             current = pending.pop()
@@ -291,7 +300,7 @@ class Compiler:
             for kind in current.element.get("type", []):
                 datatype = self.definitions.datatype(kind.get("code", ""))
                 urls = [p.split("|", 1)[0] for p in kind.get("profile", [])] + ([datatype["url"]] if datatype else [])
-                if not all(reads_only_the_value(self.definitions, url) for url in urls):
+                if not all(self._reads_only_the_value(url) for url in urls):
                     return False
             pending += current.children + current.slices
         return self._extensions_value_only
